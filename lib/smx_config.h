@@ -1,0 +1,113 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SMX_CONFIG_H
+#define SMX_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "smx_log.h"
+#include "smx_status.h"
+#include "smx_table.h"
+
+#ifndef SMX_DEFAULT_CONFIG
+#define SMX_DEFAULT_CONFIG "/etc/secmx/secmx.conf"
+#endif
+
+/* SecMX roles (SecMX Level 2, section 5). */
+enum smx_role {
+	SMX_ROLE_NONE = 0, /* not a SecMX domain */
+	SMX_ROLE_SOR,      /* Secure Only Receiver */
+	SMX_ROLE_BER,      /* Best Effort Receiver */
+	SMX_ROLE_SOS,      /* Secure Only Sender */
+	SMX_ROLE_BES,      /* Best Effort Sender */
+};
+
+/*
+ * TLS protocol versions, ordered so that they compare. Values follow the
+ * names Postfix puts in encryption_protocol and accepts in its
+ * *_tls_protocols parameters.
+ */
+enum smx_tls_version {
+	SMX_TLS_NONE = 0,
+	SMX_TLS_SSL3 = 30,
+	SMX_TLS_1_0 = 31,
+	SMX_TLS_1_1 = 32,
+	SMX_TLS_1_2 = 33,
+	SMX_TLS_1_3 = 34,
+};
+
+enum smx_audit {
+	SMX_AUDIT_DECISIONS = 0, /* SOR/BER domains only */
+	SMX_AUDIT_ALL,           /* every RCPT request */
+};
+
+/*
+ * struct smx_config - one loaded configuration with its tables. Built by
+ * smx_config_load(), immutable afterwards, freed by smx_config_free().
+ * A reload builds a new one and swaps pointers, so the old one stays
+ * whole until the new one is known to be good.
+ */
+struct smx_config {
+	char *path; /* the file it came from */
+
+	/* Tables: NULL path means "not configured" (empty table). */
+	char *receiver_roles_path;
+	struct smx_table *receiver_roles;
+	char *sender_roles_path;
+	struct smx_table *sender_roles;
+	char *destination_roles_path;
+	struct smx_table *destination_roles;
+	char *sor_client_certs_path;
+	struct smx_table *sor_client_certs;
+
+	enum smx_role default_sender_role;     /* SOS or BES; default BES */
+	unsigned sor_reject_code;              /* 4xx or 5xx; default 530 */
+	char sor_reject_dsn[8];                /* "5.7.0" or "4.7.0" by class */
+	enum smx_tls_version tls_min_protocol; /* default TLSv1.2 */
+	enum smx_audit audit;                  /* default decisions */
+	enum smx_log_dest log_destination;     /* default syslog */
+	unsigned long request_timeout; /* stalled mid-request; default 10s */
+	unsigned long idle_timeout;    /* between requests; default 3600s */
+};
+
+/*
+ * smx_config_parse - parse len bytes of secmx.conf text (Postfix main.cf
+ * syntax) into a new config with defaults for what is not set. Loads no
+ * tables (see smx_config_load_tables). name is used in messages. Returns
+ * SMX_OK with *out (free with smx_config_free), SMX_INVALID with
+ * "name, line N: problem" in err, or SMX_TEMPFAIL when memory is short.
+ * Does no I/O; never exits.
+ */
+enum smx_status smx_config_parse(const char *name, const char *data, size_t len,
+    struct smx_config **out, char *err, size_t errlen);
+
+/*
+ * smx_config_load_tables - load every table whose path is set. On error
+ * returns the table loader's status with its message in err and leaves
+ * the config's tables as they were (none loaded).
+ */
+enum smx_status smx_config_load_tables(struct smx_config *, char *err,
+    size_t errlen);
+
+/*
+ * smx_config_load - read path (SMX_DEFAULT_CONFIG when NULL), parse it and
+ * load its tables. A missing file is SMX_INVALID with "path: strerror".
+ */
+enum smx_status smx_config_load(const char *path, struct smx_config **out,
+    char *err, size_t errlen);
+
+/* smx_config_free - release a config and its tables; NULL is fine. */
+void smx_config_free(struct smx_config *);
+
+/*
+ * Names and parsers of the enums above, shared by config, tables, the
+ * policy engine and secmx-lookup. The parsers are ASCII case-insensitive
+ * and return SMX_INVALID for an unknown name. smx_tls_version_parse
+ * accepts "SSLv3", "TLSv1", "TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3".
+ */
+const char *smx_role_name(enum smx_role);
+enum smx_status smx_role_parse(const char *, enum smx_role *);
+const char *smx_tls_version_name(enum smx_tls_version);
+enum smx_status smx_tls_version_parse(const char *, enum smx_tls_version *);
+
+#endif

@@ -1,0 +1,57 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SMX_LOG_H
+#define SMX_LOG_H
+
+#include <stdbool.h>
+
+enum smx_log_dest {
+	SMX_LOG_SYSLOG = 0, /* syslog(3), facility LOG_MAIL, LOG_PID */
+	SMX_LOG_STDERR = 1, /* foreground runs only: "ident[pid]: text" */
+};
+
+/*
+ * smx_log_sink_fn - optional observer of every line that is logged, after
+ * sanitising (tests use it to assert audit lines). prio is a syslog(3)
+ * priority.
+ */
+typedef void smx_log_sink_fn(int prio, const char *line, void *ctx);
+
+/*
+ * smx_log_open - set the ident ("secmx/policyd") and destination. The ident
+ * string must stay valid while logging is in use. May be called again, for
+ * example after a reload changes log_destination. Never exits.
+ */
+void smx_log_open(const char *ident, enum smx_log_dest);
+
+/* smx_log_set_verbose - enable or disable smx_log_debug() lines. */
+void smx_log_set_verbose(bool);
+
+/* smx_log_set_sink - install (or with NULL remove) an observer. */
+void smx_log_set_sink(smx_log_sink_fn *, void *ctx);
+
+/*
+ * Logging functions. Each formats one line, replaces every byte that is
+ * not printable ASCII with '?', truncates the line to SMX_LOG_LINE_MAX,
+ * and prefixes warnings, errors and panics the way Postfix does
+ * ("warning: ..."). Untrusted strings should be passed with "%.*s" and
+ * SMX_LOG_VALUE_MAX so that one value cannot crowd out the rest. All
+ * preserve errno. The *_errno variants append ": strerror(errno)".
+ */
+void smx_log_info(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void smx_log_warning(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+void smx_log_warning_errno(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+void smx_log_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void smx_log_error_errno(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+void smx_log_debug(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * smx_panic - a broken invariant: log "panic: ..." and abort(). No input
+ * may ever reach it.
+ */
+void smx_panic(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+#endif

@@ -48,8 +48,105 @@
 #define SMX_TABLE_ENTRIES_MAX 1000000         /* entries in one table */
 #define SMX_TABLE_LINE_MAX 8192               /* one logical line, joined */
 #define SMX_TABLE_VALUE_MAX 1024              /* one value */
+/*
+ * Client certificate fingerprints in sor_client_certs, in bytes of digest:
+ * from MD5 (16, RFC 1321) to SHA-512 (64, FIPS 180-4), the range of
+ * Postfix smtpd_tls_fingerprint_digest (postconf(5)).
+ */
+#define SMX_FINGERPRINT_BYTES_MIN 16
+#define SMX_FINGERPRINT_BYTES_MAX 64
 
 /* Time values in the config: one week, like Postfix's sanity bounds. */
 #define SMX_TIME_MAX (7 * 24 * 3600)
+
+/*
+ * Listening endpoints (smx_listen). The path bound is sizeof(sun_path)
+ * minus its terminator on Linux (unix(7)); a port is digits or a service
+ * name from services(5); the text bound covers "inet:[IPv6]:port".
+ */
+#define SMX_LISTEN_PATH_MAX 107
+#define SMX_LISTEN_PORT_MAX 32
+#define SMX_LISTEN_TEXT_MAX (SMX_DOMAIN_MAX + SMX_LISTEN_PORT_MAX + 16)
+/* Sockets one inet endpoint may bind: the addresses its name resolves to. */
+#define SMX_LISTEN_FDS_MAX 8
+
+/*
+ * SMTP replies (transport/smtp_reply). RFC 5321 section 4.5.3.1.5: a reply
+ * line is at most 512 octets including the reply code and <CRLF>. RFC 5321
+ * sets no bound on the lines of a multi-line reply; 100 lines covers any
+ * real EHLO answer (Postfix sends about a dozen). The joined text bound
+ * keeps one reply within what a DSN line can carry.
+ */
+#define SMTP_REPLY_LINE_MAX 512
+#define SMTP_REPLY_LINES_MAX 100
+#define SMTP_REPLY_TEXT_MAX 8192
+/* Bytes one complete reply can take on the wire: every line at the cap. */
+#define SMTP_REPLY_WIRE_MAX (SMTP_REPLY_LINES_MAX * SMTP_REPLY_LINE_MAX)
+/*
+ * RFC 3463 section 2: "class.subject.detail", subject and detail 1-3
+ * digits each, so at most 9 characters ("5.123.456").
+ */
+#define SMTP_ENHANCED_MAX 9
+/*
+ * SMTP commands we send (transport/smtp_session). RFC 5321 section
+ * 4.5.3.1.4: a command line is at most 512 octets including <CRLF>;
+ * section 4.5.3.1.3: a path is at most 256 octets.
+ */
+#define SMTP_COMMAND_MAX 512
+#define SMTP_PATH_MAX 256
+/*
+ * Recipients in one delivery: pipe(8) passes one argument per recipient,
+ * bounded by transport_destination_recipient_limit (default 50,
+ * default_destination_recipient_limit in postconf(5)); RFC 5321 section
+ * 4.5.3.1.8 requires servers to accept at least 100.
+ */
+#define SMTP_RECIPIENTS_MAX 1000
+/*
+ * Message data (transport/smtp_data, transport/spool). The writer buffers
+ * at most SMTP_DATA_CHUNK bytes of output; the spool keeps the first
+ * SPOOL_MEM_MAX bytes in memory and moves larger messages to an unlinked
+ * temporary file, copying in SPOOL_CHUNK pieces, so resident memory stays
+ * bounded whatever the message size (Postfix message_size_limit, default
+ * 10240000, is enforced by the caller's maximum).
+ */
+#define SMTP_DATA_CHUNK 8192
+#define SPOOL_MEM_MAX (1024 * 1024)
+#define SPOOL_CHUNK 65536
+/*
+ * TLS (lib/smx_tls): reference names per connection (nexthop, dot-nexthop
+ * and a few SRV/MX names, as Postfix smtp_tls_secure_cert_match), and the
+ * error text kept from the OpenSSL error queue.
+ */
+#define SMX_TLS_NAMES_MAX 16
+#define SMX_TLS_REASON_MAX 256
+
+/*
+ * DNS discovery (smx_dns). RFC 2782 and RFC 5321 section 5.1 set no bound
+ * on the records of one answer; these caps bound the work done on hostile
+ * answers. A reply over the cap is not refused: the records with the best
+ * (lowest) priority or preference are kept, as Postfix keeps only the
+ * best smtp_mx_address_limit addresses (postconf(5)).
+ */
+#define SMX_SRV_MAX 32 /* SRV records used from one answer */
+#define SMX_MX_MAX 32  /* MX records used from one answer */
+/* Addresses used per target host and family (A, AAAA), and in all. */
+#define SMX_DNS_ADDRS_FAMILY_MAX 8
+#define SMX_DNS_ADDRS_MAX (2 * SMX_DNS_ADDRS_FAMILY_MAX)
+/*
+ * Nameservers consulted per lookup. glibc reads at most MAXNS (3) from
+ * resolv.conf (resolv.h); dns_nameservers in secmx.conf may list up to
+ * this many, and with dns_timeout it bounds the time of one query.
+ */
+#define SMX_DNS_SERVERS_MAX 8
+#define SMX_DNS_SERVERS_TEXT_MAX 1024 /* bytes of dns_nameservers */
+/* dns_timeout in seconds per query and server; Postfix's default is 10. */
+#define SMX_DNS_TIMEOUT_MAX 60
+/*
+ * CNAME links followed inside one answer (RFC 1034 section 3.6.2: the
+ * resolver restarts at the canonical name). Real chains have one or two.
+ */
+#define SMX_DNS_CNAME_MAX 8
+/* RFC 1035 section 4.2.2: a DNS message has a 16-bit length. */
+#define SMX_DNS_REPLY_MAX 65535
 
 #endif

@@ -61,6 +61,9 @@ smx_log_set_sink(smx_log_sink_fn *fn, void *ctx)
 	log_sink_ctx = ctx;
 }
 
+static void emit(int, const char *, bool, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
+
 static void
 emit(int prio, const char *prefix, bool with_errno, const char *fmt, va_list ap)
 {

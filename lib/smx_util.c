@@ -169,7 +169,7 @@ smx_is_hostname(const char *s, size_t len)
 
 	if (len > 0 && s[len - 1] == '.')
 		len--;
-	if (len == 0 || len > SMX_DOMAIN_MAX)
+	if (len == 0 || len > SMX_DOMAIN_MAX || s[len - 1] == '.')
 		return false;
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];

@@ -128,6 +128,7 @@ static const struct {
 	{ ".", 0 },
 	{ "..", 0 },
 	{ "a..b", 0 },
+	{ "sor.example..", 0 },
 	{ ".example.org", 0 },
 	{ "-a.example", 0 },
 	{ "a-.example", 0 },

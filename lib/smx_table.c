@@ -1,0 +1,669 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	smx_table - Postfix text tables of SecMX roles and client certificates
+ * DESCRIPTION
+ *	Reads the postmap(1) input form: "key whitespace value" lines, '#'
+ *	comment lines and blank lines ignored, a line that starts with
+ *	white space continues the previous logical line (the line break is
+ *	dropped, the leading white space kept). Trailing white space is not
+ *	part of the value. A CR directly before LF is part of the line end,
+ *	so files written with CRLF line ends load as if they had LF.
+ *
+ *	Keys are checked for the table type (host names or ".parent"
+ *	patterns, or certificate fingerprints), folded to lower case, and a
+ *	trailing dot is removed. Role values are checked and stored in lower
+ *	case. The entries are then sorted, so that a lookup is a few binary
+ *	searches without allocation: the policy daemon looks up a domain
+ *	for every RCPT command.
+ * LIMITS
+ *	SMX_TABLE_FILE_MAX bytes per file, SMX_TABLE_LINE_MAX bytes per
+ *	logical line, SMX_TABLE_VALUE_MAX bytes per value,
+ *	SMX_TABLE_ENTRIES_MAX entries, fingerprints of
+ *	SMX_FINGERPRINT_BYTES_MIN to SMX_FINGERPRINT_BYTES_MAX bytes.
+ *	"..." quoting of keys (Postfix 3.2) is not supported: no valid key
+ *	contains white space.
+ * DIAGNOSTICS
+ *	Returns SMX_INVALID with "name, line N: problem" for the first bad
+ *	line (duplicate keys are found after all lines are read), "path:
+ *	strerror" for a file that cannot be read, SMX_TEMPFAIL when memory
+ *	is short or the file changes while it is read. Logs nothing: the
+ *	caller decides how to report.
+ * SECURITY
+ *	The file is trusted no more than other input: NUL bytes, bare CR and
+ *	other control characters are refused, everything is bounded.
+ * SEE ALSO
+ *	postmap(1), "INPUT FILE FORMAT"; RFC 1035 section 2.3.4.
+ */
+#include "smx_table.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "smx_buf.h"
+#include "smx_limits.h"
+#include "smx_log.h"
+#include "smx_util.h"
+
+#define STR2(x) #x
+#define STR(x) STR2(x)
+
+struct table_entry {
+	const char *key;   /* lower case, in the pool */
+	const char *value; /* in the pool */
+	size_t line;       /* where it was defined, for messages */
+};
+
+struct smx_table {
+	enum smx_table_type type;
+	struct table_entry *entries; /* sorted by key */
+	size_t n_entries;
+	char *pool; /* every key and value, each NUL-terminated */
+};
+
+/*
+ * The logical-line reader: physical lines in, logical lines out. It
+ * checks every byte of every line, comments included.
+ */
+struct line_reader {
+	const char *data;
+	size_t len;
+	size_t pos;         /* start of the next physical line */
+	size_t n_line;      /* number of the next physical line */
+	struct smx_buf buf; /* the logical line being built */
+	size_t start_line;  /* where buf's logical line started */
+	size_t bad_line;    /* where a problem was found */
+	const char *problem;
+};
+
+static bool
+is_blank(int c)
+{
+	return c == ' ' || c == '\t';
+}
+
+/* Find the end of the physical line at pos; check its bytes. */
+static bool
+physical_line(struct line_reader *r, size_t *end, size_t *next)
+{
+	size_t i;
+
+	for (i = r->pos; i < r->len; i++) {
+		unsigned char c = (unsigned char)r->data[i];
+
+		if (c == '\n')
+			break;
+		if (c == '\0') {
+			r->problem = "NUL character";
+			return false;
+		}
+		if (c == '\r') {
+			if (i + 1 < r->len && r->data[i + 1] == '\n')
+				continue;
+			r->problem = "bare CR character";
+			return false;
+		}
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			r->problem = "control character";
+			return false;
+		}
+	}
+	*next = i < r->len ? i + 1 : i;
+	if (i > r->pos && r->data[i - 1] == '\r')
+		i--;
+	*end = i;
+	return true;
+}
+
+/*
+ * next_line - the next logical line in r->buf (trailing white space
+ * removed), starting at r->start_line. SMX_OK, SMX_NOTFOUND at the end,
+ * SMX_INVALID with r->problem and r->bad_line, SMX_TEMPFAIL.
+ */
+static enum smx_status
+next_line(struct line_reader *r)
+{
+	bool have = false;
+	enum smx_status st;
+
+	smx_buf_reset(&r->buf);
+	while (r->pos < r->len) {
+		const char *s = r->data + r->pos;
+		size_t end;
+		size_t next;
+		size_t i;
+
+		if (have && !is_blank(*s) && *s != '#' && *s != '\n' &&
+		    *s != '\r')
+			break;
+		r->bad_line = r->n_line;
+		if (!physical_line(r, &end, &next))
+			return SMX_INVALID;
+		for (i = r->pos; i < end && is_blank(r->data[i]); i++)
+			continue;
+		if (i == end || r->data[i] == '#') {
+			/* Blank and comment lines never end a logical line. */
+		} else if (is_blank(*s) && !have) {
+			r->problem = "continuation line before any entry";
+			return SMX_INVALID;
+		} else {
+			if (!have)
+				r->start_line = r->n_line;
+			have = true;
+			st = smx_buf_append(&r->buf, s, end - r->pos);
+			if (st != SMX_OK) {
+				r->bad_line = r->start_line;
+				r->problem = st == SMX_INVALID
+				    ? "line too long (over " STR(
+				          SMX_TABLE_LINE_MAX) " bytes)"
+				    : "out of memory";
+				return st;
+			}
+		}
+		r->pos = next;
+		r->n_line++;
+	}
+	if (!have)
+		return SMX_NOTFOUND;
+	while (r->buf.len > 0 && is_blank(r->buf.data[r->buf.len - 1]))
+		r->buf.len--;
+	r->buf.data[r->buf.len] = '\0';
+	return SMX_OK;
+}
+
+/* Format "name, line N: " plus the rest into err, when there is room. */
+static void line_error(char *err, size_t errlen, const char *name, size_t line,
+    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+
+static void
+line_error(char *err, size_t errlen, const char *name, size_t line,
+    const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	if (errlen == 0)
+		return;
+	n = snprintf(err, errlen, "%s, line %zu: ", name, line);
+	if (n < 0 || (size_t)n >= errlen)
+		return; /* a truncated message is still a message */
+	va_start(ap, fmt);
+	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
+	va_end(ap);
+}
+
+static bool
+is_hex(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') ||
+	    (c >= 'A' && c <= 'F');
+}
+
+/* "AB:CD:..." of SMX_FINGERPRINT_BYTES_MIN..MAX bytes, any case. */
+static bool
+is_fingerprint(const char *s, size_t len)
+{
+	size_t n_bytes;
+	size_t i;
+
+	if ((len + 1) % 3 != 0)
+		return false;
+	n_bytes = (len + 1) / 3;
+	if (n_bytes < SMX_FINGERPRINT_BYTES_MIN ||
+	    n_bytes > SMX_FINGERPRINT_BYTES_MAX)
+		return false;
+	for (i = 0; i < len; i++) {
+		if (i % 3 == 2 ? s[i] != ':' : !is_hex((unsigned char)s[i]))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * check_key - validate the key in place for the table type; *len may
+ * shrink (trailing dot). Returns the problem, or NULL when it is good.
+ */
+static const char *
+check_key(enum smx_table_type type, const char *key, size_t *len)
+{
+	size_t klen = *len;
+	size_t skip;
+
+	if (type == SMX_TABLE_CCERT)
+		return is_fingerprint(key, klen) ? NULL : "bad fingerprint";
+	if (klen > 1 && key[klen - 1] == '.')
+		klen--;
+	skip = key[0] == '.' ? 1 : 0;
+	if (klen <= skip || key[klen - 1] == '.' ||
+	    !smx_is_hostname(key + skip, klen - skip))
+		return "bad domain name";
+	*len = klen;
+	return NULL;
+}
+
+/* The role names a table type accepts, in the order of the messages. */
+static bool
+role_values(enum smx_table_type type, const char **a, const char **b)
+{
+	switch (type) {
+	case SMX_TABLE_RECEIVER:
+		*a = "sor";
+		*b = "ber";
+		return true;
+	case SMX_TABLE_SENDER:
+	case SMX_TABLE_DESTINATION:
+		*a = "sos";
+		*b = "bes";
+		return true;
+	case SMX_TABLE_CCERT:
+		break;
+	}
+	return false;
+}
+
+struct table_parser {
+	const char *name;
+	enum smx_table_type type;
+	struct table_entry *entries;
+	size_t n_entries;
+	size_t n_alloc;
+	char *pool;
+	size_t pool_len;
+	size_t pool_size;
+	char *err;
+	size_t errlen;
+};
+
+static enum smx_status
+add_entry(struct table_parser *p, size_t line, const char *key, size_t klen,
+    const char *value, size_t vlen)
+{
+	struct table_entry *e;
+	char *k;
+	char *v;
+
+	if (p->n_entries >= SMX_TABLE_ENTRIES_MAX) {
+		line_error(p->err, p->errlen, p->name, line,
+		    "more than %d entries", SMX_TABLE_ENTRIES_MAX);
+		return SMX_INVALID;
+	}
+	if (p->n_entries == p->n_alloc) {
+		size_t n = p->n_alloc ? p->n_alloc * 2 : 64;
+
+		if (n > SMX_TABLE_ENTRIES_MAX)
+			n = SMX_TABLE_ENTRIES_MAX;
+		e = realloc(p->entries, n * sizeof(*e));
+		if (e == NULL)
+			goto nomem;
+		p->entries = e;
+		p->n_alloc = n;
+	}
+	/* The pool was sized for the whole input; this cannot overflow. */
+	if (klen + vlen + 2 > p->pool_size - p->pool_len)
+		smx_panic("table pool overflow: %zu + %zu", klen, vlen);
+	k = p->pool + p->pool_len;
+	memcpy(k, key, klen);
+	k[klen] = '\0';
+	smx_ascii_lower(k, klen);
+	v = k + klen + 1;
+	memcpy(v, value, vlen);
+	v[vlen] = '\0';
+	if (p->type != SMX_TABLE_CCERT)
+		smx_ascii_lower(v, vlen);
+	p->pool_len += klen + vlen + 2;
+	e = &p->entries[p->n_entries++];
+	e->key = k;
+	e->value = v;
+	e->line = line;
+	return SMX_OK;
+
+nomem:
+	line_error(p->err, p->errlen, p->name, line, "out of memory");
+	return SMX_TEMPFAIL;
+}
+
+/* Split one logical line into key and value, check and store them. */
+static enum smx_status
+parse_entry(struct table_parser *p, size_t line, char *text, size_t len)
+{
+	const char *role_a;
+	const char *role_b;
+	const char *problem;
+	size_t klen;
+	size_t vlen;
+	char *value;
+
+	for (klen = 0; klen < len && !is_blank(text[klen]); klen++)
+		continue;
+	value = text + klen;
+	while (value < text + len && is_blank(*value))
+		value++;
+	vlen = (size_t)(text + len - value);
+	if (vlen == 0) {
+		line_error(p->err, p->errlen, p->name, line, "missing value");
+		return SMX_INVALID;
+	}
+	if ((problem = check_key(p->type, text, &klen)) != NULL) {
+		line_error(p->err, p->errlen, p->name, line, "%s \"%.*s\"",
+		    problem,
+		    (int)(klen < SMX_LOG_VALUE_MAX ? klen : SMX_LOG_VALUE_MAX),
+		    text);
+		return SMX_INVALID;
+	}
+	if (vlen > SMX_TABLE_VALUE_MAX) {
+		line_error(p->err, p->errlen, p->name, line,
+		    "value too long (over %d bytes)", SMX_TABLE_VALUE_MAX);
+		return SMX_INVALID;
+	}
+	if (role_values(p->type, &role_a, &role_b) &&
+	    !((vlen == 3 && smx_ascii_ncasecmp(value, role_a, 3) == 0) ||
+	        (vlen == 3 && smx_ascii_ncasecmp(value, role_b, 3) == 0))) {
+		line_error(p->err, p->errlen, p->name, line,
+		    "bad value \"%.*s\" (expected %s or %s)",
+		    (int)(vlen < SMX_LOG_VALUE_MAX ? vlen : SMX_LOG_VALUE_MAX),
+		    value, role_a, role_b);
+		return SMX_INVALID;
+	}
+	return add_entry(p, line, text, klen, value, vlen);
+}
+
+static int
+entry_order(const void *a, const void *b)
+{
+	const struct table_entry *x = a;
+	const struct table_entry *y = b;
+	int c = strcmp(x->key, y->key);
+
+	if (c != 0)
+		return c;
+	return x->line < y->line ? -1 : x->line > y->line;
+}
+
+/* After sorting: the earliest line that repeats a key, or 0. */
+static size_t
+first_duplicate(const struct table_parser *p, const char **key)
+{
+	size_t best = 0;
+	size_t i;
+
+	for (i = 1; i < p->n_entries; i++) {
+		const struct table_entry *e = &p->entries[i];
+
+		if (strcmp(e->key, p->entries[i - 1].key) == 0 &&
+		    (best == 0 || e->line < best)) {
+			best = e->line;
+			*key = e->key;
+		}
+	}
+	return best;
+}
+
+enum smx_status
+smx_table_parse(const char *name, const char *data, size_t len,
+    enum smx_table_type type, struct smx_table **out, char *err, size_t errlen)
+{
+	struct table_parser p = { .name = name,
+		.type = type,
+		.err = err,
+		.errlen = errlen };
+	struct line_reader r = { .data = data, .len = len, .n_line = 1 };
+	struct smx_table *t = NULL;
+	enum smx_status st;
+	const char *dup = NULL;
+	size_t line;
+
+	if (len > SMX_TABLE_FILE_MAX) {
+		if (errlen > 0)
+			snprintf(err, errlen,
+			    "%s: file too large (over %d bytes)", name,
+			    SMX_TABLE_FILE_MAX);
+		return SMX_INVALID;
+	}
+	smx_buf_init(&r.buf, SMX_TABLE_LINE_MAX);
+	/* Every key and value is a part of a line, plus its terminator. */
+	p.pool_size = len + 2;
+	if ((p.pool = malloc(p.pool_size)) == NULL) {
+		st = SMX_TEMPFAIL;
+		if (errlen > 0)
+			snprintf(err, errlen, "%s: out of memory", name);
+		goto out;
+	}
+	while ((st = next_line(&r)) == SMX_OK) {
+		st = parse_entry(&p, r.start_line, r.buf.data, r.buf.len);
+		if (st != SMX_OK)
+			goto out;
+	}
+	if (st != SMX_NOTFOUND) {
+		line_error(err, errlen, name, r.bad_line, "%s", r.problem);
+		goto out;
+	}
+	if (p.n_entries > 0)
+		qsort(p.entries, p.n_entries, sizeof(p.entries[0]),
+		    entry_order);
+	if ((line = first_duplicate(&p, &dup)) != 0) {
+		line_error(err, errlen, name, line, "duplicate key \"%s\"",
+		    dup);
+		st = SMX_INVALID;
+		goto out;
+	}
+	if ((t = calloc(1, sizeof(*t))) == NULL) {
+		st = SMX_TEMPFAIL;
+		if (errlen > 0)
+			snprintf(err, errlen, "%s: out of memory", name);
+		goto out;
+	}
+	t->type = type;
+	t->entries = p.entries;
+	t->n_entries = p.n_entries;
+	t->pool = p.pool;
+	p.entries = NULL;
+	p.pool = NULL;
+	*out = t;
+	st = SMX_OK;
+
+out:
+	smx_buf_free(&r.buf);
+	free(p.entries);
+	free(p.pool);
+	return st;
+}
+
+/*
+ * read_file - the whole regular file at path, at most max bytes, into a
+ * new NUL-terminated *data (the caller frees it).
+ */
+static enum smx_status
+read_file(const char *path, size_t max, char **data, size_t *len, char *err,
+    size_t errlen)
+{
+	enum smx_status st = SMX_INVALID;
+	struct stat sb;
+	char *buf = NULL;
+	size_t size;
+	size_t got = 0;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return SMX_INVALID;
+	}
+	if (fstat(fd, &sb) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(sb.st_mode)) {
+		snprintf(err, errlen, "%s: not a regular file", path);
+		goto out;
+	}
+	if (sb.st_size < 0 || (unsigned long long)sb.st_size > max) {
+		snprintf(err, errlen, "%s: file too large (over %zu bytes)",
+		    path, max);
+		goto out;
+	}
+	size = (size_t)sb.st_size;
+	/* One byte more than expected, to notice a file that grows. */
+	if ((buf = malloc(size + 2)) == NULL) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		st = SMX_TEMPFAIL;
+		goto out;
+	}
+	while (got <= size) {
+		ssize_t n = read(fd, buf + got, size + 1 - got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(err, errlen, "%s: %s", path, strerror(errno));
+			goto out;
+		}
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	if (got != size) {
+		snprintf(err, errlen, "%s: file changed while it was read",
+		    path);
+		st = SMX_TEMPFAIL;
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	buf[got] = '\0';
+	*data = buf;
+	*len = got;
+	buf = NULL;
+	st = SMX_OK;
+
+out:
+	free(buf);
+	if (fd >= 0)
+		(void)close(fd); /* already failing; the first error is kept */
+	return st;
+}
+
+enum smx_status
+smx_table_load(const char *path, enum smx_table_type type,
+    struct smx_table **out, char *err, size_t errlen)
+{
+	enum smx_status st;
+	char *data = NULL;
+	size_t len = 0;
+	char dummy[1];
+
+	if (errlen == 0) {
+		err = dummy;
+		errlen = sizeof(dummy);
+	}
+	st = read_file(path, SMX_TABLE_FILE_MAX, &data, &len, err, errlen);
+	if (st != SMX_OK)
+		return st;
+	st = smx_table_parse(path, data, len, type, out, err, errlen);
+	free(data);
+	return st;
+}
+
+/*
+ * Compare a lower-case key with qlen bytes of q in any case, in the order
+ * entry_order sorts by.
+ */
+static int
+key_cmp(const char *key, const char *q, size_t qlen)
+{
+	size_t i;
+
+	for (i = 0; i < qlen; i++) {
+		int a = (unsigned char)key[i];
+		int b = (unsigned char)q[i];
+
+		if (b >= 'A' && b <= 'Z')
+			b += 'a' - 'A';
+		if (a != b)
+			return a - b;
+	}
+	return key[qlen] != '\0';
+}
+
+static const struct table_entry *
+find(const struct smx_table *t, const char *q, size_t qlen)
+{
+	size_t lo = 0;
+	size_t hi = t->n_entries;
+
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int c = key_cmp(t->entries[mid].key, q, qlen);
+
+		if (c == 0)
+			return &t->entries[mid];
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return NULL;
+}
+
+const char *
+smx_table_lookup_domain(const struct smx_table *t, const char *domain,
+    size_t len)
+{
+	const struct table_entry *e;
+	size_t i;
+
+	if (t == NULL || domain == NULL || !smx_is_hostname(domain, len))
+		return NULL;
+	if (domain[len - 1] == '.')
+		len--;
+	if ((e = find(t, domain, len)) != NULL)
+		return e->value;
+	/* The leftmost dot gives the longest parent, so it is tried first. */
+	for (i = 0; i < len; i++) {
+		if (domain[i] == '.' &&
+		    (e = find(t, domain + i, len - i)) != NULL)
+			return e->value;
+	}
+	return NULL;
+}
+
+const char *
+smx_table_lookup_exact(const struct smx_table *t, const char *key)
+{
+	const struct table_entry *e;
+	size_t len;
+
+	if (t == NULL || key == NULL)
+		return NULL;
+	/* No key is longer than a line; do not scan hostile text further. */
+	len = strnlen(key, SMX_TABLE_LINE_MAX + 1);
+	if (len == 0 || len > SMX_TABLE_LINE_MAX)
+		return NULL;
+	e = find(t, key, len);
+	return e != NULL ? e->value : NULL;
+}
+
+size_t
+smx_table_count(const struct smx_table *t)
+{
+	return t != NULL ? t->n_entries : 0;
+}
+
+void
+smx_table_free(struct smx_table *t)
+{
+	if (t == NULL)
+		return;
+	free(t->entries);
+	free(t->pool);
+	free(t);
+}

@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * fuzz_table - smx_table_parse on arbitrary input. The first byte picks
+ * the table type; the rest is the table text. Every table that parses is
+ * looked up with keys cut from the input, so lookups run on hostile
+ * tables and hostile keys alike.
+ */
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "smx_log.h"
+#include "smx_table.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static const enum smx_table_type types[] = {
+	SMX_TABLE_RECEIVER,
+	SMX_TABLE_SENDER,
+	SMX_TABLE_DESTINATION,
+	SMX_TABLE_CCERT,
+};
+
+int
+LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	const char *text = (const char *)data + 1;
+	struct smx_table *t = NULL;
+	enum smx_table_type type;
+	char err[256];
+	char key[300];
+	size_t len;
+	size_t i;
+
+	if (size == 0)
+		return 0;
+	type = types[data[0] % (sizeof(types) / sizeof(types[0]))];
+	len = size - 1;
+	err[0] = '\0';
+	if (smx_table_parse("fuzz", text, len, type, &t, err, sizeof(err)) !=
+	    SMX_OK) {
+		/* Every failure must say what and where. */
+		if (strncmp(err, "fuzz", 4) != 0)
+			smx_panic("no message for a failed parse");
+		return 0;
+	}
+	/* Keys from the input: each line start, up to white space. */
+	for (i = 0; i < len; i++) {
+		size_t n = 0;
+
+		if (i > 0 && text[i - 1] != '\n')
+			continue;
+		while (i + n < len && n < sizeof(key) - 1 &&
+		    text[i + n] != ' ' && text[i + n] != '\t' &&
+		    text[i + n] != '\n')
+			n++;
+		memcpy(key, text + i, n);
+		key[n] = '\0';
+		(void)smx_table_lookup_domain(t, key, n);
+		(void)smx_table_lookup_domain(t, text + i, len - i);
+		(void)smx_table_lookup_exact(t, key);
+	}
+	if (smx_table_count(t) > len)
+		smx_panic("more entries than bytes");
+	smx_table_free(t);
+	return 0;
+}

@@ -23,12 +23,15 @@ struct smx_addr_domain {
  *	  ("user%sor.example@relay");
  *	- each host of a UUCP bang path in the local part
  *	  ("sor.example!user@relay").
- * Domains are lower-cased, a trailing dot removed, duplicates dropped, in
- * order of appearance from the right. The empty address ("" or "<>") and a
- * bare local part give n = 0. Returns SMX_OK with *n_out set, or
- * SMX_INVALID for an unbalanced quote, a domain that is not a host name
- * (address literals "[192.0.2.1]" are skipped, not invalid), more than max
- * domains, or len > SMX_ADDR_MAX. Pure; never exits.
+ * Domains are lower-cased, a trailing dot removed, duplicates dropped
+ * (the first position kept). Order: the domain after the last '@', then
+ * the '%' hops from right to left ("a%b%c@relay": relay, c, b), then the
+ * '!' hosts from left to right ("h1!h2!user@relay": relay, h1, h2). The
+ * empty address ("" or "<>") and a bare local part give n = 0; '%' and '!'
+ * hops count without an '@' too ("user%sor.example": sor.example). Returns
+ *SMX_OK with *n_out set, or SMX_INVALID for an unbalanced quote, a domain that
+ *is not a host name (address literals "[192.0.2.1]" are skipped, not invalid),
+ *more than max domains, or len > SMX_ADDR_MAX. Pure; never exits.
  */
 enum smx_status smx_addr_domains(const char *addr, size_t len,
     struct smx_addr_domain *out, size_t max, size_t *n_out);

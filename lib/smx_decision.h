@@ -59,6 +59,10 @@ struct smx_decision {
  *	  tls_min_protocol: reject; SOR with sor_client_certs set and neither
  *	  fingerprint listed: reject; otherwise DUNNO;
  *	- BER: DUNNO, audited; others: DUNNO, audited only with audit=all.
+ * A recipient that smx_addr_domains cannot parse is split at every byte
+ * that cannot occur in a host name and each piece is looked up, so that a
+ * malformed address cannot hide an SOR domain; with no SOR/BER piece the
+ * answer is DUNNO with reason "syntax".
  * A reject's action is "<code> <dsn> <text>" with sor_reject_code, its
  * DSN class, and a text naming the domain and what is missing. The
  * action never contains CR, LF or NUL and is never empty. Pure; never

@@ -1,0 +1,328 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	smx_decision - the SecMX receiver policy for one policy request
+ * DESCRIPTION
+ *	At protocol_state RCPT, looks up every effective recipient domain
+ *	(smx_addr_domains) in receiver_roles; SOR wins over BER wins over
+ *	none, and the first domain with the winning role is the one named.
+ *	For SOR the session must be encrypted (encryption_protocol not empty
+ *	and, when present, encryption_keysize not 0), at tls_min_protocol or
+ *	newer, and, when sor_client_certs is configured, show a client
+ *	certificate whose fingerprint or public-key fingerprint is listed.
+ *	Checks run in that order and the first failure decides the reason:
+ *	"plaintext", "protocol" or "ccert". Everything else is DUNNO.
+ *
+ *	A protocol name that smx_tls_version_parse does not know is treated
+ *	as older than any minimum (fail closed) and the reply says so.
+ *
+ *	Addresses that smx_addr_domains rejects as malformed are not let
+ *	through in plaintext just because they are malformed. The fallback
+ *	splits the raw recipient at every byte that cannot occur in a host
+ *	name (a superset of '@', '%', '!', ',', ':', quotes and brackets),
+ *	lower-cases each piece, drops its trailing dots, looks up those
+ *	that are host names in receiver_roles. The strongest role found is
+ *	then applied exactly as for a well-formed address. When no piece is
+ *	an SOR or BER domain the answer is DUNNO with reason "syntax" (and
+ *	role none); Postfix's own address checks deal with the rest.
+ *
+ *	When the role is none, domain is the first effective domain, or "-"
+ *	when there is none (empty recipient, syntax fallback, or a state
+ *	other than RCPT).
+ *	The decision's tls is "none" for plaintext and otherwise points to
+ *	the request's encryption_protocol: it lives as long as the facts.
+ * LIMITS
+ *	At most SMX_ADDR_DOMAINS_MAX effective domains; more makes the
+ *	address invalid and selects the fallback above. The action fits
+ *	POLICY_REPLY_MAX; audit values are cut at SMX_LOG_VALUE_MAX.
+ * DIAGNOSTICS
+ *	smx_decide always produces an answer. The action is "DUNNO" or
+ *	"<code> <dsn> <text>" and never empty; the text holds only fixed
+ *	words, protocol names from our own table and a validated host name,
+ *	so no request byte (CR, LF, NUL or other) can reach the reply.
+ *	smx_decision_audit logs one info line.
+ * SECURITY
+ *	Every request value is untrusted. Raw values appear only in the
+ *	audit line, bounded and made printable by smx_log.
+ * SEE ALSO
+ *	SecMX Level 2 section 5 (roles); Postfix SMTPD_POLICY_README
+ *	(encryption_* and ccert_* attributes); RFC 3463 (X.7.0).
+ */
+#include "smx_decision.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "smx_addr.h"
+#include "smx_log.h"
+#include "smx_util.h"
+
+#define SOR_SUFFIX "(SecMX Secure Only Receiver)"
+
+/* role_word - the lower-case word for receiver roles in audit lines. */
+static const char *
+role_word(enum smx_role role)
+{
+	switch (role) {
+	case SMX_ROLE_SOR:
+		return "sor";
+	case SMX_ROLE_BER:
+		return "ber";
+	default:
+		return "none";
+	}
+}
+
+/* lookup_role - the receiver role of one domain; none when unlisted. */
+static enum smx_role
+lookup_role(const struct smx_config *cfg, const char *domain, size_t len)
+{
+	const char *v;
+
+	if (cfg->receiver_roles == NULL)
+		return SMX_ROLE_NONE;
+	v = smx_table_lookup_domain(cfg->receiver_roles, domain, len);
+	if (v == NULL)
+		return SMX_ROLE_NONE;
+	if (smx_ascii_casecmp(v, "sor") == 0)
+		return SMX_ROLE_SOR;
+	if (smx_ascii_casecmp(v, "ber") == 0)
+		return SMX_ROLE_BER;
+	return SMX_ROLE_NONE;
+}
+
+/*
+ * consider - fold one candidate domain (a host name, len bytes) into the
+ * best role so far; the first domain of a stronger role replaces the one
+ * recorded. Roles are ranked SOR > BER > none.
+ */
+static void
+consider(const struct smx_config *cfg, const char *domain, size_t len,
+    struct smx_decision *out)
+{
+	static const int rank[] = { [SMX_ROLE_NONE] = 0,
+		[SMX_ROLE_SOR] = 2,
+		[SMX_ROLE_BER] = 1,
+		[SMX_ROLE_SOS] = 0,
+		[SMX_ROLE_BES] = 0 };
+	enum smx_role role = lookup_role(cfg, domain, len);
+
+	if (len > 0 && domain[len - 1] == '.')
+		len--;
+	if (len == 0 || len > SMX_DOMAIN_MAX)
+		return;
+	if (rank[role] > rank[out->role] ||
+	    (out->role == SMX_ROLE_NONE && strcmp(out->domain, "-") == 0)) {
+		out->role = rank[role] > 0 ? role : SMX_ROLE_NONE;
+		memcpy(out->domain, domain, len);
+		out->domain[len] = '\0';
+		smx_ascii_lower(out->domain, len);
+	}
+}
+
+static bool
+is_host_byte(unsigned char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+}
+
+/*
+ * fallback_roles - the syntax fallback (see DESCRIPTION): the strongest
+ * role among the host-name pieces of a raw recipient. Only SOR and BER
+ * pieces are recorded, so a malformed address never names a domain of
+ * role none.
+ */
+static void
+fallback_roles(const struct smx_config *cfg, const char *rcpt,
+    struct smx_decision *out)
+{
+	size_t len = strlen(rcpt);
+	size_t i = 0;
+
+	while (i < len) {
+		size_t start;
+		size_t end;
+
+		while (i < len && !is_host_byte((unsigned char)rcpt[i]))
+			i++;
+		start = i;
+		while (i < len && is_host_byte((unsigned char)rcpt[i]))
+			i++;
+		/* Every trailing dot goes: "sor.example.." still names it. */
+		end = i;
+		while (end > start && rcpt[end - 1] == '.')
+			end--;
+		if (end > start && smx_is_hostname(rcpt + start, end - start) &&
+		    lookup_role(cfg, rcpt + start, end - start) !=
+		        SMX_ROLE_NONE)
+			consider(cfg, rcpt + start, end - start, out);
+	}
+}
+
+/* is_plaintext - Postfix sends an empty protocol and keysize 0 then. */
+static bool
+is_plaintext(const struct smx_facts *f)
+{
+	return f->encryption_protocol[0] == '\0' ||
+	    (f->has_keysize && f->encryption_keysize == 0);
+}
+
+/*
+ * ccert_listed - true when sor_client_certs is not configured, or when
+ * either fingerprint is a key of it. A configured table that is not
+ * loaded lists nothing (fail closed).
+ */
+static bool
+ccert_listed(const struct smx_config *cfg, const struct smx_facts *f)
+{
+	if (cfg->sor_client_certs_path == NULL && cfg->sor_client_certs == NULL)
+		return true;
+	if (cfg->sor_client_certs == NULL)
+		return false;
+	if (f->ccert_fingerprint[0] != '\0' &&
+	    smx_table_lookup_exact(cfg->sor_client_certs,
+	        f->ccert_fingerprint) != NULL)
+		return true;
+	if (f->ccert_pubkey_fingerprint[0] != '\0' &&
+	    smx_table_lookup_exact(cfg->sor_client_certs,
+	        f->ccert_pubkey_fingerprint) != NULL)
+		return true;
+	return false;
+}
+
+/*
+ * reject - format "<code> <dsn> Mail for <domain> <requirement>". The
+ * code and DSN come from the config; should they ever be out of range
+ * the reply is still a valid permanent-or-temporary reject, never
+ * "DUNNO" (fail closed).
+ */
+static void
+reject(const struct smx_config *cfg, struct smx_decision *out,
+    const char *requirement)
+{
+	unsigned code = cfg->sor_reject_code;
+	char dsn[sizeof(cfg->sor_reject_dsn)];
+	int n;
+
+	if (code < 400 || code > 599)
+		code = 530;
+	if (strlen(cfg->sor_reject_dsn) == 5 &&
+	    cfg->sor_reject_dsn[0] == (char)('0' + code / 100) &&
+	    memcmp(cfg->sor_reject_dsn + 1, ".7.", 3) == 0 &&
+	    cfg->sor_reject_dsn[4] >= '0' && cfg->sor_reject_dsn[4] <= '9')
+		memcpy(dsn, cfg->sor_reject_dsn, 6);
+	else
+		(void)snprintf(dsn, sizeof(dsn), "%u.7.0", code / 100);
+	out->verdict = SMX_VERDICT_REJECT;
+	n = snprintf(out->action, sizeof(out->action), "%u %s Mail for %s %s",
+	    code, dsn, out->domain, requirement);
+	if (n < 0 || (size_t)n >= sizeof(out->action))
+		(void)snprintf(out->action, sizeof(out->action),
+		    "%u %s TLS required " SOR_SUFFIX, code, dsn);
+}
+
+/* sor_checks - apply the SOR requirements in their documented order. */
+static void
+sor_checks(const struct smx_config *cfg, const struct smx_facts *f,
+    struct smx_decision *out)
+{
+	enum smx_tls_version min = cfg->tls_min_protocol;
+	enum smx_tls_version v = SMX_TLS_NONE;
+	const char *min_name = smx_tls_version_name(min);
+	char text[160];
+
+	if (min_name == NULL)
+		min_name = "TLSv1.2";
+	if (is_plaintext(f)) {
+		out->reason = "plaintext";
+		reject(cfg, out, "is accepted only over TLS " SOR_SUFFIX);
+		return;
+	}
+	if (smx_tls_version_parse(f->encryption_protocol, &v) != SMX_OK) {
+		out->reason = "protocol";
+		(void)snprintf(text, sizeof(text),
+		    "requires %s or newer; an unknown TLS protocol counts as too old " SOR_SUFFIX,
+		    min_name);
+		reject(cfg, out, text);
+		return;
+	}
+	if (v < min) {
+		out->reason = "protocol";
+		(void)snprintf(text, sizeof(text),
+		    "requires %s or newer; %s is too old " SOR_SUFFIX, min_name,
+		    smx_tls_version_name(v));
+		reject(cfg, out, text);
+		return;
+	}
+	if (!ccert_listed(cfg, f)) {
+		out->reason = "ccert";
+		reject(cfg, out,
+		    "requires a listed TLS client certificate " SOR_SUFFIX);
+		return;
+	}
+	out->reason = "tls";
+}
+
+void
+smx_decide(const struct smx_config *cfg, const struct smx_facts *f,
+    struct smx_decision *out)
+{
+	struct smx_addr_domain domains[SMX_ADDR_DOMAINS_MAX];
+	size_t n_domains = 0;
+	bool is_syntax_error = false;
+	size_t i;
+
+	memset(out, 0, sizeof(*out));
+	out->verdict = SMX_VERDICT_DUNNO;
+	out->role = SMX_ROLE_NONE;
+	out->domain[0] = '-';
+	out->reason = "none";
+	out->tls = is_plaintext(f) ? "none" : f->encryption_protocol;
+	(void)smx_strlcpy(out->action, "DUNNO", sizeof(out->action));
+
+	if (smx_ascii_casecmp(f->protocol_state, "RCPT") != 0)
+		return;
+
+	if (smx_addr_domains(f->recipient, strlen(f->recipient), domains,
+	        SMX_ADDR_DOMAINS_MAX, &n_domains) == SMX_OK) {
+		for (i = 0; i < n_domains; i++)
+			consider(cfg, domains[i].name, strlen(domains[i].name),
+			    out);
+	} else {
+		is_syntax_error = true;
+		fallback_roles(cfg, f->recipient, out);
+	}
+
+	switch (out->role) {
+	case SMX_ROLE_SOR:
+		sor_checks(cfg, f, out);
+		out->is_audited = true;
+		break;
+	case SMX_ROLE_BER:
+		out->reason = is_plaintext(f) ? "plaintext" : "tls";
+		out->is_audited = true;
+		break;
+	default:
+		out->role = SMX_ROLE_NONE;
+		out->reason = is_syntax_error ? "syntax" : "none";
+		out->is_audited = cfg->audit == SMX_AUDIT_ALL;
+		break;
+	}
+}
+
+void
+smx_decision_audit(const struct smx_facts *f, const struct smx_decision *d)
+{
+	const char *queue_id = f->queue_id[0] != '\0' ? f->queue_id : "NOQUEUE";
+	const char *tls = d->tls != NULL ? d->tls : "none";
+
+	smx_log_info(
+	    "%.*s: action=%s role=%s domain=%.*s rcpt=<%.*s> client=%.*s[%.*s] tls=%.*s reason=%s",
+	    SMX_LOG_VALUE_MAX, queue_id,
+	    d->verdict == SMX_VERDICT_REJECT ? "reject" : "dunno",
+	    role_word(d->role), SMX_DOMAIN_MAX, d->domain, SMX_LOG_VALUE_MAX,
+	    f->recipient, SMX_LOG_VALUE_MAX, f->client_name, SMX_LOG_VALUE_MAX,
+	    f->client_address, SMX_LOG_VALUE_MAX, tls,
+	    d->reason != NULL ? d->reason : "none");
+}

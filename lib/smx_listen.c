@@ -1,0 +1,390 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	smx_listen - listening endpoints: unix:PATH and inet:HOST:PORT
+ * DESCRIPTION
+ *	Parses endpoint names in the form Postfix uses for policy and
+ *	table services, creates non-blocking, close-on-exec listening
+ *	sockets for them and accepts connections. Shared by every secmx
+ *	server (policy daemon, socketmap server).
+ * LIMITS
+ *	SMX_LISTEN_PATH_MAX bytes of socket path, SMX_LISTEN_PORT_MAX bytes
+ *	of port, SMX_DOMAIN_MAX bytes of host, SMX_LISTEN_FDS_MAX sockets
+ *	per endpoint (lib/smx_limits.h).
+ * DIAGNOSTICS
+ *	Functions return a status with "endpoint: problem" in a caller's
+ *	buffer; nothing is logged here.
+ * SECURITY
+ *	Endpoint names come from the command line of a program started by
+ *	root or Postfix. A unix socket is created under a restrictive umask,
+ *	then given the operator's group and mode (default 0660), so that
+ *	Postfix's smtpd can connect while other local users cannot. An
+ *	existing file is removed only if it is a socket.
+ * SEE ALSO
+ *	unix(7), ip(7), getaddrinfo(3), Postfix SMTPD_POLICY_README.
+ */
+#define _GNU_SOURCE
+#include "smx_listen.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "smx_util.h"
+
+void
+smx_listen_opts_init(struct smx_listen_opts *o)
+{
+	o->mode = 0660;
+	o->gid = (gid_t)-1;
+	o->has_gid = false;
+	o->backlog = 0;
+}
+
+static enum smx_status
+err_set(char *err, size_t errlen, const char *spec, const char *what)
+{
+	if (errlen > 0)
+		snprintf(err, errlen, "%s: %s", spec, what);
+	return SMX_INVALID;
+}
+
+/* Characters a host name, IPv4 or IPv6 literal or service may contain. */
+static bool
+is_token(const char *s, size_t len, bool colon_ok)
+{
+	size_t i;
+
+	if (len == 0)
+		return false;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		    (c >= '0' && c <= '9') || c == '.' || c == '-' ||
+		    c == '_' || (colon_ok && c == ':'))
+			continue;
+		return false;
+	}
+	return true;
+}
+
+static enum smx_status
+parse_inet(const char *spec, const char *s, struct smx_listen_endpoint *out,
+    char *err, size_t errlen)
+{
+	const char *host = s;
+	const char *colon;
+	size_t hlen;
+
+	if (*s == '[') {
+		const char *close = strchr(s, ']');
+
+		if (close == NULL || close[1] != ':')
+			return err_set(err, errlen, spec, "bad [IPv6] address");
+		host = s + 1;
+		hlen = (size_t)(close - host);
+		colon = close + 1;
+		if (!is_token(host, hlen, true))
+			return err_set(err, errlen, spec, "bad [IPv6] address");
+	} else {
+		colon = strrchr(s, ':');
+		if (colon == NULL)
+			return err_set(err, errlen, spec, "missing :PORT");
+		hlen = (size_t)(colon - s);
+		if (!is_token(host, hlen, false))
+			return err_set(err, errlen, spec,
+			    "bad or missing host");
+	}
+	if (hlen > SMX_DOMAIN_MAX)
+		return err_set(err, errlen, spec, "host too long");
+	if (strlen(colon + 1) > SMX_LISTEN_PORT_MAX)
+		return err_set(err, errlen, spec, "port too long");
+	if (!is_token(colon + 1, strlen(colon + 1), false))
+		return err_set(err, errlen, spec, "bad or missing port");
+	out->kind = SMX_LISTEN_INET;
+	memcpy(out->host, host, hlen);
+	out->host[hlen] = '\0';
+	smx_strlcpy(out->port, colon + 1, sizeof(out->port));
+	return SMX_OK;
+}
+
+enum smx_status
+smx_listen_parse(const char *spec, struct smx_listen_endpoint *out, char *err,
+    size_t errlen)
+{
+	size_t len = strnlen(spec, SMX_LISTEN_TEXT_MAX + 1);
+	struct smx_listen_endpoint ep;
+
+	memset(&ep, 0, sizeof(ep));
+	if (len > SMX_LISTEN_TEXT_MAX)
+		return err_set(err, errlen, "endpoint", "too long");
+	memcpy(ep.text, spec, len);
+	ep.text[len] = '\0';
+	if (strncmp(spec, "unix:", 5) == 0) {
+		const char *path = spec + 5;
+		size_t plen = len - 5;
+
+		if (plen == 0)
+			return err_set(err, errlen, spec, "empty path");
+		if (plen > SMX_LISTEN_PATH_MAX)
+			return err_set(err, errlen, spec, "path too long");
+		ep.kind = SMX_LISTEN_UNIX;
+		memcpy(ep.path, path, plen);
+		ep.path[plen] = '\0';
+	} else if (strncmp(spec, "inet:", 5) == 0) {
+		if (parse_inet(spec, spec + 5, &ep, err, errlen) != SMX_OK)
+			return SMX_INVALID;
+	} else {
+		return err_set(err, errlen, spec,
+		    "expected unix:PATH or inet:HOST:PORT");
+	}
+	*out = ep;
+	return SMX_OK;
+}
+
+enum smx_status
+smx_listen_parse_mode(const char *s, mode_t *out)
+{
+	mode_t m = 0;
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++) {
+		if (s[i] < '0' || s[i] > '7' || i >= 4)
+			return SMX_INVALID;
+		m = (mode_t)(m * 8 + (mode_t)(s[i] - '0'));
+	}
+	if (i == 0 || m > 0777)
+		return SMX_INVALID;
+	*out = m;
+	return SMX_OK;
+}
+
+static enum smx_status
+sys_err(char *err, size_t errlen, const char *spec, const char *what)
+{
+	if (errlen > 0)
+		snprintf(err, errlen, "%s: %s: %s", spec, what,
+		    strerror(errno));
+	return SMX_TEMPFAIL;
+}
+
+static enum smx_status
+open_unix(const struct smx_listen_endpoint *ep, const struct smx_listen_opts *o,
+    int *fd_out, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	enum smx_status status;
+	mode_t old_mask;
+	int fd;
+	int rc;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (smx_strlcpy(sun.sun_path, ep->path, sizeof(sun.sun_path)) >=
+	    sizeof(sun.sun_path))
+		return err_set(err, errlen, ep->text, "path too long");
+	if (lstat(ep->path, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode))
+			return err_set(err, errlen, ep->text,
+			    "exists and is not a socket");
+		if (unlink(ep->path) != 0)
+			return sys_err(err, errlen, ep->text, "unlink");
+	} else if (errno != ENOENT) {
+		return sys_err(err, errlen, ep->text, "lstat");
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return sys_err(err, errlen, ep->text, "socket");
+	/* Nobody but the owner may connect before the mode is applied. */
+	old_mask = umask(0177);
+	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old_mask);
+	if (rc != 0) {
+		status = sys_err(err, errlen, ep->text, "bind");
+		goto fail;
+	}
+	if (o->has_gid && chown(ep->path, (uid_t)-1, o->gid) != 0) {
+		status = sys_err(err, errlen, ep->text, "chown");
+		goto fail_unlink;
+	}
+	if (chmod(ep->path, o->mode) != 0) {
+		status = sys_err(err, errlen, ep->text, "chmod");
+		goto fail_unlink;
+	}
+	if (listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) != 0) {
+		status = sys_err(err, errlen, ep->text, "listen");
+		goto fail_unlink;
+	}
+	*fd_out = fd;
+	return SMX_OK;
+fail_unlink:
+	(void)unlink(ep->path);
+fail:
+	(void)close(fd);
+	return status;
+}
+
+static enum smx_status
+open_inet_one(const struct smx_listen_endpoint *ep,
+    const struct smx_listen_opts *o, const struct addrinfo *ai, int *fd_out,
+    char *err, size_t errlen)
+{
+	int one = 1;
+	int fd;
+
+	fd = socket(ai->ai_family,
+	    ai->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+	if (fd < 0)
+		return sys_err(err, errlen, ep->text, "socket");
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0)
+		goto fail;
+	/* An IPv6 socket serves only IPv6, so both families can bind. */
+	if (ai->ai_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) != 0)
+		goto fail;
+	if (bind(fd, ai->ai_addr, ai->ai_addrlen) != 0)
+		goto fail;
+	if (listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) != 0)
+		goto fail;
+	*fd_out = fd;
+	return SMX_OK;
+fail:
+	(void)sys_err(err, errlen, ep->text, "bind");
+	(void)close(fd);
+	return SMX_TEMPFAIL;
+}
+
+static enum smx_status
+open_inet(const struct smx_listen_endpoint *ep, const struct smx_listen_opts *o,
+    int *fds, size_t max_fds, size_t *n_fds, char *err, size_t errlen)
+{
+	struct addrinfo hints;
+	struct addrinfo *res = NULL;
+	struct addrinfo *ai;
+	enum smx_status status = SMX_OK;
+	size_t n = 0;
+	int rc;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = AF_UNSPEC;
+	hints.ai_socktype = SOCK_STREAM;
+	hints.ai_flags = AI_PASSIVE;
+	rc = getaddrinfo(ep->host, ep->port, &hints, &res);
+	if (rc != 0) {
+		if (errlen > 0)
+			snprintf(err, errlen, "%s: %s", ep->text,
+			    gai_strerror(rc));
+		return rc == EAI_AGAIN ? SMX_TEMPFAIL : SMX_INVALID;
+	}
+	for (ai = res; ai != NULL && n < max_fds; ai = ai->ai_next) {
+		status = open_inet_one(ep, o, ai, &fds[n], err, errlen);
+		if (status != SMX_OK)
+			break;
+		n++;
+	}
+	freeaddrinfo(res);
+	if (status == SMX_OK && n == 0)
+		status = err_set(err, errlen, ep->text, "no usable address");
+	if (status != SMX_OK) {
+		while (n > 0)
+			(void)close(fds[--n]);
+		return status;
+	}
+	*n_fds = n;
+	return SMX_OK;
+}
+
+enum smx_status
+smx_listen_open(const struct smx_listen_endpoint *ep,
+    const struct smx_listen_opts *o, int *fds, size_t max_fds, size_t *n_fds,
+    char *err, size_t errlen)
+{
+	enum smx_status status;
+
+	if (max_fds == 0)
+		return err_set(err, errlen, ep->text, "no room for a socket");
+	if (ep->kind == SMX_LISTEN_UNIX) {
+		status = open_unix(ep, o, &fds[0], err, errlen);
+		if (status == SMX_OK)
+			*n_fds = 1;
+		return status;
+	}
+	return open_inet(ep, o, fds, max_fds, n_fds, err, errlen);
+}
+
+enum smx_status
+smx_listen_accept(int lfd, int *fd_out)
+{
+	int fd = accept4(lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd >= 0) {
+		*fd_out = fd;
+		return SMX_OK;
+	}
+	switch (errno) {
+	case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+	case EWOULDBLOCK:
+#endif
+	case EINTR:
+	case ECONNABORTED:
+	case EPROTO:
+	case EPERM:
+		return SMX_NOTFOUND;
+	default:
+		return SMX_TEMPFAIL;
+	}
+}
+
+void
+smx_listen_peer(int fd, char *out, size_t outlen)
+{
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	char host[INET6_ADDRSTRLEN];
+
+	if (outlen == 0)
+		return;
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0) {
+		if (ss.ss_family == AF_INET) {
+			const struct sockaddr_in *sin = (void *)&ss;
+
+			if (inet_ntop(AF_INET, &sin->sin_addr, host,
+			        sizeof(host)) != NULL) {
+				snprintf(out, outlen, "[%s]:%u", host,
+				    (unsigned)ntohs(sin->sin_port));
+				return;
+			}
+		} else if (ss.ss_family == AF_INET6) {
+			const struct sockaddr_in6 *sin6 = (void *)&ss;
+
+			if (inet_ntop(AF_INET6, &sin6->sin6_addr, host,
+			        sizeof(host)) != NULL) {
+				snprintf(out, outlen, "[%s]:%u", host,
+				    (unsigned)ntohs(sin6->sin6_port));
+				return;
+			}
+		} else if (ss.ss_family == AF_UNIX) {
+			struct ucred cred;
+			socklen_t clen = sizeof(cred);
+
+			if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred,
+			        &clen) == 0) {
+				snprintf(out, outlen, "unix:pid=%ld,uid=%ld",
+				    (long)cred.pid, (long)cred.uid);
+				return;
+			}
+		}
+	}
+	snprintf(out, outlen, "fd %d", fd);
+}

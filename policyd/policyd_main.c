@@ -1,0 +1,394 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	secmx-policyd - SecMX Level 2 receiver policy for Postfix
+ * SYNOPSIS
+ *	secmx-policyd [-c FILE] [-f] [-t] [-v] [-l ENDPOINT]...
+ *	    [-m MODE] [-g GROUP] [-u USER] [-p PIDFILE]
+ * DESCRIPTION
+ *	Answers Postfix SMTPD access policy requests (check_policy_service)
+ *	for a Secure Only Receiver: a RCPT request for a domain listed as
+ *	"sor" in receiver_roles is rejected when the SMTP session is not
+ *	encrypted, uses a TLS version below tls_min_protocol, or (with
+ *	sor_client_certs) lacks a listed client certificate. Everything else
+ *	gets DUNNO. Decisions are audited to syslog.
+ *
+ *	Without -l the program runs in spawn mode: spawn(8) connects stdin
+ *	and stdout to one smtpd process, and the program exits when that
+ *	connection closes. Nothing is ever written to stderr in this mode,
+ *	because it is the Postfix connection too; logging goes to syslog.
+ *
+ *	With -l the program is a standalone daemon serving any number of
+ *	persistent connections on each ENDPOINT.
+ * OPTIONS
+ *	-c FILE	configuration file (default /etc/secmx/secmx.conf).
+ *	-f	daemon mode: stay in the foreground; logging may then go to
+ *		stderr (log_destination = stderr).
+ *	-t	check the configuration and its tables, then exit: 0 when
+ *		good, 1 with "file, line N: problem" on stderr otherwise.
+ *	-v	verbose: add debug log lines.
+ *	-l ENDPOINT
+ *		listen on unix:PATH or inet:HOST:PORT (HOST an IPv4 address,
+ *		[IPv6] or a name); may be repeated.
+ *	-m MODE	octal mode of unix sockets (default 0660).
+ *	-g GROUP
+ *		group of unix sockets (name or number), for example postfix.
+ *	-u USER	after the sockets are bound, switch to USER (its groups,
+ *		group and user id); USER must not be root.
+ *	-p PIDFILE
+ *		write the daemon's process id there; removed at exit when
+ *		still possible.
+ * SIGNALS
+ *	SIGHUP reloads the configuration and tables; an invalid new
+ *	configuration is logged and the running one kept. SIGTERM and SIGINT
+ *	end the program with status 0.
+ * EXIT STATUS
+ *	0	clean exit (signal, or end of the spawn(8) connection), or -t
+ *		found the configuration good.
+ *	1	usage, configuration or start-up error.
+ * CONFIGURATION
+ *	secmx.conf, Postfix main.cf syntax:
+ *		receiver_roles = /etc/secmx/receiver_roles
+ *		tls_min_protocol = TLSv1.2
+ *		sor_reject_code = 530
+ *		request_timeout = 10s
+ *		idle_timeout = 3600s
+ *	receiver_roles holds "domain sor" or "domain ber" lines.
+ * MASTER.CF (spawn mode)
+ *	secmx-policy unix - n n - 0 spawn
+ *	    user=secmx argv=/usr/sbin/secmx-policyd -c /etc/secmx/secmx.conf
+ * MAIN.CF
+ *	secmx-policy_time_limit = 3600
+ *	smtpd_recipient_restrictions = permit_mynetworks,
+ *	    reject_unauth_destination,
+ *	    check_policy_service unix:private/secmx-policy
+ *	For a daemon (Debian's smtpd is chrooted, so use the queue directory
+ *	or loopback TCP):
+ *	secmx-policyd -l unix:/var/spool/postfix/private/secmx-policyd
+ *	    -m 0660 -g postfix -u secmx
+ *	and check_policy_service unix:private/secmx-policyd (the default
+ *	smtpd_policy_service_default_action, 451 4.3.5, keeps it fail-closed).
+ * SECURITY
+ *	Start as root only to bind; -u drops privileges before any request
+ *	is read, and the drop is verified. Tables are reloaded with the
+ *	dropped privileges.
+ * SEE ALSO
+ *	Postfix SMTPD_POLICY_README, spawn(8), master(5).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "smx_config.h"
+#include "smx_limits.h"
+#include "smx_listen.h"
+#include "smx_log.h"
+#include "smx_util.h"
+
+#include "policyd_server.h"
+
+#define IDENT "secmx/policyd"
+#define ENDPOINTS_MAX 16
+#define LISTEN_FDS_MAX (ENDPOINTS_MAX * SMX_LISTEN_FDS_MAX)
+
+struct options {
+	const char *config;
+	const char *endpoints[ENDPOINTS_MAX];
+	size_t n_endpoints;
+	struct smx_listen_opts listen;
+	const char *user;
+	const char *pidfile;
+	bool is_foreground;
+	bool is_check;
+	bool is_verbose;
+};
+
+static void
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: secmx-policyd [-c FILE] [-f] [-t] [-v] [-l ENDPOINT]... [-m MODE] [-g GROUP] [-u USER] [-p PIDFILE]\n");
+}
+
+static bool
+parse_group(const char *s, gid_t *gid)
+{
+	unsigned long v;
+	struct group *gr = getgrnam(s);
+
+	if (gr != NULL) {
+		*gid = gr->gr_gid;
+		return true;
+	}
+	if (smx_parse_ulong(s, strlen(s), 0, (gid_t)-2, &v) != SMX_OK)
+		return false;
+	*gid = (gid_t)v;
+	return true;
+}
+
+static bool
+parse_args(int argc, char **argv, struct options *o)
+{
+	int ch;
+
+	smx_listen_opts_init(&o->listen);
+	while ((ch = getopt(argc, argv, "c:ftvl:m:g:u:p:")) != -1) {
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'f':
+			o->is_foreground = true;
+			break;
+		case 't':
+			o->is_check = true;
+			break;
+		case 'v':
+			o->is_verbose = true;
+			break;
+		case 'l':
+			if (o->n_endpoints == ENDPOINTS_MAX) {
+				fprintf(stderr,
+				    "secmx-policyd: at most %d -l options\n",
+				    ENDPOINTS_MAX);
+				return false;
+			}
+			o->endpoints[o->n_endpoints++] = optarg;
+			break;
+		case 'm':
+			if (smx_listen_parse_mode(optarg, &o->listen.mode) !=
+			    SMX_OK) {
+				fprintf(stderr,
+				    "secmx-policyd: bad -m mode: %s\n", optarg);
+				return false;
+			}
+			break;
+		case 'g':
+			if (!parse_group(optarg, &o->listen.gid)) {
+				fprintf(stderr,
+				    "secmx-policyd: unknown group: %s\n",
+				    optarg);
+				return false;
+			}
+			o->listen.has_gid = true;
+			break;
+		case 'u':
+			o->user = optarg;
+			break;
+		case 'p':
+			o->pidfile = optarg;
+			break;
+		default:
+			return false;
+		}
+	}
+	return optind == argc;
+}
+
+/*
+ * Switch to user for good. Refuses root as the target and checks that
+ * neither the user nor the group id can be regained.
+ */
+static bool
+drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	uid_t uid;
+	gid_t gid;
+
+	if (pw == NULL) {
+		smx_log_error("unknown user: %s", user);
+		return false;
+	}
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	if (uid == 0) {
+		smx_log_error("refusing to run as root (-u %s)", user);
+		return false;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == uid && getuid() == uid)
+			return true;
+		smx_log_error("-u %s needs to start as root", user);
+		return false;
+	}
+	if (initgroups(user, gid) != 0 || setgid(gid) != 0 ||
+	    setuid(uid) != 0) {
+		smx_log_error_errno("cannot switch to user %s", user);
+		return false;
+	}
+	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+	    getegid() != gid || setuid(0) == 0 || setgid(0) == 0) {
+		smx_log_error("privileges of user %s not dropped completely",
+		    user);
+		return false;
+	}
+	return true;
+}
+
+/* Leave the terminal: fork, new session, cwd /, stdio on /dev/null. */
+static bool
+daemonize(void)
+{
+	pid_t pid;
+	int fd;
+
+	pid = fork();
+	if (pid < 0) {
+		smx_log_error_errno("fork");
+		return false;
+	}
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0 || chdir("/") != 0) {
+		smx_log_error_errno("setsid/chdir");
+		return false;
+	}
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+		smx_log_error_errno("/dev/null");
+		return false;
+	}
+	if (fd > 2)
+		(void)close(fd);
+	return true;
+}
+
+static bool
+write_pidfile(const char *path)
+{
+	char text[32];
+	int len;
+	int fd;
+
+	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (len < 0 || (size_t)len >= sizeof(text))
+		return false;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0644);
+	if (fd < 0) {
+		smx_log_error_errno("pid file %s", path);
+		return false;
+	}
+	if (write(fd, text, (size_t)len) != (ssize_t)len || close(fd) != 0) {
+		smx_log_error_errno("pid file %s", path);
+		return false;
+	}
+	return true;
+}
+
+static bool
+open_listeners(const struct options *o, int *fds, size_t *n_fds)
+{
+	char err[SMX_LOG_LINE_MAX];
+	size_t i;
+
+	*n_fds = 0;
+	for (i = 0; i < o->n_endpoints; i++) {
+		struct smx_listen_endpoint ep;
+		size_t n = 0;
+
+		if (smx_listen_parse(o->endpoints[i], &ep, err, sizeof(err)) !=
+		        SMX_OK ||
+		    smx_listen_open(&ep, &o->listen, fds + *n_fds,
+		        LISTEN_FDS_MAX - *n_fds, &n, err,
+		        sizeof(err)) != SMX_OK) {
+			smx_log_error("%s", err);
+			return false;
+		}
+		*n_fds += n;
+	}
+	return true;
+}
+
+static enum smx_log_dest
+log_dest(const struct options *o, const struct smx_config *cfg)
+{
+	bool is_daemon = o->n_endpoints > 0;
+
+	if (is_daemon && o->is_foreground && cfg != NULL &&
+	    cfg->log_destination == SMX_LOG_STDERR)
+		return SMX_LOG_STDERR;
+	return SMX_LOG_SYSLOG;
+}
+
+int
+main(int argc, char **argv)
+{
+	static struct options o;
+	char err[SMX_LOG_LINE_MAX];
+	char config_path[PATH_MAX];
+	int fds[LISTEN_FDS_MAX];
+	struct policyd_server_opts so;
+	struct smx_config *cfg = NULL;
+	size_t n_fds = 0;
+	enum smx_status st;
+	size_t i;
+	bool is_spawn;
+
+	o.config = SMX_DEFAULT_CONFIG;
+	if (!parse_args(argc, argv, &o)) {
+		usage();
+		return 1;
+	}
+	is_spawn = o.n_endpoints == 0 && !o.is_check;
+	/* Before the config is known: stderr, except under spawn(8). */
+	smx_log_open(IDENT, is_spawn ? SMX_LOG_SYSLOG : SMX_LOG_STDERR);
+	smx_log_set_verbose(o.is_verbose);
+	if (smx_config_load(o.config, &cfg, err, sizeof(err)) != SMX_OK) {
+		smx_log_error("%s", err);
+		return 1;
+	}
+	if (o.is_check) {
+		smx_config_free(cfg);
+		return 0;
+	}
+	/* SIGHUP reloads it after chdir("/"). */
+	if (realpath(o.config, config_path) == NULL)
+		smx_strlcpy(config_path, o.config, sizeof(config_path));
+	if (!is_spawn && !open_listeners(&o, fds, &n_fds))
+		goto fail;
+	if (!is_spawn && !o.is_foreground) {
+		smx_log_open(IDENT, SMX_LOG_SYSLOG);
+		if (!daemonize())
+			goto fail;
+	}
+	smx_log_open(IDENT, log_dest(&o, cfg));
+	if (o.pidfile != NULL && !write_pidfile(o.pidfile))
+		goto fail;
+	if (o.user != NULL && !drop_privileges(o.user))
+		goto fail;
+
+	memset(&so, 0, sizeof(so));
+	so.config_path = config_path;
+	so.config = cfg;
+	so.listen_fds = fds;
+	so.n_listen_fds = n_fds;
+	so.in_fd = 0;
+	so.out_fd = 1;
+	so.log_ident = IDENT;
+	so.allow_stderr = !is_spawn && o.is_foreground;
+	smx_log_info("starting%s", is_spawn ? " (spawn mode)" : "");
+	st = policyd_server_run(&so);
+	for (i = 0; i < n_fds; i++)
+		(void)close(fds[i]);
+	if (o.pidfile != NULL)
+		(void)unlink(o.pidfile);
+	if (st != SMX_OK)
+		return 1;
+	smx_log_info("stopping");
+	return 0;
+fail:
+	for (i = 0; i < n_fds; i++)
+		(void)close(fds[i]);
+	smx_config_free(cfg);
+	return 1;
+}

@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for lib/smx_listen.c: endpoint and mode parsing, unix
+ * sockets in a temporary directory (mode, stale socket, non-socket file),
+ * inet on loopback, accept and peer names.
+ */
+#include <check.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "smx_listen.h"
+
+static const struct {
+	const char *in;
+	enum smx_status st;
+	enum smx_listen_kind kind;
+	const char *a; /* path or host */
+	const char *port;
+} parse_cases[] = {
+	{ "unix:/run/secmx/policy", SMX_OK, SMX_LISTEN_UNIX,
+	    "/run/secmx/policy", "" },
+	{ "unix:private/policy", SMX_OK, SMX_LISTEN_UNIX, "private/policy",
+	    "" },
+	{ "inet:127.0.0.1:9998", SMX_OK, SMX_LISTEN_INET, "127.0.0.1", "9998" },
+	{ "inet:[::1]:9998", SMX_OK, SMX_LISTEN_INET, "::1", "9998" },
+	{ "inet:localhost:smtp", SMX_OK, SMX_LISTEN_INET, "localhost", "smtp" },
+	{ "", SMX_INVALID, 0, NULL, NULL },
+	{ "unix:", SMX_INVALID, 0, NULL, NULL },
+	{ "tcp:127.0.0.1:1", SMX_INVALID, 0, NULL, NULL },
+	{ "inet:127.0.0.1", SMX_INVALID, 0, NULL, NULL },
+	{ "inet::9998", SMX_INVALID, 0, NULL, NULL },
+	{ "inet:127.0.0.1:", SMX_INVALID, 0, NULL, NULL },
+	{ "inet:[::1]9998", SMX_INVALID, 0, NULL, NULL },
+	{ "inet:[::1:9998", SMX_INVALID, 0, NULL, NULL },
+	{ "inet:a b:25", SMX_INVALID, 0, NULL, NULL },
+	{ "inet:host:2 5", SMX_INVALID, 0, NULL, NULL },
+	{ "unix:/aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+	  "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    SMX_INVALID, 0, NULL, NULL },
+};
+
+START_TEST(test_smx_listen_parse)
+{
+	struct smx_listen_endpoint ep;
+	char err[256] = "";
+	enum smx_status st;
+
+	st = smx_listen_parse(parse_cases[_i].in, &ep, err, sizeof(err));
+	ck_assert_int_eq(st, parse_cases[_i].st);
+	if (st != SMX_OK) {
+		ck_assert_str_ne(err, "");
+		return;
+	}
+	ck_assert_int_eq(ep.kind, parse_cases[_i].kind);
+	ck_assert_str_eq(ep.text, parse_cases[_i].in);
+	if (ep.kind == SMX_LISTEN_UNIX) {
+		ck_assert_str_eq(ep.path, parse_cases[_i].a);
+	} else {
+		ck_assert_str_eq(ep.host, parse_cases[_i].a);
+		ck_assert_str_eq(ep.port, parse_cases[_i].port);
+	}
+}
+END_TEST
+
+START_TEST(test_smx_listen_parse_mode)
+{
+	mode_t m = 0;
+
+	ck_assert_int_eq(smx_listen_parse_mode("660", &m), SMX_OK);
+	ck_assert_uint_eq(m, 0660);
+	ck_assert_int_eq(smx_listen_parse_mode("0600", &m), SMX_OK);
+	ck_assert_uint_eq(m, 0600);
+	ck_assert_int_eq(smx_listen_parse_mode("0777", &m), SMX_OK);
+	ck_assert_uint_eq(m, 0777);
+	ck_assert_int_eq(smx_listen_parse_mode("", &m), SMX_INVALID);
+	ck_assert_int_eq(smx_listen_parse_mode("1777", &m), SMX_INVALID);
+	ck_assert_int_eq(smx_listen_parse_mode("08", &m), SMX_INVALID);
+	ck_assert_int_eq(smx_listen_parse_mode("00660", &m), SMX_INVALID);
+	ck_assert_int_eq(smx_listen_parse_mode("-1", &m), SMX_INVALID);
+	ck_assert_uint_eq(m, 0777);
+}
+END_TEST
+
+static char dir[64];
+static char path[128];
+
+static void
+setup(void)
+{
+	snprintf(dir, sizeof(dir), "/tmp/check_smx_listen.XXXXXX");
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/sock", dir);
+}
+
+static void
+teardown(void)
+{
+	(void)unlink(path);
+	(void)rmdir(dir);
+}
+
+static int
+open_unix(mode_t mode, enum smx_status want)
+{
+	struct smx_listen_endpoint ep;
+	struct smx_listen_opts o;
+	char spec[160];
+	char err[256];
+	int fd = -1;
+	size_t n = 0;
+
+	snprintf(spec, sizeof(spec), "unix:%s", path);
+	ck_assert_int_eq(smx_listen_parse(spec, &ep, err, sizeof(err)), SMX_OK);
+	smx_listen_opts_init(&o);
+	o.mode = mode;
+	ck_assert_int_eq(smx_listen_open(&ep, &o, &fd, 1, &n, err, sizeof(err)),
+	    want);
+	if (want != SMX_OK)
+		return -1;
+	ck_assert_uint_eq(n, 1);
+	return fd;
+}
+
+START_TEST(test_smx_listen_unix)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	char peer[128];
+	int lfd;
+	int cfd;
+	int afd = -1;
+
+	lfd = open_unix(0600, SMX_OK);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 0777, 0600);
+	ck_assert(fcntl(lfd, F_GETFL) & O_NONBLOCK);
+	ck_assert(fcntl(lfd, F_GETFD) & FD_CLOEXEC);
+	/* Nothing pending: not found, not an error. */
+	ck_assert_int_eq(smx_listen_accept(lfd, &afd), SMX_NOTFOUND);
+	cfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	ck_assert_int_eq(connect(cfd, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	ck_assert_int_eq(smx_listen_accept(lfd, &afd), SMX_OK);
+	ck_assert(fcntl(afd, F_GETFL) & O_NONBLOCK);
+	smx_listen_peer(afd, peer, sizeof(peer));
+	ck_assert_msg(strncmp(peer, "unix:pid=", 9) == 0, "%s", peer);
+	close(afd);
+	close(cfd);
+	close(lfd);
+	/* A stale socket is replaced, with the default mode 0660. */
+	lfd = open_unix(0660, SMX_OK);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert_uint_eq(st.st_mode & 0777, 0660);
+	close(lfd);
+}
+END_TEST
+
+START_TEST(test_smx_listen_not_socket)
+{
+	struct stat st;
+	int fd = open(path, O_WRONLY | O_CREAT, 0600);
+
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	/* A regular file in the way is an error and stays untouched. */
+	open_unix(0660, SMX_INVALID);
+	ck_assert_int_eq(stat(path, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+}
+END_TEST
+
+START_TEST(test_smx_listen_inet)
+{
+	struct smx_listen_endpoint ep;
+	struct smx_listen_opts o;
+	struct sockaddr_in sin;
+	socklen_t slen = sizeof(sin);
+	char err[256];
+	char peer[128];
+	char want[64];
+	int fds[4];
+	size_t n = 0;
+	int cfd;
+	int afd;
+
+	ck_assert_int_eq(smx_listen_parse("inet:127.0.0.1:0", &ep, err,
+	                     sizeof(err)),
+	    SMX_OK);
+	smx_listen_opts_init(&o);
+	ck_assert_int_eq(smx_listen_open(&ep, &o, fds, 4, &n, err, sizeof(err)),
+	    SMX_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(getsockname(fds[0], (struct sockaddr *)&sin, &slen),
+	    0);
+	cfd = socket(AF_INET, SOCK_STREAM, 0);
+	ck_assert_int_eq(connect(cfd, (struct sockaddr *)&sin, sizeof(sin)), 0);
+	ck_assert_int_eq(smx_listen_accept(fds[0], &afd), SMX_OK);
+	slen = sizeof(sin);
+	ck_assert_int_eq(getsockname(cfd, (struct sockaddr *)&sin, &slen), 0);
+	snprintf(want, sizeof(want), "[127.0.0.1]:%u",
+	    (unsigned)ntohs(sin.sin_port));
+	smx_listen_peer(afd, peer, sizeof(peer));
+	ck_assert_str_eq(peer, want);
+	close(afd);
+	close(cfd);
+	close(fds[0]);
+}
+END_TEST
+
+static Suite *
+listen_suite(void)
+{
+	Suite *s = suite_create("smx_listen");
+	TCase *tc;
+
+	tc = tcase_create("parse");
+	tcase_set_timeout(tc, 10);
+	tcase_add_loop_test(tc, test_smx_listen_parse, 0,
+	    sizeof(parse_cases) / sizeof(parse_cases[0]));
+	tcase_add_test(tc, test_smx_listen_parse_mode);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("sockets");
+	tcase_set_timeout(tc, 10);
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_smx_listen_unix);
+	tcase_add_test(tc, test_smx_listen_not_socket);
+	tcase_add_test(tc, test_smx_listen_inet);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(listen_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

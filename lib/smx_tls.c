@@ -1,0 +1,509 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	smx_tls - TLS client contexts, handshakes and I/O with timeouts
+ * DESCRIPTION
+ *	The only module that includes OpenSSL. It builds a client context
+ *	(minimum protocol, trust anchors, verify mode), runs a poll-driven
+ *	client handshake on a caller-owned connected socket with SNI and a
+ *	list of reference names, and then reads and writes with timeouts.
+ *	Certificate chain and host-name checks are OpenSSL's own
+ *	(X509_VERIFY_PARAM host names with partial wildcards refused); a
+ *	".domain" reference name matches any host below the domain, as
+ *	Postfix's "dot-nexthop". Verification failures are collected by a
+ *	callback that lets the handshake finish, so that a failed check can
+ *	be told apart from a failed handshake (Postfix smtp(8) reports them
+ *	differently) and its reason reported.
+ * LIMITS
+ *	At most SMX_TLS_NAMES_MAX reference names; every wait is bounded by
+ *	the caller's timeout; reasons are truncated to the caller's buffer.
+ * DIAGNOSTICS
+ *	Returns a status and a reason that includes the drained OpenSSL
+ *	error queue; logs nothing itself.
+ * SECURITY
+ *	Everything from the peer is untrusted. Never TLS below 1.2, no
+ *	compression, no renegotiation. With verify=ca a connection whose
+ *	chain or name does not verify is shut down and not returned.
+ *	The caller must ignore SIGPIPE (OpenSSL writes with write(2)).
+ * SEE ALSO
+ *	RFC 3207 (STARTTLS), RFC 6125 (host names in certificates), RFC 6066
+ *	section 3 (SNI), X509_check_host(3), SSL_set1_host(3), Postfix
+ *	TLS_README and postconf(5) smtp_tls_secure_cert_match.
+ */
+#include "smx_tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509v3.h>
+
+#include "smx_util.h"
+
+struct smx_tls_ctx {
+	SSL_CTX *ssl_ctx;
+	enum smx_tls_verify verify;
+};
+
+struct smx_tls_conn {
+	SSL *ssl;
+	int fd;
+	long first_verify_error; /* first X509 error seen, or X509_V_OK */
+	int first_verify_depth;
+};
+
+const char *
+smx_tls_verified_name(enum smx_tls_verified v)
+{
+	switch (v) {
+	case SMX_TLS_VERIFIED_OK:
+		return "ok";
+	case SMX_TLS_VERIFIED_FAIL:
+		return "fail";
+	case SMX_TLS_VERIFIED_NONE:
+		break;
+	}
+	return "none";
+}
+
+/*
+ * Write "what: queue entries" into reason and empty the OpenSSL error
+ * queue so that nothing stale is reported for a later call.
+ */
+static void
+set_reason(char *reason, size_t size, const char *what)
+{
+	unsigned long e;
+	bool is_first = true;
+	size_t len;
+	int n;
+
+	if (reason == NULL || size == 0) {
+		ERR_clear_error();
+		return;
+	}
+	n = snprintf(reason, size, "%s", what);
+	len = n < 0 ? 0 : (size_t)n;
+	while ((e = ERR_get_error()) != 0) {
+		char one[256];
+
+		if (len + 3 >= size)
+			continue; /* keep draining */
+		ERR_error_string_n(e, one, sizeof(one));
+		n = snprintf(reason + len, size - len, "%s%s",
+		    is_first ? ": " : "; ", one);
+		is_first = false;
+		if (n < 0)
+			break;
+		len += (size_t)n;
+		if (len >= size)
+			len = size - 1;
+	}
+	ERR_clear_error();
+}
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/*
+ * Wait until fd is ready for events or the deadline passes. SMX_OK when
+ * ready, SMX_TEMPFAIL on timeout or poll error (reason set).
+ */
+static enum smx_status
+wait_fd(int fd, short events, long deadline, char *reason, size_t size)
+{
+	struct pollfd pfd;
+	long left;
+	int rc;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0) {
+			snprintf(reason, size, "timeout");
+			return SMX_TEMPFAIL;
+		}
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
+		if (rc > 0)
+			return SMX_OK;
+		if (rc < 0 && errno != EINTR) {
+			snprintf(reason, size, "poll: %s", strerror(errno));
+			return SMX_TEMPFAIL;
+		}
+	}
+}
+
+/*
+ * Handle a non-success return of an SSL I/O call: wait for the socket when
+ * OpenSSL asks for it (SMX_OK: retry), otherwise fail with a reason.
+ */
+static enum smx_status
+retry_or_fail(struct smx_tls_conn *c, int rc, long deadline, const char *what,
+    char *reason, size_t size)
+{
+	char msg[128];
+	int err = SSL_get_error(c->ssl, rc);
+
+	switch (err) {
+	case SSL_ERROR_WANT_READ:
+		return wait_fd(c->fd, POLLIN, deadline, reason, size);
+	case SSL_ERROR_WANT_WRITE:
+		return wait_fd(c->fd, POLLOUT, deadline, reason, size);
+	case SSL_ERROR_SYSCALL:
+		snprintf(msg, sizeof(msg), "%s: %s", what,
+		    errno != 0 ? strerror(errno) : "connection closed");
+		set_reason(reason, size, msg);
+		return SMX_TEMPFAIL;
+	default:
+		set_reason(reason, size, what);
+		return SMX_TEMPFAIL;
+	}
+}
+
+/*
+ * Record the first verification problem and let the handshake go on, so
+ * that a bad certificate is reported as such and not as a handshake
+ * failure. The decision is taken after the handshake in smx_tls_connect.
+ */
+static int
+verify_cb(int ok, X509_STORE_CTX *store)
+{
+	SSL *ssl;
+	struct smx_tls_conn *c;
+
+	if (ok)
+		return 1;
+	ssl = X509_STORE_CTX_get_ex_data(store,
+	    SSL_get_ex_data_X509_STORE_CTX_idx());
+	if (ssl == NULL || (c = SSL_get_app_data(ssl)) == NULL)
+		return 0;
+	if (c->first_verify_error == X509_V_OK) {
+		c->first_verify_error = X509_STORE_CTX_get_error(store);
+		c->first_verify_depth = X509_STORE_CTX_get_error_depth(store);
+	}
+	return 1;
+}
+
+enum smx_status
+smx_tls_ctx_new(const struct smx_tls_options *opts, struct smx_tls_ctx **out,
+    char *reason, size_t reason_size)
+{
+	struct smx_tls_ctx *c;
+	int min_version;
+	enum smx_status st = SMX_TEMPFAIL;
+	int ok;
+
+	if (opts->min_protocol == NULL ||
+	    strcmp(opts->min_protocol, "TLSv1.2") == 0)
+		min_version = TLS1_2_VERSION;
+	else if (strcmp(opts->min_protocol, "TLSv1.3") == 0)
+		min_version = TLS1_3_VERSION;
+	else {
+		snprintf(reason, reason_size, "unsupported minimum protocol");
+		return SMX_INVALID;
+	}
+	if (opts->verify != SMX_TLS_VERIFY_NONE &&
+	    opts->verify != SMX_TLS_VERIFY_CA) {
+		snprintf(reason, reason_size, "unknown verify mode");
+		return SMX_INVALID;
+	}
+	ERR_clear_error();
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(reason, reason_size, "out of memory");
+		return SMX_TEMPFAIL;
+	}
+	c->verify = opts->verify;
+	if ((c->ssl_ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
+		set_reason(reason, reason_size, "SSL_CTX_new");
+		goto fail;
+	}
+	if (SSL_CTX_set_min_proto_version(c->ssl_ctx, min_version) != 1) {
+		set_reason(reason, reason_size,
+		    "SSL_CTX_set_min_proto_version");
+		goto fail;
+	}
+	/*
+	 * No compression (CRIME), no renegotiation; an EOF without
+	 * close_notify is a lost connection: SMTP has its own framing.
+	 */
+	SSL_CTX_set_options(c->ssl_ctx,
+	    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
+	        SSL_OP_IGNORE_UNEXPECTED_EOF);
+	if (opts->verify == SMX_TLS_VERIFY_CA) {
+		if (opts->ca_file != NULL || opts->ca_path != NULL)
+			ok = SSL_CTX_load_verify_locations(c->ssl_ctx,
+			    opts->ca_file, opts->ca_path);
+		else
+			ok = SSL_CTX_set_default_verify_paths(c->ssl_ctx);
+		if (ok != 1) {
+			set_reason(reason, reason_size,
+			    "cannot load CA certificates");
+			goto fail;
+		}
+		SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_PEER, verify_cb);
+	} else {
+		SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_NONE, NULL);
+	}
+	*out = c;
+	return SMX_OK;
+fail:
+	smx_tls_ctx_free(c);
+	return st;
+}
+
+void
+smx_tls_ctx_free(struct smx_tls_ctx *c)
+{
+	if (c == NULL)
+		return;
+	SSL_CTX_free(c->ssl_ctx);
+	free(c);
+}
+
+static bool
+has_line_break(const char *s)
+{
+	return s != NULL && strpbrk(s, "\r\n") != NULL;
+}
+
+/* Set SNI and the reference names on a new SSL object. */
+static enum smx_status
+setup_names(struct smx_tls_ctx *ctx, SSL *ssl, const char *sni,
+    const char *const *names, size_t n_names, char *reason, size_t size)
+{
+	X509_VERIFY_PARAM *param;
+	char name[SMX_DOMAIN_MAX + 1];
+	size_t i;
+
+	/* A copy: the OpenSSL macro takes a non-const pointer. */
+	if (sni != NULL &&
+	    (smx_strlcpy(name, sni, sizeof(name)) >= sizeof(name) ||
+	        SSL_set_tlsext_host_name(ssl, name) != 1)) {
+		set_reason(reason, size, "cannot set server name indication");
+		return SMX_INVALID;
+	}
+	if (ctx->verify != SMX_TLS_VERIFY_CA)
+		return SMX_OK;
+	param = SSL_get0_param(ssl);
+	X509_VERIFY_PARAM_set_hostflags(param,
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	for (i = 0; i < n_names; i++) {
+		int ok = i == 0 ? SSL_set1_host(ssl, names[i])
+		                : SSL_add1_host(ssl, names[i]);
+
+		if (ok != 1) {
+			set_reason(reason, size, "cannot set reference name");
+			return SMX_INVALID;
+		}
+	}
+	return SMX_OK;
+}
+
+/* Fill info from a finished handshake and decide on verification. */
+static enum smx_status
+check_peer(struct smx_tls_ctx *ctx, struct smx_tls_conn *c,
+    struct smx_tls_info *info, char *reason, size_t size)
+{
+	const char *s;
+	long err;
+
+	smx_strlcpy(info->protocol, SSL_get_version(c->ssl),
+	    sizeof(info->protocol));
+	s = SSL_get_cipher_name(c->ssl);
+	smx_strlcpy(info->cipher, s != NULL ? s : "", sizeof(info->cipher));
+	if (ctx->verify != SMX_TLS_VERIFY_CA) {
+		info->verified = SMX_TLS_VERIFIED_NONE;
+		return SMX_OK;
+	}
+	err = c->first_verify_error;
+	if (err == X509_V_OK)
+		err = SSL_get_verify_result(c->ssl);
+	if (err == X509_V_OK && SSL_get0_peer_certificate(c->ssl) == NULL)
+		err = X509_V_ERR_UNSPECIFIED;
+	if (err != X509_V_OK) {
+		info->verified = SMX_TLS_VERIFIED_FAIL;
+		smx_strlcpy(info->verify_reason,
+		    X509_verify_cert_error_string(err),
+		    sizeof(info->verify_reason));
+		snprintf(reason, size, "certificate verification failed: %s",
+		    info->verify_reason);
+		return SMX_PERMFAIL;
+	}
+	info->verified = SMX_TLS_VERIFIED_OK;
+	s = SSL_get0_peername(c->ssl);
+	smx_strlcpy(info->peer_name, s != NULL ? s : "",
+	    sizeof(info->peer_name));
+	return SMX_OK;
+}
+
+enum smx_status
+smx_tls_connect(struct smx_tls_ctx *ctx, int fd, const char *sni,
+    const char *const *names, size_t n_names, int timeout_ms,
+    struct smx_tls_conn **out, struct smx_tls_info *info, char *reason,
+    size_t reason_size)
+{
+	struct smx_tls_conn *c;
+	enum smx_status st;
+	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	int flags;
+	int rc;
+	size_t i;
+
+	memset(info, 0, sizeof(*info));
+	if (n_names > SMX_TLS_NAMES_MAX ||
+	    (ctx->verify == SMX_TLS_VERIFY_CA && n_names == 0) ||
+	    has_line_break(sni)) {
+		snprintf(reason, reason_size, "bad TLS reference names");
+		return SMX_INVALID;
+	}
+	for (i = 0; i < n_names; i++) {
+		if (names[i] == NULL || names[i][0] == '\0' ||
+		    has_line_break(names[i])) {
+			snprintf(reason, reason_size, "bad TLS reference name");
+			return SMX_INVALID;
+		}
+	}
+	if ((flags = fcntl(fd, F_GETFL)) < 0 ||
+	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		snprintf(reason, reason_size, "fcntl: %s", strerror(errno));
+		return SMX_TEMPFAIL;
+	}
+	ERR_clear_error();
+	if ((c = calloc(1, sizeof(*c))) == NULL) {
+		snprintf(reason, reason_size, "out of memory");
+		return SMX_TEMPFAIL;
+	}
+	c->fd = fd;
+	c->first_verify_error = X509_V_OK;
+	if ((c->ssl = SSL_new(ctx->ssl_ctx)) == NULL) {
+		set_reason(reason, reason_size, "SSL_new");
+		st = SMX_TEMPFAIL;
+		goto fail;
+	}
+	if (SSL_set_fd(c->ssl, fd) != 1 || SSL_set_app_data(c->ssl, c) != 1) {
+		set_reason(reason, reason_size, "SSL_set_fd");
+		st = SMX_TEMPFAIL;
+		goto fail;
+	}
+	st = setup_names(ctx, c->ssl, sni, names, n_names, reason, reason_size);
+	if (st != SMX_OK)
+		goto fail;
+	while ((rc = SSL_connect(c->ssl)) != 1) {
+		st = retry_or_fail(c, rc, deadline, "handshake failure", reason,
+		    reason_size);
+		if (st != SMX_OK)
+			goto fail;
+	}
+	if ((st = check_peer(ctx, c, info, reason, reason_size)) != SMX_OK) {
+		smx_tls_close(c, 0);
+		return st;
+	}
+	*out = c;
+	return SMX_OK;
+fail:
+	SSL_free(c->ssl);
+	free(c);
+	return st;
+}
+
+enum smx_status
+smx_tls_read(struct smx_tls_conn *c, void *buf, size_t size, size_t *n_read,
+    int timeout_ms, char *reason, size_t reason_size)
+{
+	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	enum smx_status st;
+	size_t got;
+	int rc;
+
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		rc = SSL_read_ex(c->ssl, buf, size, &got);
+		if (rc == 1) {
+			*n_read = got;
+			return SMX_OK;
+		}
+		if (SSL_get_error(c->ssl, rc) == SSL_ERROR_ZERO_RETURN) {
+			*n_read = 0;
+			return SMX_OK;
+		}
+		st = retry_or_fail(c, rc, deadline, "TLS read", reason,
+		    reason_size);
+		if (st != SMX_OK)
+			return st;
+	}
+}
+
+enum smx_status
+smx_tls_write(struct smx_tls_conn *c, const void *buf, size_t len,
+    int timeout_ms, char *reason, size_t reason_size)
+{
+	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	enum smx_status st;
+	size_t done;
+	int rc;
+
+	if (len == 0)
+		return SMX_OK;
+	for (;;) {
+		ERR_clear_error();
+		errno = 0;
+		/* Without partial writes SSL_write_ex sends all or nothing. */
+		rc = SSL_write_ex(c->ssl, buf, len, &done);
+		if (rc == 1)
+			return SMX_OK;
+		st = retry_or_fail(c, rc, deadline, "TLS write", reason,
+		    reason_size);
+		if (st != SMX_OK)
+			return st;
+	}
+}
+
+bool
+smx_tls_pending(struct smx_tls_conn *c)
+{
+	return SSL_pending(c->ssl) > 0 || SSL_has_pending(c->ssl);
+}
+
+void
+smx_tls_close(struct smx_tls_conn *c, int timeout_ms)
+{
+	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	char scratch[64];
+	int rc;
+	int err;
+
+	if (c == NULL)
+		return;
+	/* Send our close_notify; do not wait for the peer's. */
+	for (;;) {
+		ERR_clear_error();
+		rc = SSL_shutdown(c->ssl);
+		if (rc >= 0)
+			break;
+		err = SSL_get_error(c->ssl, rc);
+		if (err != SSL_ERROR_WANT_WRITE && err != SSL_ERROR_WANT_READ)
+			break;
+		if (wait_fd(c->fd,
+		        err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
+		        deadline, scratch, sizeof(scratch)) != SMX_OK)
+			break;
+	}
+	ERR_clear_error();
+	SSL_free(c->ssl);
+	free(c);
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: MIT */
+#ifndef SMX_TLS_H
+#define SMX_TLS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "smx_limits.h"
+#include "smx_status.h"
+
+/*
+ * TLS client layer. Only smx_tls.c includes OpenSSL; callers hold the two
+ * opaque structs below and plain C values.
+ */
+struct smx_tls_ctx;  /* client settings: protocols, trust anchors */
+struct smx_tls_conn; /* one TLS session on a caller-owned socket */
+
+enum smx_tls_verify {
+	SMX_TLS_VERIFY_NONE = 0, /* encrypt only; no chain or name check */
+	SMX_TLS_VERIFY_CA = 1,   /* chain to a trusted CA and a name match */
+};
+
+struct smx_tls_options {
+	const char *min_protocol;   /* "TLSv1.2" (also when NULL), "TLSv1.3" */
+	enum smx_tls_verify verify; /* see above */
+	const char *ca_file;        /* PEM bundle, or NULL */
+	const char *ca_path;        /* hashed directory, or NULL */
+	/* With verify=ca and neither file nor path: the system default store.
+	 */
+};
+
+/* Outcome of certificate verification, as reported in struct smx_tls_info. */
+enum smx_tls_verified {
+	SMX_TLS_VERIFIED_NONE = 0, /* not checked (verify=none) */
+	SMX_TLS_VERIFIED_OK = 1,   /* chain and name checked and good */
+	SMX_TLS_VERIFIED_FAIL = 2, /* checked and bad; see verify_reason */
+};
+
+/* What a handshake negotiated, for logs and DSN text. Plain C only. */
+struct smx_tls_info {
+	char protocol[16];                      /* "TLSv1.3", or "" */
+	char cipher[64];                        /* "TLS_AES_256_GCM_SHA384" */
+	enum smx_tls_verified verified;         /* see above */
+	char verify_reason[SMX_TLS_REASON_MAX]; /* X509 error text on fail */
+	char peer_name[SMX_DOMAIN_MAX + 1]; /* certificate name that matched */
+};
+
+/*
+ * smx_tls_verified_name - "ok", "none" or "fail" for logs. Never NULL.
+ */
+const char *smx_tls_verified_name(enum smx_tls_verified);
+
+/*
+ * smx_tls_ctx_new - build a client context from opts. The minimum protocol
+ * must be "TLSv1.2" or "TLSv1.3" (SMX_INVALID otherwise); SSLv3, TLSv1.0
+ * and TLSv1.1 are never offered. With verify=ca, the CA file/path (or the
+ * system default store) is loaded; failure to load it is SMX_TEMPFAIL
+ * (local configuration or files: the mail can wait). On success *out owns
+ * a new context that the caller frees with smx_tls_ctx_free(). The
+ * OpenSSL error queue is drained into reason on failure. Never exits.
+ */
+enum smx_status smx_tls_ctx_new(const struct smx_tls_options *opts,
+    struct smx_tls_ctx **out, char *reason, size_t reason_size);
+
+/* smx_tls_ctx_free - release a context (NULL is fine). */
+void smx_tls_ctx_free(struct smx_tls_ctx *);
+
+/*
+ * smx_tls_connect - TLS client handshake on fd, an already connected
+ * stream socket owned by the caller (it is switched to non-blocking mode
+ * and stays so; the caller still closes it). sni, when not NULL, is sent
+ * as server name indication. With a verify=ca context, names[0..n_names)
+ * are the acceptable reference names (at most SMX_TLS_NAMES_MAX; at least
+ * one): an exact host name, or ".domain" which matches any host below
+ * domain (OpenSSL host-name matching, partial wildcards such as "mx*"
+ * refused). The whole handshake must finish within timeout_ms.
+ *
+ * Returns SMX_OK with *out a new connection (free with smx_tls_close())
+ * and *info filled; SMX_TEMPFAIL on timeout, I/O error, or handshake
+ * failure (the peer can be retried later or elsewhere); SMX_PERMFAIL when
+ * the handshake completed but the certificate did not verify (info is
+ * filled, verified == SMX_TLS_VERIFIED_FAIL, with the reason; the session
+ * is already shut down); SMX_INVALID for bad arguments (too many names,
+ * none with verify=ca, a name or sni with NUL/CR/LF). info is written in
+ * every case (empty on early failure). A short reason, with the OpenSSL
+ * error queue, goes into reason. Never exits. The caller must ignore
+ * SIGPIPE: OpenSSL writes to the socket with write(2).
+ */
+enum smx_status smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
+    const char *sni, const char *const *names, size_t n_names, int timeout_ms,
+    struct smx_tls_conn **out, struct smx_tls_info *info, char *reason,
+    size_t reason_size);
+
+/*
+ * smx_tls_read - read up to size bytes, waiting at most timeout_ms. Returns
+ * SMX_OK with *n_read > 0, or *n_read == 0 when the peer closed the
+ * connection; SMX_TEMPFAIL on timeout or error (reason says which). Never
+ * exits.
+ */
+enum smx_status smx_tls_read(struct smx_tls_conn *, void *buf, size_t size,
+    size_t *n_read, int timeout_ms, char *reason, size_t reason_size);
+
+/*
+ * smx_tls_write - write all len bytes within timeout_ms in total. Returns
+ * SMX_OK or SMX_TEMPFAIL (timeout, error, peer gone). Never exits.
+ */
+enum smx_status smx_tls_write(struct smx_tls_conn *, const void *buf,
+    size_t len, int timeout_ms, char *reason, size_t reason_size);
+
+/*
+ * smx_tls_pending - true when decrypted bytes are already buffered inside
+ * the TLS layer and a read would return them without waiting.
+ */
+bool smx_tls_pending(struct smx_tls_conn *);
+
+/*
+ * smx_tls_close - send close_notify (waiting at most timeout_ms, errors
+ * ignored: the mail outcome is already known) and free the connection.
+ * Does not close the socket. NULL is fine.
+ */
+void smx_tls_close(struct smx_tls_conn *, int timeout_ms);
+
+#endif

@@ -1,0 +1,412 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	smx-smtp-peer - fault-injecting SMTP test server on loopback
+ * SYNOPSIS
+ *	smx-smtp-peer -s scenario -t transcript -p pidfile
+ *	    [-c cert.pem -k key.pem] [-m TLSv1.2|TLSv1.3]
+ * DESCRIPTION
+ *	Listens on 127.0.0.1 on a port chosen by the kernel, writes that
+ *	port as one decimal line on stdout, its pid to pidfile, and then
+ *	serves connections one at a time until killed. Every byte it reads
+ *	from a client (commands and DATA, after TLS decryption) is appended
+ *	to the transcript file as it arrives.
+ *
+ *	Scenarios:
+ *	normal     STARTTLS offered (needs -c/-k), everything accepted
+ *	notls      STARTTLS not offered
+ *	hsfail     STARTTLS offered; after its 220, garbage in answer to
+ *	           the ClientHello, and close
+ *	inject     "220 ready" CRLF "250 injected" CRLF in one write after
+ *	           STARTTLS, then waits for the client to hang up
+ *	stall      accepts and never sends anything
+ *	implicit   TLS from the first byte (like SMTPS), then as normal
+ *	mail4, mail5, data4, data5, eod4, eod5
+ *	           a 4xx or 5xx reply to MAIL, DATA or the end of data
+ *	dropdata   after 354, reads some data and closes the connection
+ *	In every scenario a recipient containing "temp" gets 450 4.2.1 and
+ *	one containing "bad" gets 550 5.1.1; others get 250.
+ *	A wrong-name certificate scenario is "normal" with that certificate.
+ * LIMITS
+ *	Lines up to 4096 bytes; every socket wait is bounded by a 10 s
+ *	SO_RCVTIMEO/SO_SNDTIMEO (30 s in the stall scenario).
+ * DIAGNOSTICS
+ *	Exits 1 with a message on stderr on setup errors.
+ * SECURITY
+ *	Test code only; never installed. It is the server side of TLS and,
+ *	being a test tool and not part of the product, includes OpenSSL
+ *	directly (only lib/smx_tls.c does so in the product).
+ * SEE ALSO
+ *	tests/unit/peer_fixture.h, scripts/make-test-certs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <arpa/inet.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+
+#define LINE_MAX_PEER 4096
+
+struct client {
+	int fd;
+	SSL *ssl;
+	int transcript;
+	char buf[LINE_MAX_PEER];
+	size_t len;
+	size_t pos;
+};
+
+static const char *scenario = "normal";
+static SSL_CTX *server_ctx;
+
+static bool
+is(const char *name)
+{
+	return strcmp(scenario, name) == 0;
+}
+
+static void
+record(struct client *c, const char *p, size_t n)
+{
+	while (n > 0) {
+		ssize_t w = write(c->transcript, p, n);
+
+		if (w <= 0)
+			return;
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static bool
+send_text(struct client *c, const char *s)
+{
+	size_t len = strlen(s);
+	size_t done;
+
+	if (c->ssl != NULL)
+		return SSL_write_ex(c->ssl, s, len, &done) == 1;
+	while (len > 0) {
+		ssize_t n = send(c->fd, s, len, MSG_NOSIGNAL);
+
+		if (n <= 0)
+			return false;
+		s += n;
+		len -= (size_t)n;
+	}
+	return true;
+}
+
+/* Next byte from the client, recorded in the transcript; -1 at EOF. */
+static int
+get_byte(struct client *c)
+{
+	if (c->pos == c->len) {
+		size_t got = 0;
+		ssize_t n;
+
+		if (c->ssl != NULL) {
+			if (SSL_read_ex(c->ssl, c->buf, sizeof(c->buf), &got) !=
+			    1)
+				return -1;
+		} else {
+			n = read(c->fd, c->buf, sizeof(c->buf));
+			if (n <= 0)
+				return -1;
+			got = (size_t)n;
+		}
+		record(c, c->buf, got);
+		c->len = got;
+		c->pos = 0;
+	}
+	return (unsigned char)c->buf[c->pos++];
+}
+
+/* One command line without CRLF; false at EOF or overflow. */
+static bool
+get_line(struct client *c, char *line, size_t size)
+{
+	size_t n = 0;
+	int ch;
+
+	while ((ch = get_byte(c)) >= 0) {
+		if (ch == '\n') {
+			if (n > 0 && line[n - 1] == '\r')
+				n--;
+			line[n] = '\0';
+			return true;
+		}
+		if (n + 1 >= size)
+			return false;
+		line[n++] = (char)ch;
+	}
+	return false;
+}
+
+static bool
+start_tls(struct client *c)
+{
+	c->len = c->pos = 0; /* discard buffered plaintext (CVE-2011-0411) */
+	if ((c->ssl = SSL_new(server_ctx)) == NULL ||
+	    SSL_set_fd(c->ssl, c->fd) != 1 || SSL_accept(c->ssl) != 1) {
+		ERR_print_errors_fp(stderr);
+		return false;
+	}
+	return true;
+}
+
+/* Read the message until CRLF.CRLF (the data starts at a line start). */
+static bool
+read_body(struct client *c)
+{
+	static const char end[] = "\r\n.\r\n";
+	size_t state = 2;
+	int ch;
+
+	if (is("dropdata")) {
+		(void)get_byte(c);
+		return false;
+	}
+	while ((ch = get_byte(c)) >= 0) {
+		if (ch == end[state])
+			state++;
+		else
+			state = ch == '\r' ? 1 : 0;
+		if (state == 5)
+			return true;
+	}
+	return false;
+}
+
+static void
+reply_rcpt(struct client *c, const char *line)
+{
+	if (strstr(line, "temp") != NULL)
+		send_text(c, "450 4.2.1 Mailbox busy, try later\r\n");
+	else if (strstr(line, "bad") != NULL)
+		send_text(c,
+		    "550 5.1.1 Recipient address rejected: unknown\r\n");
+	else
+		send_text(c, "250 2.1.5 Ok\r\n");
+}
+
+/* The dialogue after the banner; returns when the client is done. */
+static void
+dialogue(struct client *c)
+{
+	char line[LINE_MAX_PEER];
+
+	while (get_line(c, line, sizeof(line))) {
+		if (strncmp(line, "EHLO", 4) == 0) {
+			send_text(c, "250-peer.test\r\n");
+			if (c->ssl == NULL && !is("notls"))
+				send_text(c, "250-STARTTLS\r\n");
+			send_text(c, "250-SIZE 10240000\r\n250 8BITMIME\r\n");
+		} else if (strcmp(line, "STARTTLS") == 0) {
+			if (c->ssl != NULL || is("notls")) {
+				send_text(c, "502 5.5.1 Not now\r\n");
+			} else if (is("inject")) {
+				send_text(c, "220 ready\r\n250 injected\r\n");
+				while (get_byte(c) >= 0)
+					;
+				return;
+			} else if (is("hsfail")) {
+				/* Garbage in answer to the ClientHello. */
+				send_text(c,
+				    "220 2.0.0 Ready to start TLS\r\n");
+				c->len = c->pos = 0;
+				if (get_byte(c) >= 0)
+					send_text(c,
+					    "this is not a TLS server hello\r\n");
+				return;
+			} else {
+				send_text(c,
+				    "220 2.0.0 Ready to start TLS\r\n");
+				if (!start_tls(c))
+					return;
+			}
+		} else if (strncmp(line, "MAIL FROM:", 10) == 0) {
+			send_text(c,
+			    is("mail4")       ? "451 4.3.0 Try again later\r\n"
+			        : is("mail5") ? "550 5.7.1 Sender rejected\r\n"
+			                      : "250 2.1.0 Ok\r\n");
+		} else if (strncmp(line, "RCPT TO:", 8) == 0) {
+			reply_rcpt(c, line);
+		} else if (strcmp(line, "DATA") == 0) {
+			if (is("data4") || is("data5")) {
+				send_text(c,
+				    is("data4") ? "451 4.3.0 No data now\r\n"
+				                : "554 5.5.0 No data\r\n");
+				continue;
+			}
+			send_text(c, "354 End data with <CR><LF>.<CR><LF>\r\n");
+			if (!read_body(c))
+				return;
+			send_text(c,
+			    is("eod4") ? "452 4.3.1 Insufficient storage\r\n"
+			        : is("eod5")
+			        ? "554 5.6.0 Content rejected\r\n"
+			        : "250 2.0.0 Ok: queued as PEER1\r\n");
+		} else if (strcmp(line, "RSET") == 0) {
+			send_text(c, "250 2.0.0 Ok\r\n");
+		} else if (strcmp(line, "QUIT") == 0) {
+			send_text(c, "221 2.0.0 Bye\r\n");
+			return;
+		} else {
+			send_text(c, "502 5.5.2 Command not recognized\r\n");
+		}
+	}
+}
+
+static void
+serve(int fd, int transcript)
+{
+	struct client c;
+	struct timeval tv = { is("stall") ? 30 : 10, 0 };
+
+	memset(&c, 0, sizeof(c));
+	c.fd = fd;
+	c.transcript = transcript;
+	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (is("stall")) {
+		while (get_byte(&c) >= 0)
+			;
+		return;
+	}
+	if (is("implicit") && !start_tls(&c))
+		goto out;
+	if (send_text(&c, "220 peer.test ESMTP secmx test peer\r\n"))
+		dialogue(&c);
+out:
+	if (c.ssl != NULL) {
+		(void)SSL_shutdown(c.ssl);
+		SSL_free(c.ssl);
+	}
+}
+
+static SSL_CTX *
+make_ctx(const char *cert, const char *key, const char *max_proto)
+{
+	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+
+	if (ctx == NULL || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		goto fail;
+	if (max_proto != NULL &&
+	    SSL_CTX_set_max_proto_version(ctx,
+	        strcmp(max_proto, "TLSv1.2") == 0 ? TLS1_2_VERSION
+	                                          : TLS1_3_VERSION) != 1)
+		goto fail;
+	return ctx;
+fail:
+	ERR_print_errors_fp(stderr);
+	exit(1);
+}
+
+static int
+listen_loopback(void)
+{
+	struct sockaddr_in sin;
+	socklen_t len = sizeof(sin);
+	int one = 1;
+	int fd;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    listen(fd, 8) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0) {
+		perror("smx-smtp-peer: listen");
+		exit(1);
+	}
+	printf("%u\n", (unsigned)ntohs(sin.sin_port));
+	fflush(stdout);
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *cert = NULL;
+	const char *key = NULL;
+	const char *max_proto = NULL;
+	const char *transcript_path = "/dev/null";
+	const char *pid_path = NULL;
+	int transcript;
+	int lfd;
+	int opt;
+	FILE *fp;
+
+	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:")) != -1) {
+		switch (opt) {
+		case 's':
+			scenario = optarg;
+			break;
+		case 'c':
+			cert = optarg;
+			break;
+		case 'k':
+			key = optarg;
+			break;
+		case 'm':
+			max_proto = optarg;
+			break;
+		case 't':
+			transcript_path = optarg;
+			break;
+		case 'p':
+			pid_path = optarg;
+			break;
+		default:
+			fprintf(stderr,
+			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto]\n");
+			return 1;
+		}
+	}
+	if (cert != NULL && key != NULL)
+		server_ctx = make_ctx(cert, key, max_proto);
+	else if (is("normal") || is("implicit")) {
+		fprintf(stderr, "smx-smtp-peer: scenario %s needs -c and -k\n",
+		    scenario);
+		return 1;
+	}
+	transcript = open(transcript_path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (transcript < 0) {
+		perror("smx-smtp-peer: transcript");
+		return 1;
+	}
+	if (pid_path != NULL) {
+		if ((fp = fopen(pid_path, "w")) == NULL) {
+			perror("smx-smtp-peer: pidfile");
+			return 1;
+		}
+		fprintf(fp, "%ld\n", (long)getpid());
+		fclose(fp);
+	}
+	lfd = listen_loopback();
+	for (;;) {
+		int fd = accept(lfd, NULL, NULL);
+
+		if (fd < 0) {
+			if (errno == EINTR)
+				continue;
+			perror("smx-smtp-peer: accept");
+			return 1;
+		}
+		serve(fd, transcript);
+		(void)close(fd);
+	}
+}

@@ -1,0 +1,282 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	smtp_conn - SMTP client connection: connect, read replies, write
+ * DESCRIPTION
+ *	A non-blocking TCP socket with poll-driven timeouts, optionally
+ *	wrapped in TLS after STARTTLS, and the read buffer from which
+ *	complete replies are parsed. Nothing here knows the SMTP dialogue;
+ *	smtp_session drives it.
+ * LIMITS
+ *	Connect within the connect timeout; each read or write within the
+ *	command timeout; the read buffer holds SMTP_CONN_RBUF_SIZE bytes,
+ *	enough for one reply at every cap.
+ * DIAGNOSTICS
+ *	Returns a status and a short reason; logs nothing.
+ * SECURITY
+ *	Server bytes are untrusted: replies go through smtp_reply_parse;
+ *	leftover bytes are exposed so that the session can treat them as a
+ *	protocol error, and they stop STARTTLS (CVE-2011-0411).
+ * SEE ALSO
+ *	RFC 5321 section 4.5.3.2 (timeouts), RFC 3207 section 4.2,
+ *	Postfix CVE-2011-0411.html.
+ */
+#include "smtp_conn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+void
+smtp_conn_init(struct smtp_conn *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+static long
+now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Wait for events on fd until the deadline: SMX_OK or SMX_TEMPFAIL. */
+static enum smx_status
+wait_fd(int fd, short events, long deadline, const char *what, char *reason,
+    size_t size)
+{
+	struct pollfd pfd;
+	long left;
+	int rc;
+
+	for (;;) {
+		left = deadline - now_ms();
+		if (left <= 0) {
+			snprintf(reason, size, "timeout %s", what);
+			return SMX_TEMPFAIL;
+		}
+		pfd.fd = fd;
+		pfd.events = events;
+		pfd.revents = 0;
+		rc = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
+		if (rc > 0)
+			return SMX_OK;
+		if (rc < 0 && errno != EINTR) {
+			snprintf(reason, size, "poll: %s", strerror(errno));
+			return SMX_TEMPFAIL;
+		}
+	}
+}
+
+enum smx_status
+smtp_conn_open(struct smtp_conn *c, const struct sockaddr *addr,
+    socklen_t addr_len, int connect_timeout_ms, int timeout_ms, char *reason,
+    size_t reason_size)
+{
+	long deadline = now_ms() + connect_timeout_ms;
+	socklen_t err_len;
+	int err = 0;
+	int flags;
+
+	smtp_conn_init(c);
+	c->timeout_ms = timeout_ms;
+	if ((c->rbuf = malloc(SMTP_CONN_RBUF_SIZE)) == NULL) {
+		snprintf(reason, reason_size, "out of memory");
+		return SMX_TEMPFAIL;
+	}
+	if ((c->fd = socket(addr->sa_family, SOCK_STREAM, 0)) < 0 ||
+	    (flags = fcntl(c->fd, F_GETFL)) < 0 ||
+	    fcntl(c->fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
+	    fcntl(c->fd, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(reason, reason_size, "socket: %s", strerror(errno));
+		goto fail;
+	}
+	if (connect(c->fd, addr, addr_len) < 0) {
+		if (errno != EINPROGRESS && errno != EINTR) {
+			snprintf(reason, reason_size, "connect: %s",
+			    strerror(errno));
+			goto fail;
+		}
+		if (wait_fd(c->fd, POLLOUT, deadline, "while connecting",
+		        reason, reason_size) != SMX_OK)
+			goto fail;
+		err_len = sizeof(err);
+		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &err_len) < 0)
+			err = errno;
+		if (err != 0) {
+			snprintf(reason, reason_size, "connect: %s",
+			    strerror(err));
+			goto fail;
+		}
+	}
+	return SMX_OK;
+fail:
+	smtp_conn_close(c);
+	return SMX_TEMPFAIL;
+}
+
+enum smx_status
+smtp_conn_write(struct smtp_conn *c, const void *buf, size_t len, char *reason,
+    size_t reason_size)
+{
+	long deadline = now_ms() + c->timeout_ms;
+	const char *p = buf;
+	ssize_t n;
+
+	if (c->tls != NULL)
+		return smx_tls_write(c->tls, buf, len, c->timeout_ms, reason,
+		    reason_size);
+	while (len > 0) {
+		n = send(c->fd, p, len, MSG_NOSIGNAL);
+		if (n > 0) {
+			p += n;
+			len -= (size_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			if (wait_fd(c->fd, POLLOUT, deadline, "while sending",
+			        reason, reason_size) != SMX_OK)
+				return SMX_TEMPFAIL;
+			continue;
+		}
+		snprintf(reason, reason_size,
+		    "lost connection while sending: %s",
+		    n < 0 ? strerror(errno) : "no progress");
+		return SMX_TEMPFAIL;
+	}
+	return SMX_OK;
+}
+
+/* Read what is there (waiting until the deadline) into the buffer. */
+static enum smx_status
+fill(struct smtp_conn *c, long deadline, char *reason, size_t reason_size)
+{
+	size_t room = SMTP_CONN_RBUF_SIZE - c->r_len;
+	long left = deadline - now_ms();
+	size_t got = 0;
+	ssize_t n;
+
+	if (room == 0) {
+		snprintf(reason, reason_size, "reply too long");
+		return SMX_INVALID;
+	}
+	if (left <= 0) {
+		snprintf(reason, reason_size, "timeout while reading reply");
+		return SMX_TEMPFAIL;
+	}
+	if (c->tls != NULL) {
+		if (smx_tls_read(c->tls, c->rbuf + c->r_len, room, &got,
+		        (int)left, reason, reason_size) != SMX_OK)
+			return SMX_TEMPFAIL;
+	} else {
+		for (;;) {
+			n = read(c->fd, c->rbuf + c->r_len, room);
+			if (n >= 0) {
+				got = (size_t)n;
+				break;
+			}
+			if (errno == EINTR)
+				continue;
+			if (errno != EAGAIN && errno != EWOULDBLOCK) {
+				snprintf(reason, reason_size, "read: %s",
+				    strerror(errno));
+				return SMX_TEMPFAIL;
+			}
+			if (wait_fd(c->fd, POLLIN, deadline,
+			        "while reading reply", reason,
+			        reason_size) != SMX_OK)
+				return SMX_TEMPFAIL;
+		}
+	}
+	if (got == 0) {
+		snprintf(reason, reason_size, "lost connection");
+		return SMX_TEMPFAIL;
+	}
+	c->r_len += got;
+	return SMX_OK;
+}
+
+enum smx_status
+smtp_conn_read_reply(struct smtp_conn *c, struct smtp_reply *r, char *reason,
+    size_t reason_size)
+{
+	/* One timeout for the whole reply: a trickling server gains nothing. */
+	long deadline = now_ms() + c->timeout_ms;
+	enum smx_status st;
+	size_t used;
+
+	for (;;) {
+		st = smtp_reply_parse(c->rbuf, c->r_len, r, &used);
+		if (st == SMX_OK)
+			break;
+		if (st != SMX_NOTFOUND) {
+			snprintf(reason, reason_size, "malformed reply");
+			return SMX_INVALID;
+		}
+		if ((st = fill(c, deadline, reason, reason_size)) != SMX_OK)
+			return st;
+	}
+	memmove(c->rbuf, c->rbuf + used, c->r_len - used);
+	c->r_len -= used;
+	return SMX_OK;
+}
+
+bool
+smtp_conn_has_input(struct smtp_conn *c, bool check_socket)
+{
+	struct pollfd pfd;
+
+	if (c->r_len > 0)
+		return true;
+	if (!check_socket || c->fd < 0)
+		return false;
+	if (c->tls != NULL && smx_tls_pending(c->tls))
+		return true;
+	pfd.fd = c->fd;
+	pfd.events = POLLIN;
+	pfd.revents = 0;
+	return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN) != 0;
+}
+
+enum smx_status
+smtp_conn_starttls(struct smtp_conn *c, struct smx_tls_ctx *ctx,
+    const char *sni, const char *const *names, size_t n_names,
+    struct smx_tls_info *info, char *reason, size_t reason_size)
+{
+	memset(info, 0, sizeof(*info));
+	if (c->tls != NULL) {
+		snprintf(reason, reason_size, "TLS already active");
+		return SMX_INVALID;
+	}
+	if (smtp_conn_has_input(c, true)) {
+		snprintf(reason, reason_size,
+		    "plaintext data received after the STARTTLS reply (possible command injection)");
+		return SMX_INVALID;
+	}
+	return smx_tls_connect(ctx, c->fd, sni, names, n_names, c->timeout_ms,
+	    &c->tls, info, reason, reason_size);
+}
+
+void
+smtp_conn_close(struct smtp_conn *c)
+{
+	if (c->tls != NULL) {
+		smx_tls_close(c->tls,
+		    c->timeout_ms < 1000 ? c->timeout_ms : 1000);
+		c->tls = NULL;
+	}
+	if (c->fd >= 0)
+		(void)close(c->fd);
+	free(c->rbuf);
+	smtp_conn_init(c);
+}

@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	spool - the message from stdin, kept so that it can be sent again
+ * DESCRIPTION
+ *	pipe(8) hands the message over once, on stdin, and may not seek.
+ *	To try a second server after the first failed mid-DATA, the whole
+ *	message is read before the first connection: up to SPOOL_MEM_MAX
+ *	bytes in memory, anything beyond in a temporary file that is
+ *	unlinked as soon as it is created, so that nothing is left behind
+ *	whatever happens to the process.
+ * LIMITS
+ *	SPOOL_MEM_MAX bytes of memory plus one SPOOL_CHUNK buffer on the
+ *	stack; the caller's max_size bounds the file.
+ * DIAGNOSTICS
+ *	Returns a status and a short reason; logs nothing.
+ * SECURITY
+ *	The content is untrusted but only stored here. The temporary file
+ *	is created mode 0600 by mkstemp(3) and has no name after creation.
+ * SEE ALSO
+ *	pipe(8) "message input"; mkstemp(3).
+ */
+#include "spool.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+void
+spool_init(struct spool *sp)
+{
+	memset(sp, 0, sizeof(*sp));
+	sp->fd = -1;
+}
+
+/* read(2) until size bytes, EOF or error; EINTR is retried. */
+static ssize_t
+read_some(int fd, char *buf, size_t size)
+{
+	ssize_t n;
+
+	do {
+		n = read(fd, buf, size);
+	} while (n < 0 && errno == EINTR);
+	return n;
+}
+
+static enum smx_status
+write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return SMX_TEMPFAIL;
+		buf += n;
+		len -= (size_t)n;
+	}
+	return SMX_OK;
+}
+
+/* mkstemp in $TMPDIR (absolute only) or /tmp, unlinked at once. */
+static int
+make_temp(char *reason, size_t reason_size)
+{
+	char path[SMX_CONF_PATH_MAX];
+	const char *dir = getenv("TMPDIR");
+	int fd;
+	int n;
+
+	if (dir == NULL || dir[0] != '/')
+		dir = "/tmp";
+	n = snprintf(path, sizeof(path), "%s/secmx-spool.XXXXXX", dir);
+	if (n < 0 || (size_t)n >= sizeof(path)) {
+		snprintf(reason, reason_size, "temporary directory too long");
+		return -1;
+	}
+	if ((fd = mkstemp(path)) < 0) {
+		snprintf(reason, reason_size, "mkstemp %s: %s", dir,
+		    strerror(errno));
+		return -1;
+	}
+	if (unlink(path) < 0) {
+		snprintf(reason, reason_size, "unlink %s: %s", path,
+		    strerror(errno));
+		(void)close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Copy the rest of in to the temporary file in fixed chunks. */
+static enum smx_status
+read_rest(struct spool *sp, int in, unsigned long long max_size, char *reason,
+    size_t reason_size)
+{
+	char chunk[SPOOL_CHUNK];
+	ssize_t n;
+
+	if ((sp->fd = make_temp(reason, reason_size)) < 0)
+		return SMX_TEMPFAIL;
+	while ((n = read_some(in, chunk, sizeof(chunk))) > 0) {
+		if (max_size != 0 &&
+		    (unsigned long long)n > max_size - sp->size) {
+			snprintf(reason, reason_size, "message too large");
+			return SMX_INVALID;
+		}
+		if (write_all(sp->fd, chunk, (size_t)n) != SMX_OK) {
+			snprintf(reason, reason_size,
+			    "write temporary file: %s", strerror(errno));
+			return SMX_TEMPFAIL;
+		}
+		sp->size += (unsigned long long)n;
+	}
+	if (n < 0) {
+		snprintf(reason, reason_size, "read message: %s",
+		    strerror(errno));
+		return SMX_TEMPFAIL;
+	}
+	return SMX_OK;
+}
+
+enum smx_status
+spool_read_fd(struct spool *sp, int in, unsigned long long max_size,
+    char *reason, size_t reason_size)
+{
+	enum smx_status st = SMX_TEMPFAIL;
+	ssize_t n = 1;
+
+	spool_init(sp);
+	if ((sp->mem = malloc(SPOOL_MEM_MAX)) == NULL) {
+		snprintf(reason, reason_size, "out of memory");
+		return SMX_TEMPFAIL;
+	}
+	while (sp->mem_len < SPOOL_MEM_MAX) {
+		size_t want = SPOOL_MEM_MAX - sp->mem_len;
+
+		if (want > SPOOL_CHUNK)
+			want = SPOOL_CHUNK;
+		if ((n = read_some(in, sp->mem + sp->mem_len, want)) <= 0)
+			break;
+		sp->mem_len += (size_t)n;
+		if (max_size != 0 && sp->mem_len > max_size) {
+			snprintf(reason, reason_size, "message too large");
+			st = SMX_INVALID;
+			goto fail;
+		}
+	}
+	if (n < 0) {
+		snprintf(reason, reason_size, "read message: %s",
+		    strerror(errno));
+		goto fail;
+	}
+	sp->size = sp->mem_len;
+	/* Memory is full: there may be more. */
+	if (sp->mem_len == SPOOL_MEM_MAX &&
+	    (st = read_rest(sp, in, max_size, reason, reason_size)) != SMX_OK)
+		goto fail;
+	sp->read_pos = 0;
+	return SMX_OK;
+fail:
+	spool_free(sp);
+	return st;
+}
+
+enum smx_status
+spool_rewind(struct spool *sp)
+{
+	sp->read_pos = 0;
+	return SMX_OK;
+}
+
+enum smx_status
+spool_read(struct spool *sp, char *buf, size_t size, size_t *n_read)
+{
+	unsigned long long left = sp->size - sp->read_pos;
+	ssize_t n;
+
+	if (left < size)
+		size = (size_t)left;
+	if (size == 0) {
+		*n_read = 0;
+		return SMX_OK;
+	}
+	if (sp->read_pos < sp->mem_len) {
+		size_t in_mem = sp->mem_len - (size_t)sp->read_pos;
+
+		if (size > in_mem)
+			size = in_mem;
+		memcpy(buf, sp->mem + sp->read_pos, size);
+		sp->read_pos += size;
+		*n_read = size;
+		return SMX_OK;
+	}
+	/* pread: the file offset never needs to be tracked or rewound. */
+	do {
+		n = pread(sp->fd, buf, size,
+		    (off_t)(sp->read_pos - sp->mem_len));
+	} while (n < 0 && errno == EINTR);
+	if (n <= 0)
+		return SMX_TEMPFAIL;
+	sp->read_pos += (unsigned long long)n;
+	*n_read = (size_t)n;
+	return SMX_OK;
+}
+
+unsigned long long
+spool_size(const struct spool *sp)
+{
+	return sp->size;
+}
+
+bool
+spool_is_file(const struct spool *sp)
+{
+	return sp->fd >= 0;
+}
+
+void
+spool_free(struct spool *sp)
+{
+	free(sp->mem);
+	sp->mem = NULL;
+	if (sp->fd >= 0)
+		(void)close(sp->fd);
+	spool_init(sp);
+}

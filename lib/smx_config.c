@@ -47,23 +47,25 @@
 #include <unistd.h>
 
 #include "smx_buf.h"
+#include "smx_dns.h"
 #include "smx_limits.h"
+#include "smx_lines.h"
 #include "smx_util.h"
-
-#define STR2(x) #x
-#define STR(x) STR2(x)
 
 /* Keyword fields are enums stored through a generic int (store_int). */
 _Static_assert(sizeof(enum smx_role) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum smx_tls_version) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum smx_audit) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum smx_log_dest) == sizeof(int), "enum size");
+_Static_assert(sizeof(enum smx_tls_verify) == sizeof(int), "enum size");
 
 enum param_kind {
 	PARAM_PATH,       /* char *: absolute path, empty = NULL */
 	PARAM_KEYWORD,    /* enum: one of keywords[], ASCII case-insensitive */
 	PARAM_REPLY_CODE, /* unsigned: [min, max]; also sets sor_reject_dsn */
 	PARAM_TIME,       /* unsigned long: smx_parse_time within [min, max] */
+	PARAM_BOOL,       /* bool: yes or no, ASCII case-insensitive */
+	PARAM_TEXT,       /* char *: text accepted by check(), empty = NULL */
 };
 
 struct keyword {
@@ -80,6 +82,7 @@ struct param {
 	unsigned long min;              /* PARAM_REPLY_CODE, PARAM_TIME */
 	unsigned long max;
 	const char *expect; /* what a good value looks like, for messages */
+	bool (*check)(const char *value, size_t len); /* PARAM_TEXT */
 };
 
 static const struct keyword sender_role_words[] = {
@@ -109,6 +112,60 @@ static const struct keyword log_words[] = {
 	{ "stderr", SMX_LOG_STDERR },
 	{ NULL, 0 },
 };
+
+static const struct keyword verify_words[] = {
+	{ "none", SMX_TLS_VERIFY_NONE },
+	{ "ca", SMX_TLS_VERIFY_CA },
+	{ NULL, 0 },
+};
+
+/* dns_nameservers: what smx_dns accepts, or empty (resolv.conf). */
+static bool
+check_nameservers(const char *value, size_t len)
+{
+	struct smx_dns_servers servers;
+	char reason[SMX_DNS_REASON_MAX];
+
+	return smx_dns_servers_parse(value, len, &servers, reason,
+	           sizeof(reason)) == SMX_OK;
+}
+
+/* helo_name: empty (the system's host name) or a host name. */
+static bool
+check_helo(const char *value, size_t len)
+{
+	return len == 0 || smx_is_hostname(value, len);
+}
+
+/*
+ * secmx_transport_name: a transport_maps result, "transport:" or
+ * "transport:nexthop" (transport(5)); the service name as master.cf
+ * allows it, the next hop without white space or control characters.
+ */
+static bool
+check_transport(const char *value, size_t len)
+{
+	const char *colon = memchr(value, ':', len);
+	size_t i;
+
+	if (colon == NULL || colon == value || len > SMX_TRANSPORT_NAME_MAX)
+		return false;
+	for (i = 0; value + i < colon; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		        (c >= '0' && c <= '9') || c == '-' || c == '_' ||
+		        c == '.'))
+			return false;
+	}
+	for (i++; i < len; i++) {
+		unsigned char c = (unsigned char)value[i];
+
+		if (c <= 0x20 || c >= 0x7f)
+			return false;
+	}
+	return true;
+}
 
 #define FIELD(f) offsetof(struct smx_config, f)
 #define PATH_EXPECT "expected an absolute path"
@@ -179,138 +236,81 @@ static const struct param params[] = {
 	    .min = 1,
 	    .max = 86400,
 	    .expect = "expected a time from 1s to 1d" },
+	{ .name = "dns_nameservers",
+	    .kind = PARAM_TEXT,
+	    .def = "",
+	    .offset = FIELD(dns_nameservers),
+	    .check = check_nameservers,
+	    .expect = "expected IP addresses with optional ports" },
+	{ .name = "dns_timeout",
+	    .kind = PARAM_TIME,
+	    .def = "5s",
+	    .offset = FIELD(dns_timeout),
+	    .min = 1,
+	    .max = SMX_DNS_TIMEOUT_MAX,
+	    .expect = "expected a time from 1s to 60s" },
+	{ .name = "dns_trust_ad",
+	    .kind = PARAM_BOOL,
+	    .def = "no",
+	    .offset = FIELD(dns_trust_ad),
+	    .expect = "expected yes or no" },
+	{ .name = "tls_verify",
+	    .kind = PARAM_KEYWORD,
+	    .def = "ca",
+	    .offset = FIELD(tls_verify),
+	    .keywords = verify_words,
+	    .expect = "expected none or ca" },
+	{ .name = "tls_ca_file",
+	    .kind = PARAM_PATH,
+	    .def = "",
+	    .offset = FIELD(tls_ca_file),
+	    .expect = PATH_EXPECT },
+	{ .name = "tls_ca_path",
+	    .kind = PARAM_PATH,
+	    .def = "",
+	    .offset = FIELD(tls_ca_path),
+	    .expect = PATH_EXPECT },
+	{ .name = "helo_name",
+	    .kind = PARAM_TEXT,
+	    .def = "",
+	    .offset = FIELD(helo_name),
+	    .check = check_helo,
+	    .expect = "expected a host name" },
+	{ .name = "smtp_connect_timeout",
+	    .kind = PARAM_TIME,
+	    .def = "30s",
+	    .offset = FIELD(smtp_connect_timeout),
+	    .min = 1,
+	    .max = 3600,
+	    .expect = "expected a time from 1s to 1h" },
+	{ .name = "smtp_timeout",
+	    .kind = PARAM_TIME,
+	    .def = "120s",
+	    .offset = FIELD(smtp_timeout),
+	    .min = 1,
+	    .max = 3600,
+	    .expect = "expected a time from 1s to 1h" },
+	{ .name = "delivery_time_limit",
+	    .kind = PARAM_TIME,
+	    .def = "900s",
+	    .offset = FIELD(delivery_time_limit),
+	    .min = 1,
+	    .max = 86400,
+	    .expect = "expected a time from 1s to 1d" },
+	{ .name = "secmx_transport_name",
+	    .kind = PARAM_TEXT,
+	    .def = "secmx:",
+	    .offset = FIELD(secmx_transport_name),
+	    .check = check_transport,
+	    .expect = "expected transport: or transport:nexthop" },
 };
 
 #define N_PARAMS (sizeof(params) / sizeof(params[0]))
-
-/*
- * The logical-line reader, as in smx_table.c: physical lines in, logical
- * lines out, every byte of every line checked.
- */
-struct line_reader {
-	const char *data;
-	size_t len;
-	size_t pos;         /* start of the next physical line */
-	size_t n_line;      /* number of the next physical line */
-	struct smx_buf buf; /* the logical line being built */
-	size_t start_line;  /* where buf's logical line started */
-	size_t bad_line;    /* where a problem was found */
-	const char *problem;
-};
 
 static bool
 is_blank(int c)
 {
 	return c == ' ' || c == '\t';
-}
-
-/* Find the end of the physical line at pos; check its bytes. */
-static bool
-physical_line(struct line_reader *r, size_t *end, size_t *next)
-{
-	size_t i;
-
-	for (i = r->pos; i < r->len; i++) {
-		unsigned char c = (unsigned char)r->data[i];
-
-		if (c == '\n')
-			break;
-		if (c == '\0') {
-			r->problem = "NUL character";
-			return false;
-		}
-		if (c == '\r') {
-			if (i + 1 < r->len && r->data[i + 1] == '\n')
-				continue;
-			r->problem = "bare CR character";
-			return false;
-		}
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			r->problem = "control character";
-			return false;
-		}
-	}
-	*next = i < r->len ? i + 1 : i;
-	if (i > r->pos && r->data[i - 1] == '\r')
-		i--;
-	*end = i;
-	return true;
-}
-
-/*
- * next_line - the next logical line in r->buf (trailing white space
- * removed), starting at r->start_line. SMX_OK, SMX_NOTFOUND at the end,
- * SMX_INVALID with r->problem and r->bad_line, SMX_TEMPFAIL.
- */
-static enum smx_status
-next_line(struct line_reader *r)
-{
-	bool have = false;
-	enum smx_status st;
-
-	smx_buf_reset(&r->buf);
-	while (r->pos < r->len) {
-		const char *s = r->data + r->pos;
-		size_t end;
-		size_t next;
-		size_t i;
-
-		if (have && !is_blank(*s) && *s != '#' && *s != '\n' &&
-		    *s != '\r')
-			break;
-		r->bad_line = r->n_line;
-		if (!physical_line(r, &end, &next))
-			return SMX_INVALID;
-		for (i = r->pos; i < end && is_blank(r->data[i]); i++)
-			continue;
-		if (i == end || r->data[i] == '#') {
-			/* Blank and comment lines never end a logical line. */
-		} else if (is_blank(*s) && !have) {
-			r->problem = "continuation line before any parameter";
-			return SMX_INVALID;
-		} else {
-			if (!have)
-				r->start_line = r->n_line;
-			have = true;
-			st = smx_buf_append(&r->buf, s, end - r->pos);
-			if (st != SMX_OK) {
-				r->bad_line = r->start_line;
-				r->problem = st == SMX_INVALID
-				    ? "line too long (over " STR(
-				          SMX_CONF_LINE_MAX) " bytes)"
-				    : "out of memory";
-				return st;
-			}
-		}
-		r->pos = next;
-		r->n_line++;
-	}
-	if (!have)
-		return SMX_NOTFOUND;
-	while (r->buf.len > 0 && is_blank(r->buf.data[r->buf.len - 1]))
-		r->buf.len--;
-	r->buf.data[r->buf.len] = '\0';
-	return SMX_OK;
-}
-
-static void line_error(char *err, size_t errlen, const char *name, size_t line,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void
-line_error(char *err, size_t errlen, const char *name, size_t line,
-    const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (errlen == 0)
-		return;
-	n = snprintf(err, errlen, "%s, line %zu: ", name, line);
-	if (n < 0 || (size_t)n >= errlen)
-		return; /* a truncated message is still a message */
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
 }
 
 static void
@@ -371,6 +371,24 @@ set_param(struct smx_config *cfg, const struct param *p, const char *value)
 			return SMX_INVALID;
 		*(unsigned long *)((char *)cfg + p->offset) = n;
 		return SMX_OK;
+	case PARAM_BOOL:
+		if (smx_ascii_casecmp(value, "yes") == 0)
+			*(bool *)((char *)cfg + p->offset) = true;
+		else if (smx_ascii_casecmp(value, "no") == 0)
+			*(bool *)((char *)cfg + p->offset) = false;
+		else
+			return SMX_INVALID;
+		return SMX_OK;
+	case PARAM_TEXT:
+		field = (char **)((char *)cfg + p->offset);
+		if (!p->check(value, len))
+			return SMX_INVALID;
+		copy = NULL;
+		if (len > 0 && (copy = strdup(value)) == NULL)
+			return SMX_TEMPFAIL;
+		free(*field);
+		*field = copy;
+		return SMX_OK;
 	}
 	return SMX_INVALID;
 }
@@ -409,14 +427,14 @@ parse_setting(struct smx_config *cfg, const char *name, size_t line, char *text,
 	size_t i;
 
 	if ((eq = memchr(text, '=', len)) == NULL) {
-		line_error(err, errlen, name, line, "missing '=' in \"%.*s\"",
-		    value_width(len), text);
+		smx_line_error(err, errlen, name, line,
+		    "missing '=' in \"%.*s\"", value_width(len), text);
 		return SMX_INVALID;
 	}
 	for (nlen = (size_t)(eq - text); nlen > 0 && is_blank(text[nlen - 1]);)
 		nlen--;
 	if (!is_param_name(text, nlen)) {
-		line_error(err, errlen, name, line,
+		smx_line_error(err, errlen, name, line,
 		    "bad parameter name \"%.*s\"", value_width(nlen), text);
 		return SMX_INVALID;
 	}
@@ -428,7 +446,7 @@ parse_setting(struct smx_config *cfg, const char *name, size_t line, char *text,
 		}
 	}
 	if (p == NULL) {
-		line_error(err, errlen, name, line,
+		smx_line_error(err, errlen, name, line,
 		    "unknown parameter \"%.*s\"", value_width(nlen), text);
 		return SMX_INVALID;
 	}
@@ -436,11 +454,11 @@ parse_setting(struct smx_config *cfg, const char *name, size_t line, char *text,
 		continue;
 	st = set_param(cfg, p, value);
 	if (st == SMX_INVALID)
-		line_error(err, errlen, name, line,
+		smx_line_error(err, errlen, name, line,
 		    "bad %s value \"%.*s\" (%s)", p->name,
 		    value_width(strlen(value)), value, p->expect);
 	else if (st != SMX_OK)
-		line_error(err, errlen, name, line, "out of memory");
+		smx_line_error(err, errlen, name, line, "out of memory");
 	return st;
 }
 
@@ -476,7 +494,7 @@ enum smx_status
 smx_config_parse(const char *name, const char *data, size_t len,
     struct smx_config **out, char *err, size_t errlen)
 {
-	struct line_reader r = { .data = data, .len = len, .n_line = 1 };
+	struct smx_lines r;
 	struct smx_config *cfg;
 	enum smx_status st;
 
@@ -492,15 +510,15 @@ smx_config_parse(const char *name, const char *data, size_t len,
 			snprintf(err, errlen, "%s: out of memory", name);
 		return SMX_TEMPFAIL;
 	}
-	smx_buf_init(&r.buf, SMX_CONF_LINE_MAX);
-	while ((st = next_line(&r)) == SMX_OK) {
-		st = parse_setting(cfg, name, r.start_line, r.buf.data,
-		    r.buf.len, err, errlen);
+	smx_lines_init(&r, data, len, SMX_CONF_LINE_MAX, "parameter");
+	while ((st = smx_lines_next(&r)) == SMX_OK) {
+		st = parse_setting(cfg, name, r.line, r.text, r.text_len, err,
+		    errlen);
 		if (st != SMX_OK)
 			goto out;
 	}
 	if (st != SMX_NOTFOUND) {
-		line_error(err, errlen, name, r.bad_line, "%s", r.problem);
+		smx_line_error(err, errlen, name, r.bad_line, "%s", r.problem);
 		goto out;
 	}
 	*out = cfg;
@@ -508,7 +526,7 @@ smx_config_parse(const char *name, const char *data, size_t len,
 	st = SMX_OK;
 
 out:
-	smx_buf_free(&r.buf);
+	smx_lines_free(&r);
 	smx_config_free(cfg);
 	return st;
 }
@@ -562,80 +580,6 @@ smx_config_load_tables(struct smx_config *cfg, char *err, size_t errlen)
 	return st;
 }
 
-/* As smx_table.c's reader: the whole regular file, at most max bytes. */
-static enum smx_status
-read_file(const char *path, size_t max, char **data, size_t *len, char *err,
-    size_t errlen)
-{
-	enum smx_status st = SMX_INVALID;
-	struct stat sb;
-	char *buf = NULL;
-	size_t size;
-	size_t got = 0;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return SMX_INVALID;
-	}
-	if (fstat(fd, &sb) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (sb.st_size < 0 || (unsigned long long)sb.st_size > max) {
-		snprintf(err, errlen, "%s: file too large (over %zu bytes)",
-		    path, max);
-		goto out;
-	}
-	size = (size_t)sb.st_size;
-	/* One byte more than expected, to notice a file that grows. */
-	if ((buf = malloc(size + 2)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		st = SMX_TEMPFAIL;
-		goto out;
-	}
-	while (got <= size) {
-		ssize_t n = read(fd, buf + got, size + 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got != size) {
-		snprintf(err, errlen, "%s: file changed while it was read",
-		    path);
-		st = SMX_TEMPFAIL;
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	buf[got] = '\0';
-	*data = buf;
-	*len = got;
-	buf = NULL;
-	st = SMX_OK;
-
-out:
-	free(buf);
-	if (fd >= 0)
-		(void)close(fd); /* already failing; the first error is kept */
-	return st;
-}
-
 enum smx_status
 smx_config_load(const char *path, struct smx_config **out, char *err,
     size_t errlen)
@@ -652,7 +596,7 @@ smx_config_load(const char *path, struct smx_config **out, char *err,
 		err = dummy;
 		errlen = sizeof(dummy);
 	}
-	st = read_file(path, SMX_CONF_FILE_MAX, &data, &len, err, errlen);
+	st = smx_read_file(path, SMX_CONF_FILE_MAX, &data, &len, err, errlen);
 	if (st != SMX_OK)
 		return st;
 	st = smx_config_parse(path, data, len, &cfg, err, errlen);
@@ -675,12 +619,21 @@ smx_config_free(struct smx_config *cfg)
 	if (cfg == NULL)
 		return;
 	for (i = 0; i < N_TABLES; i++) {
-		char **path = (char **)((char *)cfg + config_tables[i].path);
 		struct smx_table **t =
 		    (struct smx_table **)((char *)cfg + config_tables[i].table);
 
 		smx_table_free(*t);
-		free(*path);
+	}
+	/* Every string parameter, table paths included. */
+	for (i = 0; i < N_PARAMS; i++) {
+		if (params[i].kind == PARAM_PATH ||
+		    params[i].kind == PARAM_TEXT) {
+			char **field =
+			    (char **)((char *)cfg + params[i].offset);
+
+			free(*field);
+			*field = NULL;
+		}
 	}
 	free(cfg->path);
 	free(cfg);

@@ -8,6 +8,7 @@
 #include "smx_log.h"
 #include "smx_status.h"
 #include "smx_table.h"
+#include "smx_tls.h"
 
 #ifndef SMX_DEFAULT_CONFIG
 #define SMX_DEFAULT_CONFIG "/etc/secmx/secmx.conf"
@@ -68,6 +69,24 @@ struct smx_config {
 	enum smx_log_dest log_destination;     /* default syslog */
 	unsigned long request_timeout; /* stalled mid-request; default 10s */
 	unsigned long idle_timeout;    /* between requests; default 3600s */
+
+	/*
+	 * Sender side (secmx-transport) and discovery (secmx-lookup).
+	 * Strings are NULL when empty, except secmx_transport_name.
+	 */
+	char *dns_nameservers;          /* smx_dns_servers_parse list; NULL =
+	                                 * /etc/resolv.conf */
+	unsigned long dns_timeout;      /* per query and server; default 5s */
+	bool dns_trust_ad;              /* believe the AD bit; default no */
+	enum smx_tls_verify tls_verify; /* SRV routes; default ca */
+	char *tls_ca_file;              /* PEM bundle; NULL = system store */
+	char *tls_ca_path;              /* hashed directory; NULL = system */
+	char *helo_name;                /* EHLO name; NULL = gethostname(2) */
+	unsigned long smtp_connect_timeout; /* default 30s */
+	unsigned long smtp_timeout;         /* each command; default 120s */
+	unsigned long delivery_time_limit;  /* the whole run; default 900s,
+	                                     * below secmx_time_limit */
+	char *secmx_transport_name; /* transport_maps result; "secmx:" */
 };
 
 /*

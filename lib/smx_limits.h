@@ -149,4 +149,45 @@
 /* RFC 1035 section 4.2.2: a DNS message has a 16-bit length. */
 #define SMX_DNS_REPLY_MAX 65535
 
+/*
+ * secmx_transport_name: a transport(5) "transport:nexthop" value; the
+ * service name is short and the next hop a host name with brackets and
+ * port (SMX_DOMAIN_MAX plus some), so 512 bytes is ample.
+ */
+#define SMX_TRANSPORT_NAME_MAX 512
+/*
+ * secmx-transport's one output line: pipe(8) captures at most 4096
+ * bytes (VSTREAM_BUFSIZE, src/global/pipe_command.c); staying below 4000
+ * keeps the whole DSN text with room to spare.
+ */
+#define TRANSPORT_LINE_MAX 3999
+
+/*
+ * socketmap protocol (Postfix socketmap_table(5), src/util/dict_sockmap.c),
+ * served by secmx-lookup -s. A request netstring carries at most
+ * SMX_SOCKETMAP_REQUEST_MAX bytes: the default of socketmap_max_query_size,
+ * added in Postfix 3.12 (older clients send any length, but their keys
+ * are addresses bounded by line_length_limit). A reply carries at most
+ * SMX_SOCKETMAP_REPLY_MAX bytes, without the netstring framing: the limit
+ * hard-coded in Postfix 3.7 (made socketmap_max_reply_size in 3.10).
+ */
+#define SMX_SOCKETMAP_REQUEST_MAX 10000
+#define SMX_SOCKETMAP_REPLY_MAX 100000
+/*
+ * Connections secmx-lookup -l serves at once, each in a forked child
+ * because a lookup can block on DNS for seconds. Postfix keeps one
+ * socketmap connection per client process, and default_process_limit
+ * (postconf(5)) is 100; the rest is room for postmap(1) and queries by
+ * hand. At the cap the daemon stops accepting until a child exits.
+ */
+#define SMX_SOCKETMAP_CHILDREN_MAX 128
+
+/*
+ * Connections secmx-transport opens in one run, over all targets and
+ * addresses; Postfix's smtp_mx_address_limit (5) and
+ * smtp_mx_session_limit (2) are tighter, but SRV targets are few and
+ * each of them deserves an attempt.
+ */
+#define TRANSPORT_ATTEMPTS_MAX 20
+
 #endif

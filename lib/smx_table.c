@@ -49,11 +49,9 @@
 
 #include "smx_buf.h"
 #include "smx_limits.h"
+#include "smx_lines.h"
 #include "smx_log.h"
 #include "smx_util.h"
-
-#define STR2(x) #x
-#define STR(x) STR2(x)
 
 struct table_entry {
 	const char *key;   /* lower case, in the pool */
@@ -68,135 +66,10 @@ struct smx_table {
 	char *pool; /* every key and value, each NUL-terminated */
 };
 
-/*
- * The logical-line reader: physical lines in, logical lines out. It
- * checks every byte of every line, comments included.
- */
-struct line_reader {
-	const char *data;
-	size_t len;
-	size_t pos;         /* start of the next physical line */
-	size_t n_line;      /* number of the next physical line */
-	struct smx_buf buf; /* the logical line being built */
-	size_t start_line;  /* where buf's logical line started */
-	size_t bad_line;    /* where a problem was found */
-	const char *problem;
-};
-
 static bool
 is_blank(int c)
 {
 	return c == ' ' || c == '\t';
-}
-
-/* Find the end of the physical line at pos; check its bytes. */
-static bool
-physical_line(struct line_reader *r, size_t *end, size_t *next)
-{
-	size_t i;
-
-	for (i = r->pos; i < r->len; i++) {
-		unsigned char c = (unsigned char)r->data[i];
-
-		if (c == '\n')
-			break;
-		if (c == '\0') {
-			r->problem = "NUL character";
-			return false;
-		}
-		if (c == '\r') {
-			if (i + 1 < r->len && r->data[i + 1] == '\n')
-				continue;
-			r->problem = "bare CR character";
-			return false;
-		}
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			r->problem = "control character";
-			return false;
-		}
-	}
-	*next = i < r->len ? i + 1 : i;
-	if (i > r->pos && r->data[i - 1] == '\r')
-		i--;
-	*end = i;
-	return true;
-}
-
-/*
- * next_line - the next logical line in r->buf (trailing white space
- * removed), starting at r->start_line. SMX_OK, SMX_NOTFOUND at the end,
- * SMX_INVALID with r->problem and r->bad_line, SMX_TEMPFAIL.
- */
-static enum smx_status
-next_line(struct line_reader *r)
-{
-	bool have = false;
-	enum smx_status st;
-
-	smx_buf_reset(&r->buf);
-	while (r->pos < r->len) {
-		const char *s = r->data + r->pos;
-		size_t end;
-		size_t next;
-		size_t i;
-
-		if (have && !is_blank(*s) && *s != '#' && *s != '\n' &&
-		    *s != '\r')
-			break;
-		r->bad_line = r->n_line;
-		if (!physical_line(r, &end, &next))
-			return SMX_INVALID;
-		for (i = r->pos; i < end && is_blank(r->data[i]); i++)
-			continue;
-		if (i == end || r->data[i] == '#') {
-			/* Blank and comment lines never end a logical line. */
-		} else if (is_blank(*s) && !have) {
-			r->problem = "continuation line before any entry";
-			return SMX_INVALID;
-		} else {
-			if (!have)
-				r->start_line = r->n_line;
-			have = true;
-			st = smx_buf_append(&r->buf, s, end - r->pos);
-			if (st != SMX_OK) {
-				r->bad_line = r->start_line;
-				r->problem = st == SMX_INVALID
-				    ? "line too long (over " STR(
-				          SMX_TABLE_LINE_MAX) " bytes)"
-				    : "out of memory";
-				return st;
-			}
-		}
-		r->pos = next;
-		r->n_line++;
-	}
-	if (!have)
-		return SMX_NOTFOUND;
-	while (r->buf.len > 0 && is_blank(r->buf.data[r->buf.len - 1]))
-		r->buf.len--;
-	r->buf.data[r->buf.len] = '\0';
-	return SMX_OK;
-}
-
-/* Format "name, line N: " plus the rest into err, when there is room. */
-static void line_error(char *err, size_t errlen, const char *name, size_t line,
-    const char *fmt, ...) __attribute__((format(printf, 5, 6)));
-
-static void
-line_error(char *err, size_t errlen, const char *name, size_t line,
-    const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	if (errlen == 0)
-		return;
-	n = snprintf(err, errlen, "%s, line %zu: ", name, line);
-	if (n < 0 || (size_t)n >= errlen)
-		return; /* a truncated message is still a message */
-	va_start(ap, fmt);
-	vsnprintf(err + n, errlen - (size_t)n, fmt, ap);
-	va_end(ap);
 }
 
 static bool
@@ -290,7 +163,7 @@ add_entry(struct table_parser *p, size_t line, const char *key, size_t klen,
 	char *v;
 
 	if (p->n_entries >= SMX_TABLE_ENTRIES_MAX) {
-		line_error(p->err, p->errlen, p->name, line,
+		smx_line_error(p->err, p->errlen, p->name, line,
 		    "more than %d entries", SMX_TABLE_ENTRIES_MAX);
 		return SMX_INVALID;
 	}
@@ -325,7 +198,7 @@ add_entry(struct table_parser *p, size_t line, const char *key, size_t klen,
 	return SMX_OK;
 
 nomem:
-	line_error(p->err, p->errlen, p->name, line, "out of memory");
+	smx_line_error(p->err, p->errlen, p->name, line, "out of memory");
 	return SMX_TEMPFAIL;
 }
 
@@ -347,25 +220,26 @@ parse_entry(struct table_parser *p, size_t line, char *text, size_t len)
 		value++;
 	vlen = (size_t)(text + len - value);
 	if (vlen == 0) {
-		line_error(p->err, p->errlen, p->name, line, "missing value");
+		smx_line_error(p->err, p->errlen, p->name, line,
+		    "missing value");
 		return SMX_INVALID;
 	}
 	if ((problem = check_key(p->type, text, &klen)) != NULL) {
-		line_error(p->err, p->errlen, p->name, line, "%s \"%.*s\"",
+		smx_line_error(p->err, p->errlen, p->name, line, "%s \"%.*s\"",
 		    problem,
 		    (int)(klen < SMX_LOG_VALUE_MAX ? klen : SMX_LOG_VALUE_MAX),
 		    text);
 		return SMX_INVALID;
 	}
 	if (vlen > SMX_TABLE_VALUE_MAX) {
-		line_error(p->err, p->errlen, p->name, line,
+		smx_line_error(p->err, p->errlen, p->name, line,
 		    "value too long (over %d bytes)", SMX_TABLE_VALUE_MAX);
 		return SMX_INVALID;
 	}
 	if (role_values(p->type, &role_a, &role_b) &&
 	    !((vlen == 3 && smx_ascii_ncasecmp(value, role_a, 3) == 0) ||
 	        (vlen == 3 && smx_ascii_ncasecmp(value, role_b, 3) == 0))) {
-		line_error(p->err, p->errlen, p->name, line,
+		smx_line_error(p->err, p->errlen, p->name, line,
 		    "bad value \"%.*s\" (expected %s or %s)",
 		    (int)(vlen < SMX_LOG_VALUE_MAX ? vlen : SMX_LOG_VALUE_MAX),
 		    value, role_a, role_b);
@@ -413,7 +287,7 @@ smx_table_parse(const char *name, const char *data, size_t len,
 		.type = type,
 		.err = err,
 		.errlen = errlen };
-	struct line_reader r = { .data = data, .len = len, .n_line = 1 };
+	struct smx_lines r;
 	struct smx_table *t = NULL;
 	enum smx_status st;
 	const char *dup = NULL;
@@ -426,7 +300,7 @@ smx_table_parse(const char *name, const char *data, size_t len,
 			    SMX_TABLE_FILE_MAX);
 		return SMX_INVALID;
 	}
-	smx_buf_init(&r.buf, SMX_TABLE_LINE_MAX);
+	smx_lines_init(&r, data, len, SMX_TABLE_LINE_MAX, "entry");
 	/* Every key and value is a part of a line, plus its terminator. */
 	p.pool_size = len + 2;
 	if ((p.pool = malloc(p.pool_size)) == NULL) {
@@ -435,20 +309,20 @@ smx_table_parse(const char *name, const char *data, size_t len,
 			snprintf(err, errlen, "%s: out of memory", name);
 		goto out;
 	}
-	while ((st = next_line(&r)) == SMX_OK) {
-		st = parse_entry(&p, r.start_line, r.buf.data, r.buf.len);
+	while ((st = smx_lines_next(&r)) == SMX_OK) {
+		st = parse_entry(&p, r.line, r.text, r.text_len);
 		if (st != SMX_OK)
 			goto out;
 	}
 	if (st != SMX_NOTFOUND) {
-		line_error(err, errlen, name, r.bad_line, "%s", r.problem);
+		smx_line_error(err, errlen, name, r.bad_line, "%s", r.problem);
 		goto out;
 	}
 	if (p.n_entries > 0)
 		qsort(p.entries, p.n_entries, sizeof(p.entries[0]),
 		    entry_order);
 	if ((line = first_duplicate(&p, &dup)) != 0) {
-		line_error(err, errlen, name, line, "duplicate key \"%s\"",
+		smx_line_error(err, errlen, name, line, "duplicate key \"%s\"",
 		    dup);
 		st = SMX_INVALID;
 		goto out;
@@ -469,86 +343,9 @@ smx_table_parse(const char *name, const char *data, size_t len,
 	st = SMX_OK;
 
 out:
-	smx_buf_free(&r.buf);
+	smx_lines_free(&r);
 	free(p.entries);
 	free(p.pool);
-	return st;
-}
-
-/*
- * read_file - the whole regular file at path, at most max bytes, into a
- * new NUL-terminated *data (the caller frees it).
- */
-static enum smx_status
-read_file(const char *path, size_t max, char **data, size_t *len, char *err,
-    size_t errlen)
-{
-	enum smx_status st = SMX_INVALID;
-	struct stat sb;
-	char *buf = NULL;
-	size_t size;
-	size_t got = 0;
-	int fd;
-
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		return SMX_INVALID;
-	}
-	if (fstat(fd, &sb) < 0) {
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(sb.st_mode)) {
-		snprintf(err, errlen, "%s: not a regular file", path);
-		goto out;
-	}
-	if (sb.st_size < 0 || (unsigned long long)sb.st_size > max) {
-		snprintf(err, errlen, "%s: file too large (over %zu bytes)",
-		    path, max);
-		goto out;
-	}
-	size = (size_t)sb.st_size;
-	/* One byte more than expected, to notice a file that grows. */
-	if ((buf = malloc(size + 2)) == NULL) {
-		snprintf(err, errlen, "%s: out of memory", path);
-		st = SMX_TEMPFAIL;
-		goto out;
-	}
-	while (got <= size) {
-		ssize_t n = read(fd, buf + got, size + 1 - got);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			snprintf(err, errlen, "%s: %s", path, strerror(errno));
-			goto out;
-		}
-		if (n == 0)
-			break;
-		got += (size_t)n;
-	}
-	if (got != size) {
-		snprintf(err, errlen, "%s: file changed while it was read",
-		    path);
-		st = SMX_TEMPFAIL;
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		snprintf(err, errlen, "%s: %s", path, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	buf[got] = '\0';
-	*data = buf;
-	*len = got;
-	buf = NULL;
-	st = SMX_OK;
-
-out:
-	free(buf);
-	if (fd >= 0)
-		(void)close(fd); /* already failing; the first error is kept */
 	return st;
 }
 
@@ -565,7 +362,7 @@ smx_table_load(const char *path, enum smx_table_type type,
 		err = dummy;
 		errlen = sizeof(dummy);
 	}
-	st = read_file(path, SMX_TABLE_FILE_MAX, &data, &len, err, errlen);
+	st = smx_read_file(path, SMX_TABLE_FILE_MAX, &data, &len, err, errlen);
 	if (st != SMX_OK)
 		return st;
 	st = smx_table_parse(path, data, len, type, out, err, errlen);

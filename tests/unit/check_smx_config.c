@@ -45,6 +45,17 @@ assert_defaults(const struct smx_config *cfg)
 	ck_assert_int_eq(cfg->log_destination, SMX_LOG_SYSLOG);
 	ck_assert_uint_eq(cfg->request_timeout, 10);
 	ck_assert_uint_eq(cfg->idle_timeout, 3600);
+	ck_assert_ptr_null(cfg->dns_nameservers);
+	ck_assert_uint_eq(cfg->dns_timeout, 5);
+	ck_assert(!cfg->dns_trust_ad);
+	ck_assert_int_eq(cfg->tls_verify, SMX_TLS_VERIFY_CA);
+	ck_assert_ptr_null(cfg->tls_ca_file);
+	ck_assert_ptr_null(cfg->tls_ca_path);
+	ck_assert_ptr_null(cfg->helo_name);
+	ck_assert_uint_eq(cfg->smtp_connect_timeout, 30);
+	ck_assert_uint_eq(cfg->smtp_timeout, 120);
+	ck_assert_uint_eq(cfg->delivery_time_limit, 900);
+	ck_assert_str_eq(cfg->secmx_transport_name, "secmx:");
 }
 
 START_TEST(test_smx_config_defaults)
@@ -81,6 +92,17 @@ enum field {
 	F_LOG,
 	F_REQUEST_TIMEOUT,
 	F_IDLE_TIMEOUT,
+	F_DNS_NAMESERVERS,
+	F_DNS_TIMEOUT,
+	F_DNS_TRUST_AD,
+	F_TLS_VERIFY,
+	F_TLS_CA_FILE,
+	F_TLS_CA_PATH,
+	F_HELO,
+	F_CONNECT_TIMEOUT,
+	F_SMTP_TIMEOUT,
+	F_DELIVERY_LIMIT,
+	F_TRANSPORT_NAME,
 };
 
 static const struct {
@@ -121,6 +143,33 @@ static const struct {
 	{ "idle_timeout = 90m", F_IDLE_TIMEOUT, 5400, NULL },
 	{ "idle_timeout = 1d", F_IDLE_TIMEOUT, 86400, NULL },
 	{ "idle_timeout = 24h", F_IDLE_TIMEOUT, 86400, NULL },
+	{ "dns_nameservers = 127.0.0.1", F_DNS_NAMESERVERS, 0, "127.0.0.1" },
+	{ "dns_nameservers = 127.0.0.1:5353, [::1]:53 192.0.2.1",
+	    F_DNS_NAMESERVERS, 0, "127.0.0.1:5353, [::1]:53 192.0.2.1" },
+	{ "dns_nameservers = 127.0.0.1\ndns_nameservers =", F_DNS_NAMESERVERS,
+	    0, NULL },
+	{ "dns_timeout = 1s", F_DNS_TIMEOUT, 1, NULL },
+	{ "dns_timeout = 60", F_DNS_TIMEOUT, 60, NULL },
+	{ "dns_timeout = 1m", F_DNS_TIMEOUT, 60, NULL },
+	{ "dns_trust_ad = yes", F_DNS_TRUST_AD, 1, NULL },
+	{ "dns_trust_ad = NO", F_DNS_TRUST_AD, 0, NULL },
+	{ "tls_verify = none", F_TLS_VERIFY, SMX_TLS_VERIFY_NONE, NULL },
+	{ "tls_verify = CA", F_TLS_VERIFY, SMX_TLS_VERIFY_CA, NULL },
+	{ "tls_ca_file = /etc/ssl/certs/ca-certificates.crt", F_TLS_CA_FILE, 0,
+	    "/etc/ssl/certs/ca-certificates.crt" },
+	{ "tls_ca_path = /etc/ssl/certs", F_TLS_CA_PATH, 0, "/etc/ssl/certs" },
+	{ "helo_name = mail.example.org", F_HELO, 0, "mail.example.org" },
+	{ "helo_name = localhost", F_HELO, 0, "localhost" },
+	{ "smtp_connect_timeout = 1", F_CONNECT_TIMEOUT, 1, NULL },
+	{ "smtp_connect_timeout = 1h", F_CONNECT_TIMEOUT, 3600, NULL },
+	{ "smtp_timeout = 2s", F_SMTP_TIMEOUT, 2, NULL },
+	{ "smtp_timeout = 5m", F_SMTP_TIMEOUT, 300, NULL },
+	{ "delivery_time_limit = 1s", F_DELIVERY_LIMIT, 1, NULL },
+	{ "delivery_time_limit = 15m", F_DELIVERY_LIMIT, 900, NULL },
+	{ "delivery_time_limit = 1d", F_DELIVERY_LIMIT, 86400, NULL },
+	{ "secmx_transport_name = secmx:", F_TRANSPORT_NAME, 0, "secmx:" },
+	{ "secmx_transport_name = smx-out:[relay.example]:2525",
+	    F_TRANSPORT_NAME, 0, "smx-out:[relay.example]:2525" },
 };
 
 START_TEST(test_smx_config_values)
@@ -163,6 +212,41 @@ START_TEST(test_smx_config_values)
 		break;
 	case F_IDLE_TIMEOUT:
 		num = cfg->idle_timeout;
+		break;
+	case F_DNS_NAMESERVERS:
+		text = cfg->dns_nameservers;
+		if (good_cases[_i].text == NULL)
+			ck_assert_ptr_null(text);
+		break;
+	case F_DNS_TIMEOUT:
+		num = cfg->dns_timeout;
+		break;
+	case F_DNS_TRUST_AD:
+		num = cfg->dns_trust_ad;
+		break;
+	case F_TLS_VERIFY:
+		num = cfg->tls_verify;
+		break;
+	case F_TLS_CA_FILE:
+		text = cfg->tls_ca_file;
+		break;
+	case F_TLS_CA_PATH:
+		text = cfg->tls_ca_path;
+		break;
+	case F_HELO:
+		text = cfg->helo_name;
+		break;
+	case F_CONNECT_TIMEOUT:
+		num = cfg->smtp_connect_timeout;
+		break;
+	case F_SMTP_TIMEOUT:
+		num = cfg->smtp_timeout;
+		break;
+	case F_DELIVERY_LIMIT:
+		num = cfg->delivery_time_limit;
+		break;
+	case F_TRANSPORT_NAME:
+		text = cfg->secmx_transport_name;
 		break;
 	}
 	ck_assert_uint_eq(num, good_cases[_i].num);
@@ -252,6 +336,48 @@ static const struct {
 	    "c.conf, line 2: bare CR character" },
 	{ "audit = all\r", 0, "c.conf, line 1: bare CR character" },
 	{ "audit = a\033ll\n", 0, "c.conf, line 1: control character" },
+	{ "dns_nameservers = ns.example.org\n", 0,
+	    "c.conf, line 1: bad dns_nameservers value \"ns.example.org\" (expected IP addresses with optional ports)" },
+	{ "audit = all\ndns_nameservers = 127.0.0.1:0\n", 0,
+	    "c.conf, line 2: bad dns_nameservers value \"127.0.0.1:0\" (expected IP addresses with optional ports)" },
+	{ "dns_nameservers = 1 2 3 4 5 6 7 8 9\n", 0,
+	    "c.conf, line 1: bad dns_nameservers value \"1 2 3 4 5 6 7 8 9\" (expected IP addresses with optional ports)" },
+	{ "dns_timeout = 0\n", 0,
+	    "c.conf, line 1: bad dns_timeout value \"0\" (expected a time from 1s to 60s)" },
+	{ "dns_timeout = 61s\n", 0,
+	    "c.conf, line 1: bad dns_timeout value \"61s\" (expected a time from 1s to 60s)" },
+	{ "dns_trust_ad = true\n", 0,
+	    "c.conf, line 1: bad dns_trust_ad value \"true\" (expected yes or no)" },
+	{ "dns_trust_ad =\n", 0,
+	    "c.conf, line 1: bad dns_trust_ad value \"\" (expected yes or no)" },
+	{ "tls_verify = secure\n", 0,
+	    "c.conf, line 1: bad tls_verify value \"secure\" (expected none or ca)" },
+	{ "tls_ca_file = certs/ca.pem\n", 0,
+	    "c.conf, line 1: bad tls_ca_file value \"certs/ca.pem\" (expected an absolute path)" },
+	{ "tls_ca_path = ~/certs\n", 0,
+	    "c.conf, line 1: bad tls_ca_path value \"~/certs\" (expected an absolute path)" },
+	{ "helo_name = mail example\n", 0,
+	    "c.conf, line 1: bad helo_name value \"mail example\" (expected a host name)" },
+	{ "helo_name = -mail.example\n", 0,
+	    "c.conf, line 1: bad helo_name value \"-mail.example\" (expected a host name)" },
+	{ "helo_name = [192.0.2.1]\n", 0,
+	    "c.conf, line 1: bad helo_name value \"[192.0.2.1]\" (expected a host name)" },
+	{ "smtp_connect_timeout = 0\n", 0,
+	    "c.conf, line 1: bad smtp_connect_timeout value \"0\" (expected a time from 1s to 1h)" },
+	{ "smtp_timeout = 2h\n", 0,
+	    "c.conf, line 1: bad smtp_timeout value \"2h\" (expected a time from 1s to 1h)" },
+	{ "delivery_time_limit = 0s\n", 0,
+	    "c.conf, line 1: bad delivery_time_limit value \"0s\" (expected a time from 1s to 1d)" },
+	{ "delivery_time_limit = 2d\n", 0,
+	    "c.conf, line 1: bad delivery_time_limit value \"2d\" (expected a time from 1s to 1d)" },
+	{ "secmx_transport_name = secmx\n", 0,
+	    "c.conf, line 1: bad secmx_transport_name value \"secmx\" (expected transport: or transport:nexthop)" },
+	{ "secmx_transport_name =\n", 0,
+	    "c.conf, line 1: bad secmx_transport_name value \"\" (expected transport: or transport:nexthop)" },
+	{ "secmx_transport_name = :relay\n", 0,
+	    "c.conf, line 1: bad secmx_transport_name value \":relay\" (expected transport: or transport:nexthop)" },
+	{ "secmx_transport_name = se/cmx:\n", 0,
+	    "c.conf, line 1: bad secmx_transport_name value \"se/cmx:\" (expected transport: or transport:nexthop)" },
 	/* A bad value is an error even when a later line overrides it. */
 	{ "audit = sometimes\naudit = all\n", 0,
 	    "c.conf, line 1: bad audit value \"sometimes\" (expected decisions or all)" },
@@ -479,7 +605,7 @@ sample_uncommented(struct smx_config **out, char *err, size_t errlen)
 		len += n;
 	}
 	ck_assert_int_eq(fclose(fp), 0);
-	ck_assert_uint_eq(n_set, 11);
+	ck_assert_uint_eq(n_set, 22);
 	st = smx_config_parse(SAMPLE, text, len, out, err, errlen);
 	ck_assert_msg(st == SMX_OK, "%s", err);
 	return st;

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "smx_config.h"
 #include "smx_dns.h"
 #include "smx_limits.h"
 #include "smx_status.h"
@@ -49,8 +50,10 @@ struct route {
  * route_srv - look up _secmx._tcp.<domain> and order the targets.
  * Returns SMX_OK with n_targets > 0; SMX_NOTFOUND when the domain offers
  * no SecMX servers (NXDOMAIN, NODATA, or the null target, with is_null
- * set); SMX_TEMPFAIL with a reason for DNS trouble (never a bounce).
- * domain is a host name without trailing dot. Never exits.
+ * set); SMX_TEMPFAIL with a reason for DNS trouble (never a bounce);
+ * SMX_INVALID when domain is not a host name (no query is sent).
+ * domain is a host name without trailing dot. *out is written on SMX_OK
+ * and SMX_NOTFOUND only. Never exits.
  */
 enum smx_status route_srv(const struct smx_dns_opts *, const char *domain,
     struct route *out, char *reason, size_t reason_size);
@@ -60,7 +63,9 @@ enum smx_status route_srv(const struct smx_dns_opts *, const char *domain,
  * when there are none but the domain has addresses. Returns SMX_OK with
  * n_targets > 0; SMX_OK with is_null for a null MX (n_targets 0);
  * SMX_NOTFOUND when the domain does not exist (NXDOMAIN) or has neither
- * MX nor addresses; SMX_TEMPFAIL with a reason for DNS trouble.
+ * MX nor addresses; SMX_TEMPFAIL with a reason for DNS trouble;
+ * SMX_INVALID when domain is not a host name. Targets have port 25.
+ * *out is written on SMX_OK only. Never exits.
  */
 enum smx_status route_mx(const struct smx_dns_opts *, const char *domain,
     struct route *out, char *reason, size_t reason_size);
@@ -68,8 +73,88 @@ enum smx_status route_mx(const struct smx_dns_opts *, const char *domain,
 /*
  * route_format - one line for logs and secmx-lookup:
  * "srv:[secmail.example.org]:25, srv:[backup.example.org]:2525" or
- * "mx:[mx1.example.org]:25, ...". Truncated to size; never fails.
+ * "mx:[mx1.example.org]:25, ...", "srv:null" or "mx:null" for a null
+ * route, "" for a route without targets. Truncated to size (at a whole
+ * item when possible); never fails.
  */
 void route_format(const struct route *, char *out, size_t size);
+
+/*
+ * struct route_nexthop - the pipe(8) ${nexthop} argument, parsed.
+ * ROUTE_NEXTHOP_DOMAIN: "example.org": discover SRV, then MX.
+ * ROUTE_NEXTHOP_HOST: "[relay.example.org]" or "[relay.example.org]:2525"
+ *   (Postfix's form for "no MX lookup"): that host's addresses only.
+ * ROUTE_NEXTHOP_ADDR: "[192.0.2.1]:2525", "[2001:db8::1]" or
+ *   "[ipv6:2001:db8::1]": that address only.
+ * host: lower case, no trailing dot; for ADDR the address text without
+ *   brackets or "ipv6:". port: the given port, else 25.
+ */
+enum route_nexthop_kind {
+	ROUTE_NEXTHOP_DOMAIN = 0,
+	ROUTE_NEXTHOP_HOST = 1,
+	ROUTE_NEXTHOP_ADDR = 2,
+};
+
+struct route_nexthop {
+	enum route_nexthop_kind kind;
+	char host[SMX_DOMAIN_MAX + 1];
+	uint16_t port;
+};
+
+/*
+ * route_parse_nexthop - parse len bytes of s. Returns SMX_OK with *out,
+ * or SMX_INVALID for anything else: empty, a bad host name or address,
+ * a port outside 1..65535, "domain:port" (not used by secmx), NUL or
+ * control bytes. Writes *out only on SMX_OK. Pure; never exits.
+ */
+enum smx_status route_parse_nexthop(const char *s, size_t len,
+    struct route_nexthop *out);
+
+/*
+ * route_address_domain - the domain of an envelope address: the text
+ * after the last '@', lower case, a trailing dot removed; an address
+ * literal keeps its brackets ("[192.0.2.1]", for route_parse_nexthop).
+ * Returns SMX_OK with the domain in out (size bytes), SMX_NOTFOUND for
+ * the null sender "" or an address without '@', SMX_INVALID when the
+ * domain is neither a host name nor a bracketed literal or does not fit.
+ * Pure; never exits.
+ */
+enum smx_status route_address_domain(const char *addr, char *out, size_t size);
+
+/*
+ * struct route_tls_names - the reference names for certificate
+ * verification of one SRV target, as Postfix "secure" with its default
+ * smtp_tls_secure_cert_match = nexthop, dot-nexthop: the destination
+ * domain, ".domain" (any host below it), and the SRV target name only
+ * when the SRV answer was DNSSEC-validated (is_ad with dns_trust_ad):
+ * an unvalidated SRV target must never be the name a certificate is
+ * checked against, or a DNS spoofer could name its own host.
+ * names[] point into dot and into the caller's strings, which must
+ * outlive the struct.
+ */
+struct route_tls_names {
+	const char *names[3];
+	size_t n_names;
+	char dot[SMX_DOMAIN_MAX + 2];
+};
+
+/*
+ * route_tls_names - fill *out for domain and target (target may be
+ * NULL); use_target is is_ad && dns_trust_ad. A target equal to domain
+ * is not repeated. Pure; never fails.
+ */
+void route_tls_names(const char *domain, const char *target, bool use_target,
+    struct route_tls_names *out);
+
+/*
+ * route_sender_role - the SecMX sending role: SMX_ROLE_SOS or
+ * SMX_ROLE_BES. sender_roles is looked up with sender_domain (NULL or ""
+ * for the null sender, which skips the table), else default_sender_role
+ * applies; destination_roles looked up with destination (NULL skips it)
+ * can make it SOS. SOS wins: a Secure Only rule from either table is
+ * never weakened by the other. Pure; never exits.
+ */
+enum smx_role route_sender_role(const struct smx_config *cfg,
+    const char *sender_domain, const char *destination);
 
 #endif

@@ -1,0 +1,324 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * NAME
+ *	route - the ordered delivery targets of one destination domain
+ * DESCRIPTION
+ *	route_srv() asks for _secmx._tcp.<domain> SRV records (SecMX Level 2
+ *	section 5.1.1) and keeps them in RFC 2782 order as smx_dns orders
+ *	them; route_mx() asks for the MX records (RFC 5321 section 5.1
+ *	order, the implicit MX when there are none). Both turn the DNS
+ *	answer into one struct route that secmx-transport walks and
+ *	secmx-lookup prints; route_format() is that printed form.
+ * LIMITS
+ *	SMX_SRV_MAX targets from one SRV answer, SMX_MX_MAX from one MX
+ *	answer (the caps of smx_dns); the time of one lookup is bounded by
+ *	the smx_dns_opts timeout and nameserver count (smx_dns.h).
+ * DIAGNOSTICS
+ *	SMX_TEMPFAIL with the DNS reason ("SERVFAIL", "timeout", ...) for
+ *	DNS trouble; SMX_INVALID for a domain that is not a host name.
+ *	Logs nothing itself (smx_dns warns about dropped records).
+ * SECURITY
+ *	DNS answers are untrusted; smx_dns validated every name as a host
+ *	name before it reaches here. SRV target names count for certificate
+ *	verification only when is_ad is set, which smx_dns reports only
+ *	with trust_ad (dns_trust_ad = yes).
+ * SEE ALSO
+ *	RFC 2782, RFC 5321 section 5.1, RFC 7505 (null MX); smx_dns.h.
+ */
+#include "route.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "smx_util.h"
+
+/* Zero *r and set its kind. */
+static void
+route_reset(struct route *r, enum route_kind kind)
+{
+	memset(r, 0, sizeof(*r));
+	r->kind = kind;
+}
+
+static void
+set_reason(char *reason, size_t reason_size, const char *text)
+{
+	if (reason_size > 0)
+		smx_strlcpy(reason, text, reason_size);
+}
+
+enum smx_status
+route_srv(const struct smx_dns_opts *opts, const char *domain,
+    struct route *out, char *reason, size_t reason_size)
+{
+	struct smx_dns_srv_set set;
+	enum smx_status st;
+	size_t i;
+
+	if (domain == NULL || !smx_is_hostname(domain, strlen(domain))) {
+		set_reason(reason, reason_size, "bad domain name");
+		return SMX_INVALID;
+	}
+	memset(&set, 0, sizeof(set));
+	st = smx_dns_lookup_srv(opts, domain, &set, reason, reason_size);
+	switch (st) {
+	case SMX_OK:
+		break;
+	case SMX_NOTFOUND:
+		route_reset(out, ROUTE_SRV);
+		set_reason(reason, reason_size, "no SecMX SRV records");
+		return SMX_NOTFOUND;
+	case SMX_INVALID:
+		return SMX_INVALID;
+	default:
+		/* Never a bounce on DNS trouble: PERMFAIL is not expected. */
+		return SMX_TEMPFAIL;
+	}
+	route_reset(out, ROUTE_SRV);
+	out->is_ad = set.is_ad;
+	if (set.is_null || set.n_srv == 0) {
+		/* RFC 2782: "." means the service is decidedly not offered. */
+		out->is_null = set.is_null;
+		set_reason(reason, reason_size,
+		    "SecMX is not offered (null SRV target)");
+		return SMX_NOTFOUND;
+	}
+	for (i = 0; i < set.n_srv && i < SMX_SRV_MAX; i++) {
+		struct route_target *t = &out->target[i];
+
+		smx_strlcpy(t->host, set.srv[i].target, sizeof(t->host));
+		t->port = set.srv[i].port;
+		t->pref = set.srv[i].priority;
+	}
+	out->n_targets = i;
+	return SMX_OK;
+}
+
+enum smx_status
+route_mx(const struct smx_dns_opts *opts, const char *domain, struct route *out,
+    char *reason, size_t reason_size)
+{
+	struct smx_dns_mx_set set;
+	enum smx_status st;
+	size_t i;
+
+	if (domain == NULL || !smx_is_hostname(domain, strlen(domain))) {
+		set_reason(reason, reason_size, "bad domain name");
+		return SMX_INVALID;
+	}
+	memset(&set, 0, sizeof(set));
+	st = smx_dns_lookup_mx(opts, domain, &set, reason, reason_size);
+	switch (st) {
+	case SMX_OK:
+		break;
+	case SMX_NOTFOUND:
+		return SMX_NOTFOUND;
+	case SMX_INVALID:
+		return SMX_INVALID;
+	default:
+		return SMX_TEMPFAIL;
+	}
+	route_reset(out, ROUTE_MX);
+	out->is_ad = set.is_ad;
+	if (set.is_null) {
+		out->is_null = true; /* RFC 7505: the domain accepts no mail */
+		return SMX_OK;
+	}
+	for (i = 0; i < set.n_mx && i < SMX_MX_MAX && i < SMX_SRV_MAX; i++) {
+		struct route_target *t = &out->target[i];
+
+		smx_strlcpy(t->host, set.mx[i].exchange, sizeof(t->host));
+		smx_ascii_lower(t->host, strlen(t->host));
+		/* A trailing dot never reaches here (smx_dns strips it). */
+		t->port = 25; /* RFC 5321 section 4.5.4.2 */
+		t->pref = set.mx[i].preference;
+	}
+	out->n_targets = i;
+	if (out->n_targets == 0) {
+		set_reason(reason, reason_size, "no usable MX host");
+		return SMX_NOTFOUND;
+	}
+	return SMX_OK;
+}
+
+void
+route_format(const struct route *r, char *out, size_t size)
+{
+	const char *kind = r->kind == ROUTE_SRV ? "srv" : "mx";
+	size_t len = 0;
+	size_t i;
+	int n;
+
+	if (size == 0)
+		return;
+	out[0] = '\0';
+	if (r->is_null) {
+		(void)snprintf(out, size, "%s:null", kind);
+		return;
+	}
+	for (i = 0; i < r->n_targets && i < SMX_SRV_MAX; i++) {
+		n = snprintf(out + len, size - len, "%s%s:[%s]:%u",
+		    i > 0 ? ", " : "", kind, r->target[i].host,
+		    (unsigned)r->target[i].port);
+		if (n < 0 || (size_t)n >= size - len)
+			return; /* truncated; snprintf kept it terminated */
+		len += (size_t)n;
+	}
+}
+
+/* Copy a host name of len bytes lower-cased, without a trailing dot. */
+static bool
+copy_host(const char *s, size_t len, char *out, size_t size)
+{
+	if (len > 0 && s[len - 1] == '.')
+		len--;
+	if (len == 0 || len >= size || !smx_is_hostname(s, len))
+		return false;
+	memcpy(out, s, len);
+	out[len] = '\0';
+	smx_ascii_lower(out, len);
+	return true;
+}
+
+/* An IPv4 or IPv6 address literal's text of len bytes. */
+static bool
+copy_addr(const char *s, size_t len, char *out, size_t size)
+{
+	char text[SMX_DNS_ADDR_TEXT_MAX + 1];
+	unsigned char bin[16];
+
+	if (len >= 5 && smx_ascii_ncasecmp(s, "ipv6:", 5) == 0) {
+		s += 5;
+		len -= 5;
+		if (len == 0 || len >= sizeof(text))
+			return false;
+		memcpy(text, s, len);
+		text[len] = '\0';
+		if (inet_pton(AF_INET6, text, bin) != 1)
+			return false;
+	} else {
+		if (len == 0 || len >= sizeof(text))
+			return false;
+		memcpy(text, s, len);
+		text[len] = '\0';
+		if (inet_pton(AF_INET, text, bin) != 1 &&
+		    inet_pton(AF_INET6, text, bin) != 1)
+			return false;
+	}
+	return smx_strlcpy(out, text, size) < size;
+}
+
+enum smx_status
+route_parse_nexthop(const char *s, size_t len, struct route_nexthop *out)
+{
+	struct route_nexthop nh;
+	const char *close;
+	unsigned long port = 25;
+	size_t i;
+
+	memset(&nh, 0, sizeof(nh));
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (c <= 0x20 || c >= 0x7f)
+			return SMX_INVALID;
+	}
+	if (len == 0)
+		return SMX_INVALID;
+	if (s[0] != '[') {
+		/* "domain:port" is not used: SRV and MX give the ports. */
+		if (!copy_host(s, len, nh.host, sizeof(nh.host)))
+			return SMX_INVALID;
+		nh.kind = ROUTE_NEXTHOP_DOMAIN;
+		nh.port = 25;
+		*out = nh;
+		return SMX_OK;
+	}
+	if ((close = memchr(s, ']', len)) == NULL)
+		return SMX_INVALID;
+	i = (size_t)(close - s) + 1; /* after ']' */
+	if (i < len) {
+		if (s[i] != ':' ||
+		    smx_parse_ulong(s + i + 1, len - i - 1, 1, 65535, &port) !=
+		        SMX_OK)
+			return SMX_INVALID;
+	}
+	if (copy_addr(s + 1, (size_t)(close - s) - 1, nh.host, sizeof(nh.host)))
+		nh.kind = ROUTE_NEXTHOP_ADDR;
+	else if (copy_host(s + 1, (size_t)(close - s) - 1, nh.host,
+	             sizeof(nh.host)))
+		nh.kind = ROUTE_NEXTHOP_HOST;
+	else
+		return SMX_INVALID;
+	nh.port = (uint16_t)port;
+	*out = nh;
+	return SMX_OK;
+}
+
+enum smx_status
+route_address_domain(const char *addr, char *out, size_t size)
+{
+	const char *at = strrchr(addr, '@');
+	size_t len;
+
+	if (addr[0] == '\0' || at == NULL)
+		return SMX_NOTFOUND;
+	at++;
+	len = strlen(at);
+	if (len > 2 && at[0] == '[' && at[len - 1] == ']') {
+		struct route_nexthop nh;
+
+		if (route_parse_nexthop(at, len, &nh) != SMX_OK ||
+		    nh.kind != ROUTE_NEXTHOP_ADDR || len >= size)
+			return SMX_INVALID;
+		memcpy(out, at, len + 1);
+		smx_ascii_lower(out, len);
+		return SMX_OK;
+	}
+	if (size == 0 || !copy_host(at, len, out, size))
+		return SMX_INVALID;
+	return SMX_OK;
+}
+
+void
+route_tls_names(const char *domain, const char *target, bool use_target,
+    struct route_tls_names *out)
+{
+	memset(out, 0, sizeof(*out));
+	out->names[out->n_names++] = domain;
+	(void)snprintf(out->dot, sizeof(out->dot), ".%s", domain);
+	out->names[out->n_names++] = out->dot;
+	if (use_target && target != NULL && target[0] != '\0' &&
+	    smx_ascii_casecmp(target, domain) != 0)
+		out->names[out->n_names++] = target;
+}
+
+/* The role a table gives domain, or SMX_ROLE_NONE. */
+static enum smx_role
+table_role(const struct smx_table *t, const char *domain)
+{
+	enum smx_role role = SMX_ROLE_NONE;
+	const char *v;
+
+	if (t == NULL || domain == NULL || domain[0] == '\0')
+		return SMX_ROLE_NONE;
+	if ((v = smx_table_lookup_domain(t, domain, strlen(domain))) == NULL ||
+	    smx_role_parse(v, &role) != SMX_OK)
+		return SMX_ROLE_NONE;
+	return role;
+}
+
+enum smx_role
+route_sender_role(const struct smx_config *cfg, const char *sender_domain,
+    const char *destination)
+{
+	enum smx_role role = table_role(cfg->sender_roles, sender_domain);
+
+	if (role != SMX_ROLE_SOS && role != SMX_ROLE_BES)
+		role = cfg->default_sender_role == SMX_ROLE_SOS ? SMX_ROLE_SOS
+		                                                : SMX_ROLE_BES;
+	if (table_role(cfg->destination_roles, destination) == SMX_ROLE_SOS)
+		role = SMX_ROLE_SOS;
+	return role;
+}

@@ -1,171 +1,507 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * NAME
- *	secmx-lookup - query the SecMX role tables, postmap(1) style
+ *	secmx-lookup - SecMX role tables and discovery, postmap(1) style and
+ *	as a Postfix socketmap server
  * SYNOPSIS
  *	secmx-lookup [-v] [-c config] -q key table
+ *	secmx-lookup [-v] [-c config] -s [-f] [-l endpoint]... [-m mode]
+ *	    [-g group] [-u user] [-p pidfile]
  * DESCRIPTION
- *	Loads the configuration and every table it names, looks key up in
- *	the named table and prints the value on stdout, exactly as the
- *	policy daemon and the transport would see it: the same code loads
- *	the tables and does the lookup, so an exact key beats a ".parent"
- *	key and the longest parent wins.
+ *	With -q, loads the configuration and every table it names, looks key
+ *	up in the named table and prints the value on stdout, exactly as the
+ *	policy daemon, the transport and the socketmap server see it: the
+ *	same code does the lookup, so an exact key beats a ".parent" key and
+ *	the longest parent wins.
  *
  *	key is a domain or an address; for an address the part after the
- *	last '@' is looked up.
+ *	last '@' is looked up. A key that is not a host name is not found.
  *
  *	table is one of:
  *	receiver	receiver_roles (sor | ber)
  *	sender		sender_roles (sos | bes)
  *	destination	destination_roles (sos | bes)
+ *	route		the domain's SecMX servers from _secmx._tcp SRV
+ *			records, in delivery order, on one line:
+ *			"srv:[secmail.example.org]:25,
+ *srv:[b.example.org]:2525". Not found when there are none, or only the null
+ *			target "." (SecMX decidedly not offered).
+ *	transport	secmx_transport_name (default "secmx:") when the
+ *			domain has SecMX servers, destination_roles says
+ *			sos for it, or default_sender_role is sos; not found
+ *			otherwise, so that transport_maps leaves Best Effort
+ *			mail to Postfix's own smtp(8).
+ *	sender_transport
+ *			secmx_transport_name when sender_roles (or, for a
+ *			domain not listed, default_sender_role) makes the
+ *			sender domain sos; not found otherwise.
+ *
+ *	With -s, serves the same tables to Postfix over the socketmap
+ *	protocol (socketmap_table(5)): a request netstring "table key" gets
+ *	"OK value", "NOTFOUND ", "TEMP reason" (DNS trouble) or "PERM
+ *	reason" (unknown table, malformed key). A malformed netstring is
+ *	logged and the connection closed without a reply. A connection
+ *	carries any number of requests and is closed after idle_timeout
+ *	without one. Without -l, one connection is served on stdin and
+ *	stdout (spawn(8)); nothing is then ever written to stderr, which
+ *	is the Postfix connection too: logging goes to syslog. With -l the
+ *	program is a daemon that serves each connection in a child
+ *	process, because a lookup can wait on DNS for seconds.
  * OPTIONS
  *	-c config	the configuration file (default /etc/secmx/secmx.conf,
  *			or as built with SECMX_CONFIG_PATH)
  *	-q key		the domain or address to look up
- *	-v		log debug lines too
+ *	-s		serve the socketmap protocol
+ *	-v		log debug lines too (every lookup)
+ *	-l endpoint	with -s: listen on unix:PATH or inet:HOST:PORT (HOST an
+ *			IPv4 address, [IPv6] or a name); may be repeated
+ *	-m mode		octal mode of unix sockets (default 0660)
+ *	-g group	group of unix sockets (name or number)
+ *	-u user		after the sockets are bound, switch to user (not root)
+ *	-f		stay in the foreground; logging may then go to stderr
+ *			(log_destination = stderr)
+ *	-p pidfile	write the daemon's process id there; removed at exit
+ * SIGNALS
+ *	Daemon: SIGHUP reloads the configuration for connections accepted
+ *	afterwards (a bad file is logged and the running one kept); SIGTERM
+ *	and SIGINT stop it and its children, with exit status 0.
  * EXIT STATUS
- *	0	found; the value is on stdout
- *	1	not found, or key is not a valid domain
- *	2	usage error, configuration or table error (the message on
- *		stderr names the file and line), or output error
+ *	-q:	0 found, the value on stdout; 1 not found; 2 usage,
+ *		configuration or table error (the message names the file and
+ *		line), or output error; 75 (EX_TEMPFAIL) DNS failure for
+ *		route and transport, with the reason on stderr.
+ *	-s:	0 after the connection (spawn) or a signal (daemon) ended
+ *		it; 2 usage, configuration or start-up error.
  * CONFIGURATION
- *	secmx.conf(5): receiver_roles, sender_roles, destination_roles.
- *	A table that is not configured is empty: every lookup exits 1.
+ *	secmx.conf(5): receiver_roles, sender_roles, destination_roles,
+ *	default_sender_role, dns_nameservers, dns_timeout, dns_trust_ad,
+ *	secmx_transport_name, request_timeout, idle_timeout. A table that is
+ *	not configured is empty: every lookup in it is not found.
  * EXAMPLE
  *	secmx-lookup -q user@sub.example.org receiver
- *	It is an interactive tool, not a Postfix service: it needs no
- *	master.cf entry.
+ *	secmx-lookup -q example.org route
+ * MASTER.CF (spawn mode)
+ *	secmx-lookup unix - n n - 20 spawn
+ *	    user=secmx argv=/usr/sbin/secmx-lookup -c /etc/secmx/secmx.conf -s
+ * MAIN.CF
+ *	transport_maps = socketmap:unix:private/secmx-lookup:transport
+ *	sender_dependent_default_transport_maps =
+ *	    socketmap:unix:private/secmx-lookup:sender_transport
+ *	For a daemon instead of spawn(8):
+ *	secmx-lookup -s -l unix:/var/spool/postfix/private/secmx-lookup
+ *	    -m 0660 -g postfix -u secmx
  * LIMITS
- *	Those of smx_config and smx_table; the key is at most SMX_ADDR_MAX
- *	bytes.
+ *	Those of smx_config, smx_table and socketmap; the key is at most
+ *	SMX_ADDR_MAX bytes, a request SMX_SOCKETMAP_REQUEST_MAX, children
+ *	SMX_SOCKETMAP_CHILDREN_MAX.
  * DIAGNOSTICS
- *	Logs to stderr ("secmx/lookup[pid]: error: ...").
+ *	-q logs to stderr ("secmx/lookup[pid]: error: ..."); -s to syslog
+ *	with the ident secmx/lookup (or stderr with -f and log_destination
+ *	= stderr).
  * SECURITY
- *	Runs with the caller's privileges; it only reads the configuration
- *	and the tables. The key is untrusted text and only used as a lookup
- *	key.
+ *	-q runs with the caller's privileges and only reads the
+ *	configuration, the tables and DNS. -s as a daemon starts as root
+ *	only to bind; -u drops privileges before any request is read. Keys
+ *	are untrusted text, used only as lookup keys and, once validated as
+ *	host names, as DNS names.
  * SEE ALSO
- *	postmap(1), smx_table.c, smx_config.c, conf/secmx.conf.
+ *	postmap(1), socketmap_table(5), transport(5), spawn(8), socketmap.c,
+ *	lookup_server.c, route.h, conf/secmx.conf.
  */
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include "smx_config.h"
 #include "smx_limits.h"
+#include "smx_listen.h"
 #include "smx_log.h"
 #include "smx_status.h"
-#include "smx_table.h"
+#include "smx_util.h"
 
+#include "lookup_server.h"
+#include "socketmap.h"
+
+#define IDENT "secmx/lookup"
 #define EXIT_FOUND 0
 #define EXIT_NOTFOUND 1
 #define EXIT_TROUBLE 2
+#define ENDPOINTS_MAX 16
+#define LISTEN_FDS_MAX (ENDPOINTS_MAX * SMX_LISTEN_FDS_MAX)
 
-/* The tables secmx-lookup can query, by name: add a row for a new one. */
-static const struct {
-	const char *name;
-	size_t table; /* offset of the struct smx_table * in smx_config */
-} lookup_tables[] = {
-	{ "receiver", offsetof(struct smx_config, receiver_roles) },
-	{ "sender", offsetof(struct smx_config, sender_roles) },
-	{ "destination", offsetof(struct smx_config, destination_roles) },
+struct options {
+	const char *config;
+	const char *key;
+	const char *table;
+	const char *endpoints[ENDPOINTS_MAX];
+	size_t n_endpoints;
+	struct smx_listen_opts listen;
+	const char *user;
+	const char *pidfile;
+	bool is_serve;
+	bool is_foreground;
+	bool is_verbose;
+	bool has_daemon_opts; /* -f, -m, -g, -u or -p */
 };
-
-#define N_LOOKUP_TABLES (sizeof(lookup_tables) / sizeof(lookup_tables[0]))
 
 static void
 usage(void)
 {
 	smx_log_error(
-	    "usage: secmx-lookup [-v] [-c config] -q key receiver|sender|destination");
+	    "usage: secmx-lookup [-v] [-c config] -q key receiver|sender|destination|route|transport|sender_transport");
+	smx_log_error(
+	    "usage: secmx-lookup [-v] [-c config] -s [-f] [-l endpoint]... [-m mode] [-g group] [-u user] [-p pidfile]");
 }
 
-/* The row for name, or -1. */
-static int
-find_table(const char *name)
+static bool
+parse_group(const char *s, gid_t *gid)
 {
-	size_t i;
+	unsigned long v;
+	struct group *gr = getgrnam(s);
 
-	for (i = 0; i < N_LOOKUP_TABLES; i++) {
-		if (strcmp(lookup_tables[i].name, name) == 0)
-			return (int)i;
+	if (gr != NULL) {
+		*gid = gr->gr_gid;
+		return true;
 	}
-	return -1;
+	if (smx_parse_ulong(s, strlen(s), 0, (gid_t)-2, &v) != SMX_OK)
+		return false;
+	*gid = (gid_t)v;
+	return true;
 }
 
 /*
- * lookup_key - the domain of key (after the last '@', if any) in the
- * table; NULL when not found or not a domain.
+ * Parse argv into o. Prints nothing (getopt's messages are off): under
+ * spawn(8) stderr is the Postfix connection, and the log destination is
+ * known only afterwards. false for any usage error.
  */
-static const char *
-lookup_key(const struct smx_table *table, const char *key)
+static bool
+parse_args(int argc, char **argv, struct options *o)
 {
-	const char *at = strrchr(key, '@');
-	const char *domain = at != NULL ? at + 1 : key;
+	int ch;
 
-	return smx_table_lookup_domain(table, domain, strlen(domain));
+	smx_listen_opts_init(&o->listen);
+	opterr = 0;
+	while ((ch = getopt(argc, argv, "c:q:svl:m:g:u:fp:")) != -1) {
+		switch (ch) {
+		case 'c':
+			o->config = optarg;
+			break;
+		case 'q':
+			o->key = optarg;
+			break;
+		case 's':
+			o->is_serve = true;
+			break;
+		case 'v':
+			o->is_verbose = true;
+			break;
+		case 'l':
+			if (o->n_endpoints == ENDPOINTS_MAX)
+				return false;
+			o->endpoints[o->n_endpoints++] = optarg;
+			break;
+		case 'm':
+			if (smx_listen_parse_mode(optarg, &o->listen.mode) !=
+			    SMX_OK)
+				return false;
+			o->has_daemon_opts = true;
+			break;
+		case 'g':
+			if (!parse_group(optarg, &o->listen.gid))
+				return false;
+			o->listen.has_gid = true;
+			o->has_daemon_opts = true;
+			break;
+		case 'u':
+			o->user = optarg;
+			o->has_daemon_opts = true;
+			break;
+		case 'f':
+			o->is_foreground = true;
+			o->has_daemon_opts = true;
+			break;
+		case 'p':
+			o->pidfile = optarg;
+			o->has_daemon_opts = true;
+			break;
+		default:
+			return false;
+		}
+	}
+	if (o->is_serve)
+		return o->key == NULL && optind == argc &&
+		    (o->n_endpoints > 0 || !o->has_daemon_opts);
+	if (o->n_endpoints > 0 || o->has_daemon_opts)
+		return false;
+	if (o->key == NULL || argc - optind != 1)
+		return false;
+	o->table = argv[optind];
+	return true;
+}
+
+/*
+ * -q: one lookup, the value on stdout; the exit status of the manual.
+ */
+static int
+query(const struct options *o)
+{
+	struct smx_config *cfg = NULL;
+	struct smx_dns_opts dns;
+	struct socketmap_ctx ctx;
+	enum socketmap_map map;
+	char err[SMX_LOG_LINE_MAX];
+	char value[SOCKETMAP_VALUE_SIZE];
+	char reason[SMX_DNS_REASON_MAX];
+	enum smx_status st;
+	int rc;
+
+	if (socketmap_map_parse(o->table, strlen(o->table), &map) != SMX_OK) {
+		smx_log_error("unknown table \"%.*s\"", SMX_LOG_VALUE_MAX,
+		    o->table);
+		usage();
+		return EXIT_TROUBLE;
+	}
+	if (strlen(o->key) > SMX_ADDR_MAX) {
+		smx_log_error("key too long (over %d bytes)", SMX_ADDR_MAX);
+		return EXIT_TROUBLE;
+	}
+	if (smx_config_load(o->config, &cfg, err, sizeof(err)) != SMX_OK) {
+		smx_log_error("%s", err);
+		return EXIT_TROUBLE;
+	}
+	socketmap_dns_opts(cfg, &dns);
+	memset(&ctx, 0, sizeof(ctx));
+	ctx.cfg = cfg;
+	ctx.dns = &dns;
+	st = socketmap_lookup(&ctx, map, o->key, value, sizeof(value), reason,
+	    sizeof(reason));
+	switch (st) {
+	case SMX_OK:
+		rc = EXIT_FOUND;
+		if (printf("%s\n", value) < 0 || fflush(stdout) != 0) {
+			smx_log_error_errno("write to stdout");
+			rc = EXIT_TROUBLE;
+		}
+		break;
+	case SMX_NOTFOUND:
+		rc = EXIT_NOTFOUND;
+		break;
+	default:
+		smx_log_error("table=%s, key=<%.*s>, status=tempfail (%s)",
+		    socketmap_map_name(map), SMX_LOG_VALUE_MAX, o->key, reason);
+		rc = EX_TEMPFAIL;
+		break;
+	}
+	smx_config_free(cfg);
+	return rc;
+}
+
+/*
+ * Switch to user for good. Refuses root as the target and checks that
+ * neither the user nor the group id can be regained.
+ */
+static bool
+drop_privileges(const char *user)
+{
+	struct passwd *pw = getpwnam(user);
+	uid_t uid;
+	gid_t gid;
+
+	if (pw == NULL) {
+		smx_log_error("unknown user: %s", user);
+		return false;
+	}
+	uid = pw->pw_uid;
+	gid = pw->pw_gid;
+	if (uid == 0) {
+		smx_log_error("refusing to run as root (-u %s)", user);
+		return false;
+	}
+	if (geteuid() != 0) {
+		if (geteuid() == uid && getuid() == uid)
+			return true;
+		smx_log_error("-u %s needs to start as root", user);
+		return false;
+	}
+	if (initgroups(user, gid) != 0 || setgid(gid) != 0 ||
+	    setuid(uid) != 0) {
+		smx_log_error_errno("cannot switch to user %s", user);
+		return false;
+	}
+	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
+	    getegid() != gid || setuid(0) == 0 || setgid(0) == 0) {
+		smx_log_error("privileges of user %s not dropped completely",
+		    user);
+		return false;
+	}
+	return true;
+}
+
+/* Leave the terminal: fork, new session, cwd /, stdio on /dev/null. */
+static bool
+daemonize(void)
+{
+	pid_t pid;
+	int fd;
+
+	pid = fork();
+	if (pid < 0) {
+		smx_log_error_errno("fork");
+		return false;
+	}
+	if (pid > 0)
+		_exit(0);
+	if (setsid() < 0 || chdir("/") != 0) {
+		smx_log_error_errno("setsid/chdir");
+		return false;
+	}
+	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
+		smx_log_error_errno("/dev/null");
+		return false;
+	}
+	if (fd > 2)
+		(void)close(fd);
+	return true;
+}
+
+static bool
+write_pidfile(const char *path)
+{
+	char text[32];
+	int len;
+	int fd;
+
+	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
+	if (len < 0 || (size_t)len >= sizeof(text))
+		return false;
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
+	    0644);
+	if (fd < 0) {
+		smx_log_error_errno("pid file %s", path);
+		return false;
+	}
+	if (write(fd, text, (size_t)len) != (ssize_t)len || close(fd) != 0) {
+		smx_log_error_errno("pid file %s", path);
+		return false;
+	}
+	return true;
+}
+
+static bool
+open_listeners(const struct options *o, int *fds, size_t *n_fds)
+{
+	char err[SMX_LOG_LINE_MAX];
+	size_t i;
+
+	*n_fds = 0;
+	for (i = 0; i < o->n_endpoints; i++) {
+		struct smx_listen_endpoint ep;
+		size_t n = 0;
+
+		if (smx_listen_parse(o->endpoints[i], &ep, err, sizeof(err)) !=
+		        SMX_OK ||
+		    smx_listen_open(&ep, &o->listen, fds + *n_fds,
+		        LISTEN_FDS_MAX - *n_fds, &n, err,
+		        sizeof(err)) != SMX_OK) {
+			smx_log_error("%s", err);
+			return false;
+		}
+		*n_fds += n;
+	}
+	return true;
+}
+
+/*
+ * -s: serve spawn(8)'s connection on stdin/stdout, or run the daemon on
+ * the -l endpoints until a signal stops it.
+ */
+static int
+serve(const struct options *o)
+{
+	static int fds[LISTEN_FDS_MAX];
+	char err[SMX_LOG_LINE_MAX];
+	char config_path[PATH_MAX];
+	struct lookup_server_opts so;
+	struct smx_config *cfg = NULL;
+	bool is_daemon = o->n_endpoints > 0;
+	size_t n_fds = 0;
+	enum smx_status st;
+	size_t i;
+
+	if (smx_config_load(o->config, &cfg, err, sizeof(err)) != SMX_OK) {
+		smx_log_error("%s", err);
+		return EXIT_TROUBLE;
+	}
+	/* SIGHUP reloads it after chdir("/"). */
+	if (realpath(o->config, config_path) == NULL)
+		(void)smx_strlcpy(config_path, o->config, sizeof(config_path));
+	if (is_daemon && !open_listeners(o, fds, &n_fds))
+		goto fail;
+	if (is_daemon && !o->is_foreground) {
+		smx_log_open(IDENT, SMX_LOG_SYSLOG);
+		if (!daemonize())
+			goto fail;
+	}
+	if (is_daemon && o->is_foreground &&
+	    cfg->log_destination == SMX_LOG_STDERR)
+		smx_log_open(IDENT, SMX_LOG_STDERR);
+	else
+		smx_log_open(IDENT, SMX_LOG_SYSLOG);
+	if (o->pidfile != NULL && !write_pidfile(o->pidfile))
+		goto fail;
+	if (o->user != NULL && !drop_privileges(o->user))
+		goto fail;
+
+	memset(&so, 0, sizeof(so));
+	so.config_path = config_path;
+	so.config = cfg;
+	so.listen_fds = fds;
+	so.n_listen_fds = n_fds;
+	so.in_fd = STDIN_FILENO;
+	so.out_fd = STDOUT_FILENO;
+	if (is_daemon)
+		smx_log_info("starting socketmap server");
+	st = lookup_server_run(&so);
+	for (i = 0; i < n_fds; i++)
+		(void)close(fds[i]);
+	if (o->pidfile != NULL)
+		(void)unlink(o->pidfile);
+	if (st != SMX_OK)
+		return EXIT_TROUBLE;
+	if (is_daemon)
+		smx_log_info("stopping");
+	return 0;
+fail:
+	for (i = 0; i < n_fds; i++)
+		(void)close(fds[i]);
+	smx_config_free(cfg);
+	return EXIT_TROUBLE;
 }
 
 int
 main(int argc, char **argv)
 {
-	const char *config = NULL;
-	const char *key = NULL;
-	const struct smx_table *table;
-	struct smx_config *cfg = NULL;
-	char err[SMX_LOG_LINE_MAX];
-	const char *value;
-	int row;
-	int c;
+	static struct options o;
+	bool is_ok;
 
-	smx_log_open("secmx/lookup", SMX_LOG_STDERR);
-	while ((c = getopt(argc, argv, "c:q:v")) != -1) {
-		switch (c) {
-		case 'c':
-			config = optarg;
-			break;
-		case 'q':
-			key = optarg;
-			break;
-		case 'v':
-			smx_log_set_verbose(true);
-			break;
-		default:
-			usage();
-			return EXIT_TROUBLE;
-		}
-	}
-	if (key == NULL || argc - optind != 1) {
+	o.config = SMX_DEFAULT_CONFIG;
+	is_ok = parse_args(argc, argv, &o);
+	/* Under spawn(8), stderr is the Postfix connection: syslog only. */
+	smx_log_open(IDENT,
+	    o.is_serve && o.n_endpoints == 0 ? SMX_LOG_SYSLOG : SMX_LOG_STDERR);
+	smx_log_set_verbose(o.is_verbose);
+	if (!is_ok) {
 		usage();
 		return EXIT_TROUBLE;
 	}
-	if ((row = find_table(argv[optind])) < 0) {
-		smx_log_error("unknown table \"%.*s\"", SMX_LOG_VALUE_MAX,
-		    argv[optind]);
-		usage();
-		return EXIT_TROUBLE;
-	}
-	if (strlen(key) > SMX_ADDR_MAX) {
-		smx_log_error("key too long (over %d bytes)", SMX_ADDR_MAX);
-		return EXIT_TROUBLE;
-	}
-	if (smx_config_load(config, &cfg, err, sizeof(err)) != SMX_OK) {
-		smx_log_error("%s", err);
-		return EXIT_TROUBLE;
-	}
-	table = *(struct smx_table **)((char *)cfg + lookup_tables[row].table);
-	value = lookup_key(table, key);
-	smx_log_debug("table=%s, key=<%.*s>, result=%s",
-	    lookup_tables[row].name, SMX_LOG_VALUE_MAX, key,
-	    value != NULL ? value : "(not found)");
-	if (value != NULL &&
-	    (printf("%s\n", value) < 0 || fflush(stdout) != 0)) {
-		smx_log_error_errno("write to stdout");
-		smx_config_free(cfg);
-		return EXIT_TROUBLE;
-	}
-	smx_config_free(cfg);
-	return value != NULL ? EXIT_FOUND : EXIT_NOTFOUND;
+	return o.is_serve ? serve(&o) : query(&o);
 }

@@ -1,23 +1,50 @@
 #!/bin/sh
-# test_lookup.sh LOOKUP WORKDIR - secmx-lookup against throw-away tables:
-# exit codes 0 (found), 1 (not found), 2 (usage or configuration error),
-# the printed value, parent matching, addresses, and error messages that
-# name the file and line. Starts no background process; WORKDIR is
-# created fresh and removed on exit.
-set -u
+# test_lookup.sh LOOKUP WORKDIR DNSDATA - secmx-lookup against throw-away
+# tables: exit codes 0 (found), 1 (not found), 2 (usage or configuration
+# error), the printed value, parent matching, addresses, and error
+# messages that name the file and line. Then the DNS maps route,
+# transport and sender_transport against nsd(8) serving
+# DNSDATA/socketmap.test.zone on 127.0.0.1:53561: SRV targets, the null
+# target ".", no SRV, NXDOMAIN, REFUSED and a timeout (port 53560, where
+# nothing listens) for exit 75. nsd is stopped by PID from the EXIT
+# trap; WORKDIR is created fresh and removed on exit.
+set -eu
 
 lookup=$1
 work=$2
+dnsdata=$3
+nsd_port=53561
+dead_port=53560
+nsd_pid=
 failures=0
 
+stop_pid() {
+	[ -n "$1" ] || return 0
+	kill -0 "$1" 2>/dev/null || return 0
+	kill -TERM "$1" 2>/dev/null || true
+	n=0
+	while kill -0 "$1" 2>/dev/null && [ "$n" -lt 50 ]; do
+		sleep 0.1
+		n=$((n + 1))
+	done
+	if kill -0 "$1" 2>/dev/null; then
+		kill -KILL "$1" 2>/dev/null || true
+	fi
+	wait "$1" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
+	stop_pid "$nsd_pid"
 	rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 rm -rf "$work"
-mkdir -p "$work" || exit 1
+mkdir -p "$work"
 # Table paths in secmx.conf must be absolute.
-work=$(cd "$work" && pwd) || exit 1
+work=$(cd "$work" && pwd)
 
 fail() {
 	echo "FAIL: $*" >&2
@@ -30,8 +57,8 @@ expect() {
 	want_out=$2
 	want_err=$3
 	shift 3
-	"$lookup" "$@" >"$work/out" 2>"$work/err"
-	status=$?
+	status=0
+	"$lookup" "$@" >"$work/out" 2>"$work/err" || status=$?
 	out=$(cat "$work/out")
 	if [ "$status" != "$want_status" ]; then
 		fail "secmx-lookup $*: exit $status, expected $want_status ($(cat "$work/err"))"
@@ -89,7 +116,9 @@ expect 1 "" "" -c "$conf" -q 'bad domain.example.org' receiver
 expect 2 "" "usage: secmx-lookup" -c "$conf" receiver
 expect 2 "" "usage: secmx-lookup" -c "$conf" -q example.org
 expect 2 "" "usage: secmx-lookup" -c "$conf" -q example.org receiver extra
-expect 2 "" "unknown table \"route\"" -c "$conf" -q example.org route
+expect 2 "" "unknown table \"routes\"" -c "$conf" -q example.org routes
+expect 2 "" "usage: secmx-lookup" -c "$conf" -q example.org -l unix:/x route
+expect 2 "" "usage: secmx-lookup" -c "$conf" -s -l "unix:$work/x.sock" -q example.org
 expect 2 "" "usage: secmx-lookup" -x -q example.org receiver
 
 # Configuration errors name the file and the line.
@@ -102,6 +131,109 @@ printf 'example.org sor\n\nexample.net bes\n' >"$work/bad_roles"
 printf 'receiver_roles = %s\n' "$work/bad_roles" >"$work/bad_table.conf"
 expect 2 "" "error: $work/bad_roles, line 3: bad value \"bes\" (expected sor or ber)" \
 	-c "$work/bad_table.conf" -q example.org receiver
+
+# ---- DNS maps against nsd ---------------------------------------------
+for c in nsd ss sed; do
+	command -v "$c" >/dev/null 2>&1 || {
+		echo "test_lookup: missing command: $c" >&2
+		exit 1
+	}
+done
+for p in $nsd_port $dead_port; do
+	if [ -n "$(ss -Hlnu "( sport = :$p )")" ]; then
+		echo "test_lookup: port $p is in use" >&2
+		exit 1
+	fi
+done
+mkdir "$work/nsd"
+cp "$dnsdata/socketmap.test.zone" "$work/nsd/"
+sed -e "s|@DIR@|$work/nsd|g" -e "s|@PORT@|$nsd_port|g" \
+	"$dnsdata/nsd.conf.in" >"$work/nsd/nsd.conf"
+nsd -d -c "$work/nsd/nsd.conf" >"$work/nsd/nsd.out" 2>&1 &
+nsd_pid=$!
+
+cat >"$work/dest_roles" <<'EOF2'
+sos.dest.example	sos
+bes.dest.example	bes
+EOF2
+cat >"$work/snd_roles" <<'EOF2'
+sos.example	sos
+.sos.example	sos
+bes.example	bes
+EOF2
+cat >"$work/dns.conf" <<EOF2
+dns_nameservers = 127.0.0.1:$nsd_port
+dns_timeout = 1s
+destination_roles = $work/dest_roles
+sender_roles = $work/snd_roles
+EOF2
+sed -e "s/^dns_nameservers = .*/dns_nameservers = 127.0.0.1:$dead_port/" \
+	"$work/dns.conf" >"$work/dead.conf"
+{
+	cat "$work/dns.conf"
+	echo "default_sender_role = sos"
+	echo "secmx_transport_name = secmx-sos:"
+} >"$work/sos.conf"
+dns=$work/dns.conf
+
+n=0
+until "$lookup" -c "$dns" -q srv.socketmap.test route >/dev/null 2>&1; do
+	n=$((n + 1))
+	if [ "$n" -ge 50 ] || ! kill -0 "$nsd_pid" 2>/dev/null; then
+		echo "test_lookup: nsd did not start" >&2
+		cat "$work/nsd/nsd.out" >&2 || true
+		exit 1
+	fi
+	sleep 0.2
+done
+
+targets='srv:[secmail.srv.socketmap.test]:25, srv:[backup.srv.socketmap.test]:2525'
+
+# route: the SRV targets in priority order; none for ".", no SRV, NXDOMAIN
+# and keys that are not host names (Postfix's ".parent" and "*").
+expect 0 "$targets" "" -c "$dns" -q srv.socketmap.test route
+expect 0 "$targets" "" -c "$dns" -q user@SRV.SocketMap.Test. route
+expect 1 "" "" -c "$dns" -q nullsrv.socketmap.test route
+expect 1 "" "" -c "$dns" -q plain.socketmap.test route
+expect 1 "" "" -c "$dns" -q nosuch.socketmap.test route
+expect 1 "" "" -c "$dns" -q .srv.socketmap.test route
+expect 1 "" "" -c "$dns" -q '*' route
+# DNS failure: REFUSED (outside nsd's zone) and a timeout.
+expect 75 "" "status=tempfail (REFUSED from [127.0.0.1]:$nsd_port)" \
+	-c "$dns" -q example.org route
+expect 75 "" "status=tempfail (timeout from [127.0.0.1]:$dead_port)" \
+	-c "$work/dead.conf" -q srv.socketmap.test route
+
+# transport: secmx: for SecMX domains and sos destinations, not found for
+# ordinary domains and ".".
+expect 0 "secmx:" "" -c "$dns" -q srv.socketmap.test transport
+expect 0 "secmx:" "" -c "$dns" -q someone@srv.socketmap.test transport
+expect 1 "" "" -c "$dns" -q nullsrv.socketmap.test transport
+expect 1 "" "" -c "$dns" -q plain.socketmap.test transport
+expect 1 "" "" -c "$dns" -q '<>' transport
+# destination_roles sos decides without DNS (a dead server proves it).
+expect 0 "secmx:" "" -c "$work/dead.conf" -q sos.dest.example transport
+expect 75 "" "status=tempfail (timeout from [127.0.0.1]:$dead_port)" \
+	-c "$work/dead.conf" -q bes.dest.example transport
+expect 75 "" "status=tempfail (REFUSED from" -c "$dns" -q example.org transport
+# default_sender_role = sos: every domain goes through secmx, named as
+# secmx_transport_name says.
+expect 0 "secmx-sos:" "" -c "$work/sos.conf" -q plain.socketmap.test transport
+expect 0 "secmx-sos:" "" -c "$work/sos.conf" -q srv.socketmap.test transport
+
+# sender_transport: sender_roles, then default_sender_role; no DNS.
+expect 0 "secmx:" "" -c "$dns" -q user@sos.example sender_transport
+expect 0 "secmx:" "" -c "$dns" -q @mail.sos.example sender_transport
+expect 1 "" "" -c "$dns" -q user@bes.example sender_transport
+expect 1 "" "" -c "$dns" -q user@srv.socketmap.test sender_transport
+expect 1 "" "" -c "$dns" -q '<>' sender_transport
+expect 0 "secmx-sos:" "" -c "$work/sos.conf" -q user@other.example \
+	sender_transport
+expect 1 "" "" -c "$work/sos.conf" -q user@bes.example sender_transport
+expect 0 "secmx:" "" -c "$work/dead.conf" -q user@sos.example sender_transport
+
+stop_pid "$nsd_pid"
+nsd_pid=
 
 if [ "$failures" -ne 0 ]; then
 	echo "test_lookup: $failures failure(s)" >&2

@@ -388,3 +388,27 @@ smx_listen_peer(int fd, char *out, size_t outlen)
 	}
 	snprintf(out, outlen, "fd %d", fd);
 }
+
+enum smx_status
+smx_listen_open_all(const char *const *specs, size_t n_specs,
+    const struct smx_listen_opts *o, int *fds, size_t max_fds, size_t *n_fds,
+    char *err, size_t errlen)
+{
+	enum smx_status st;
+	size_t i;
+
+	*n_fds = 0;
+	for (i = 0; i < n_specs; i++) {
+		struct smx_listen_endpoint ep;
+		size_t n = 0;
+
+		st = smx_listen_parse(specs[i], &ep, err, errlen);
+		if (st == SMX_OK)
+			st = smx_listen_open(&ep, o, fds + *n_fds,
+			    max_fds - *n_fds, &n, err, errlen);
+		if (st != SMX_OK)
+			return st;
+		*n_fds += n;
+	}
+	return SMX_OK;
+}

@@ -77,6 +77,16 @@ enum smx_status smx_listen_open(const struct smx_listen_endpoint *,
     char *err, size_t errlen);
 
 /*
+ * smx_listen_open_all - parse and open every endpoint of specs (the -l
+ * arguments) with the same options, appending descriptors to fds. On
+ * error returns the failing endpoint's status with its reason in err;
+ * sockets opened so far stay in fds[0..*n_fds) for the caller to close.
+ */
+enum smx_status smx_listen_open_all(const char *const *specs, size_t n_specs,
+    const struct smx_listen_opts *, int *fds, size_t max_fds, size_t *n_fds,
+    char *err, size_t errlen);
+
+/*
  * smx_listen_accept - accept one connection on a listening socket as a
  * non-blocking, close-on-exec descriptor. Returns SMX_OK with *fd (the
  * caller owns it), SMX_NOTFOUND when none is pending (or the peer gave up

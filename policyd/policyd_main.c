@@ -78,9 +78,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
 #include <limits.h>
-#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +86,7 @@
 #include <unistd.h>
 
 #include "smx_config.h"
+#include "smx_daemon.h"
 #include "smx_limits.h"
 #include "smx_listen.h"
 #include "smx_log.h"
@@ -116,22 +115,6 @@ usage(void)
 {
 	fprintf(stderr,
 	    "usage: secmx-policyd [-c FILE] [-f] [-t] [-v] [-l ENDPOINT]... [-m MODE] [-g GROUP] [-u USER] [-p PIDFILE]\n");
-}
-
-static bool
-parse_group(const char *s, gid_t *gid)
-{
-	unsigned long v;
-	struct group *gr = getgrnam(s);
-
-	if (gr != NULL) {
-		*gid = gr->gr_gid;
-		return true;
-	}
-	if (smx_parse_ulong(s, strlen(s), 0, (gid_t)-2, &v) != SMX_OK)
-		return false;
-	*gid = (gid_t)v;
-	return true;
 }
 
 static bool
@@ -172,7 +155,8 @@ parse_args(int argc, char **argv, struct options *o)
 			}
 			break;
 		case 'g':
-			if (!parse_group(optarg, &o->listen.gid)) {
+			if (smx_daemon_parse_group(optarg, &o->listen.gid) !=
+			    SMX_OK) {
 				fprintf(stderr,
 				    "secmx-policyd: unknown group: %s\n",
 				    optarg);
@@ -191,122 +175,6 @@ parse_args(int argc, char **argv, struct options *o)
 		}
 	}
 	return optind == argc;
-}
-
-/*
- * Switch to user for good. Refuses root as the target and checks that
- * neither the user nor the group id can be regained.
- */
-static bool
-drop_privileges(const char *user)
-{
-	struct passwd *pw = getpwnam(user);
-	uid_t uid;
-	gid_t gid;
-
-	if (pw == NULL) {
-		smx_log_error("unknown user: %s", user);
-		return false;
-	}
-	uid = pw->pw_uid;
-	gid = pw->pw_gid;
-	if (uid == 0) {
-		smx_log_error("refusing to run as root (-u %s)", user);
-		return false;
-	}
-	if (geteuid() != 0) {
-		if (geteuid() == uid && getuid() == uid)
-			return true;
-		smx_log_error("-u %s needs to start as root", user);
-		return false;
-	}
-	if (initgroups(user, gid) != 0 || setgid(gid) != 0 ||
-	    setuid(uid) != 0) {
-		smx_log_error_errno("cannot switch to user %s", user);
-		return false;
-	}
-	if (getuid() != uid || geteuid() != uid || getgid() != gid ||
-	    getegid() != gid || setuid(0) == 0 || setgid(0) == 0) {
-		smx_log_error("privileges of user %s not dropped completely",
-		    user);
-		return false;
-	}
-	return true;
-}
-
-/* Leave the terminal: fork, new session, cwd /, stdio on /dev/null. */
-static bool
-daemonize(void)
-{
-	pid_t pid;
-	int fd;
-
-	pid = fork();
-	if (pid < 0) {
-		smx_log_error_errno("fork");
-		return false;
-	}
-	if (pid > 0)
-		_exit(0);
-	if (setsid() < 0 || chdir("/") != 0) {
-		smx_log_error_errno("setsid/chdir");
-		return false;
-	}
-	fd = open("/dev/null", O_RDWR | O_CLOEXEC);
-	if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0) {
-		smx_log_error_errno("/dev/null");
-		return false;
-	}
-	if (fd > 2)
-		(void)close(fd);
-	return true;
-}
-
-static bool
-write_pidfile(const char *path)
-{
-	char text[32];
-	int len;
-	int fd;
-
-	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
-	if (len < 0 || (size_t)len >= sizeof(text))
-		return false;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
-	if (fd < 0) {
-		smx_log_error_errno("pid file %s", path);
-		return false;
-	}
-	if (write(fd, text, (size_t)len) != (ssize_t)len || close(fd) != 0) {
-		smx_log_error_errno("pid file %s", path);
-		return false;
-	}
-	return true;
-}
-
-static bool
-open_listeners(const struct options *o, int *fds, size_t *n_fds)
-{
-	char err[SMX_LOG_LINE_MAX];
-	size_t i;
-
-	*n_fds = 0;
-	for (i = 0; i < o->n_endpoints; i++) {
-		struct smx_listen_endpoint ep;
-		size_t n = 0;
-
-		if (smx_listen_parse(o->endpoints[i], &ep, err, sizeof(err)) !=
-		        SMX_OK ||
-		    smx_listen_open(&ep, &o->listen, fds + *n_fds,
-		        LISTEN_FDS_MAX - *n_fds, &n, err,
-		        sizeof(err)) != SMX_OK) {
-			smx_log_error("%s", err);
-			return false;
-		}
-		*n_fds += n;
-	}
-	return true;
 }
 
 static enum smx_log_dest
@@ -354,17 +222,21 @@ main(int argc, char **argv)
 	/* SIGHUP reloads it after chdir("/"). */
 	if (realpath(o.config, config_path) == NULL)
 		smx_strlcpy(config_path, o.config, sizeof(config_path));
-	if (!is_spawn && !open_listeners(&o, fds, &n_fds))
+	if (!is_spawn &&
+	    smx_listen_open_all(o.endpoints, o.n_endpoints, &o.listen, fds,
+	        LISTEN_FDS_MAX, &n_fds, err, sizeof(err)) != SMX_OK) {
+		smx_log_error("%s", err);
 		goto fail;
+	}
 	if (!is_spawn && !o.is_foreground) {
 		smx_log_open(IDENT, SMX_LOG_SYSLOG);
-		if (!daemonize())
+		if (smx_daemon_detach() != SMX_OK)
 			goto fail;
 	}
 	smx_log_open(IDENT, log_dest(&o, cfg));
-	if (o.pidfile != NULL && !write_pidfile(o.pidfile))
+	if (o.pidfile != NULL && smx_daemon_write_pidfile(o.pidfile) != SMX_OK)
 		goto fail;
-	if (o.user != NULL && !drop_privileges(o.user))
+	if (o.user != NULL && smx_daemon_drop_privileges(o.user) != SMX_OK)
 		goto fail;
 
 	memset(&so, 0, sizeof(so));

@@ -1,0 +1,91 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests for lib/smx_daemon.c: group parsing and the pid file. The
+ * privilege drop and detaching are exercised by the daemon integration
+ * tests (test_policyd_daemon.sh, test_socketmap.sh), which check the
+ * running user of the daemon.
+ */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "smx_daemon.h"
+
+START_TEST(test_smx_daemon_parse_group)
+{
+	gid_t gid = 12345;
+
+	ck_assert_int_eq(smx_daemon_parse_group("root", &gid), SMX_OK);
+	ck_assert_uint_eq(gid, 0);
+	ck_assert_int_eq(smx_daemon_parse_group("4242", &gid), SMX_OK);
+	ck_assert_uint_eq(gid, 4242);
+	gid = 7;
+	ck_assert_int_eq(smx_daemon_parse_group("no-such-group-xyz", &gid),
+	    SMX_INVALID);
+	ck_assert_int_eq(smx_daemon_parse_group("", &gid), SMX_INVALID);
+	ck_assert_int_eq(smx_daemon_parse_group("-1", &gid), SMX_INVALID);
+	ck_assert_int_eq(smx_daemon_parse_group("99999999999", &gid),
+	    SMX_INVALID);
+	ck_assert_uint_eq(gid, 7); /* untouched on error */
+}
+END_TEST
+
+START_TEST(test_smx_daemon_pidfile)
+{
+	char dir[] = "/tmp/smx_daemon_XXXXXX";
+	char path[64];
+	char link[64];
+	char text[32] = "";
+	char want[32];
+	FILE *fp;
+
+	ck_assert_ptr_nonnull(mkdtemp(dir));
+	snprintf(path, sizeof(path), "%s/pid", dir);
+	ck_assert_int_eq(smx_daemon_write_pidfile(path), SMX_OK);
+	fp = fopen(path, "r");
+	ck_assert_ptr_nonnull(fp);
+	ck_assert_ptr_nonnull(fgets(text, sizeof(text), fp));
+	fclose(fp);
+	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
+	ck_assert_str_eq(text, want);
+	/* A symbolic link is not followed. */
+	snprintf(link, sizeof(link), "%s/link", dir);
+	ck_assert_int_eq(symlink(path, link), 0);
+	ck_assert_int_eq(smx_daemon_write_pidfile(link), SMX_TEMPFAIL);
+	ck_assert_int_eq(unlink(link), 0);
+	ck_assert_int_eq(unlink(path), 0);
+	/* Written again over the old file. */
+	ck_assert_int_eq(smx_daemon_write_pidfile(path), SMX_OK);
+	ck_assert_int_eq(unlink(path), 0);
+	ck_assert_int_eq(rmdir(dir), 0);
+	/* No such directory. */
+	ck_assert_int_eq(smx_daemon_write_pidfile(path), SMX_TEMPFAIL);
+}
+END_TEST
+
+static Suite *
+daemon_suite(void)
+{
+	Suite *s = suite_create("smx_daemon");
+	TCase *tc = tcase_create("daemon");
+
+	tcase_set_timeout(tc, 10);
+	tcase_add_test(tc, test_smx_daemon_parse_group);
+	tcase_add_test(tc, test_smx_daemon_pidfile);
+	suite_add_tcase(s, tc);
+	return s;
+}
+
+int
+main(void)
+{
+	SRunner *sr = srunner_create(daemon_suite());
+	int failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -134,3 +134,98 @@ smx_daemon_write_pidfile(const char *path)
 	}
 	return SMX_OK;
 }
+
+void
+smx_daemon_init(struct smx_daemon *d)
+{
+	memset(d, 0, sizeof(*d));
+	smx_listen_opts_init(&d->listen);
+}
+
+enum smx_status
+smx_daemon_option(struct smx_daemon *d, int ch, const char *arg, char *err,
+    size_t errlen)
+{
+	switch (ch) {
+	case 'l':
+		if (d->n_endpoints == SMX_DAEMON_ENDPOINTS_MAX) {
+			(void)snprintf(err, errlen, "at most %d -l options",
+			    SMX_DAEMON_ENDPOINTS_MAX);
+			return SMX_INVALID;
+		}
+		d->endpoints[d->n_endpoints++] = arg;
+		return SMX_OK;
+	case 'm':
+		if (smx_listen_parse_mode(arg, &d->listen.mode) != SMX_OK) {
+			(void)snprintf(err, errlen, "bad -m mode: %s", arg);
+			return SMX_INVALID;
+		}
+		break;
+	case 'g':
+		if (smx_daemon_parse_group(arg, &d->listen.gid) != SMX_OK) {
+			(void)snprintf(err, errlen, "unknown group: %s", arg);
+			return SMX_INVALID;
+		}
+		d->listen.has_gid = true;
+		break;
+	case 'u':
+		d->user = arg;
+		break;
+	case 'f':
+		d->is_foreground = true;
+		break;
+	case 'p':
+		d->pidfile = arg;
+		break;
+	default:
+		return SMX_NOTFOUND;
+	}
+	d->has_options = true;
+	return SMX_OK;
+}
+
+enum smx_status
+smx_daemon_start(struct smx_daemon *d, const char *ident,
+    enum smx_log_dest dest)
+{
+	char err[SMX_LOG_LINE_MAX];
+	enum smx_status st;
+
+	if (d->n_endpoints > 0) {
+		st = smx_listen_open_all(d->endpoints, d->n_endpoints,
+		    &d->listen, d->fds, SMX_DAEMON_FDS_MAX, &d->n_fds, err,
+		    sizeof(err));
+		if (st != SMX_OK) {
+			smx_log_error("%s", err);
+			return st;
+		}
+		if (!d->is_foreground) {
+			smx_log_open(ident, SMX_LOG_SYSLOG);
+			if ((st = smx_daemon_detach()) != SMX_OK)
+				return st;
+		}
+	}
+	smx_log_open(ident, dest);
+	if (d->pidfile != NULL) {
+		if ((st = smx_daemon_write_pidfile(d->pidfile)) != SMX_OK)
+			return st;
+		d->has_pidfile = true;
+	}
+	if (d->user != NULL &&
+	    (st = smx_daemon_drop_privileges(d->user)) != SMX_OK)
+		return st;
+	return SMX_OK;
+}
+
+void
+smx_daemon_stop(struct smx_daemon *d)
+{
+	size_t i;
+
+	for (i = 0; i < d->n_fds; i++)
+		(void)close(d->fds[i]);
+	d->n_fds = 0;
+	if (d->has_pidfile)
+		(void)unlink(d->pidfile);
+	d->has_pidfile = false;
+}

@@ -2,8 +2,12 @@
 #ifndef SMX_DAEMON_H
 #define SMX_DAEMON_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 
+#include "smx_listen.h"
+#include "smx_log.h"
 #include "smx_status.h"
 
 /*
@@ -13,6 +17,60 @@
  * own error through smx_log and returns a status; none exits, except that
  * smx_daemon_detach ends the parent process.
  */
+
+/* -l endpoints one daemon accepts; each may open a few sockets. */
+#define SMX_DAEMON_ENDPOINTS_MAX 16
+#define SMX_DAEMON_FDS_MAX (SMX_DAEMON_ENDPOINTS_MAX * SMX_LISTEN_FDS_MAX)
+
+/* The options every secmx daemon takes, for getopt(3) optstrings. */
+#define SMX_DAEMON_OPTIONS "l:m:g:u:fp:"
+
+/*
+ * struct smx_daemon - the daemon options (-l ENDPOINT... -m MODE
+ * -g GROUP -u USER -f -p PIDFILE) and, after smx_daemon_start, the
+ * listening sockets. Strings are borrowed from argv.
+ */
+struct smx_daemon {
+	const char *endpoints[SMX_DAEMON_ENDPOINTS_MAX];
+	size_t n_endpoints;
+	struct smx_listen_opts listen;
+	const char *user;
+	const char *pidfile;
+	bool is_foreground;
+	bool has_options; /* any of -m -g -u -f -p was given */
+	int fds[SMX_DAEMON_FDS_MAX];
+	size_t n_fds;
+	bool has_pidfile; /* written by this process: removed at stop */
+};
+
+/* smx_daemon_init - no endpoints, socket mode 0660, no user. */
+void smx_daemon_init(struct smx_daemon *);
+
+/*
+ * smx_daemon_option - take one getopt(3) option. Returns SMX_OK when ch
+ * is one of SMX_DAEMON_OPTIONS and arg is good, SMX_NOTFOUND when ch is
+ * not a daemon option, SMX_INVALID with a message in err for a bad
+ * value or too many -l options.
+ */
+enum smx_status smx_daemon_option(struct smx_daemon *, int ch, const char *arg,
+    char *err, size_t errlen);
+
+/*
+ * smx_daemon_start - with endpoints: open them (as root, so that a socket
+ * can be placed in Postfix's queue directory), then detach unless -f was
+ * given. Then, also without endpoints (spawn(8) mode), reopen the log as
+ * ident on dest, write the pid file and drop privileges to -u USER. Logs
+ * every failure and returns its status; the caller then calls
+ * smx_daemon_stop.
+ */
+enum smx_status smx_daemon_start(struct smx_daemon *, const char *ident,
+    enum smx_log_dest dest);
+
+/*
+ * smx_daemon_stop - close the listening sockets and remove the pid file
+ * if this process wrote it.
+ */
+void smx_daemon_stop(struct smx_daemon *);
 
 /*
  * smx_daemon_parse_group - a group name or a numeric gid (for -g). Returns

@@ -95,17 +95,10 @@
 #include "policyd_server.h"
 
 #define IDENT "secmx/policyd"
-#define ENDPOINTS_MAX 16
-#define LISTEN_FDS_MAX (ENDPOINTS_MAX * SMX_LISTEN_FDS_MAX)
 
 struct options {
 	const char *config;
-	const char *endpoints[ENDPOINTS_MAX];
-	size_t n_endpoints;
-	struct smx_listen_opts listen;
-	const char *user;
-	const char *pidfile;
-	bool is_foreground;
+	struct smx_daemon d; /* -l -m -g -u -f -p */
 	bool is_check;
 	bool is_verbose;
 };
@@ -120,16 +113,14 @@ usage(void)
 static bool
 parse_args(int argc, char **argv, struct options *o)
 {
+	char err[SMX_LOG_LINE_MAX];
 	int ch;
 
-	smx_listen_opts_init(&o->listen);
-	while ((ch = getopt(argc, argv, "c:ftvl:m:g:u:p:")) != -1) {
+	smx_daemon_init(&o->d);
+	while ((ch = getopt(argc, argv, "c:tv" SMX_DAEMON_OPTIONS)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
-			break;
-		case 'f':
-			o->is_foreground = true;
 			break;
 		case 't':
 			o->is_check = true;
@@ -137,41 +128,17 @@ parse_args(int argc, char **argv, struct options *o)
 		case 'v':
 			o->is_verbose = true;
 			break;
-		case 'l':
-			if (o->n_endpoints == ENDPOINTS_MAX) {
-				fprintf(stderr,
-				    "secmx-policyd: at most %d -l options\n",
-				    ENDPOINTS_MAX);
-				return false;
-			}
-			o->endpoints[o->n_endpoints++] = optarg;
-			break;
-		case 'm':
-			if (smx_listen_parse_mode(optarg, &o->listen.mode) !=
-			    SMX_OK) {
-				fprintf(stderr,
-				    "secmx-policyd: bad -m mode: %s\n", optarg);
-				return false;
-			}
-			break;
-		case 'g':
-			if (smx_daemon_parse_group(optarg, &o->listen.gid) !=
-			    SMX_OK) {
-				fprintf(stderr,
-				    "secmx-policyd: unknown group: %s\n",
-				    optarg);
-				return false;
-			}
-			o->listen.has_gid = true;
-			break;
-		case 'u':
-			o->user = optarg;
-			break;
-		case 'p':
-			o->pidfile = optarg;
-			break;
 		default:
-			return false;
+			switch (smx_daemon_option(&o->d, ch, optarg, err,
+			    sizeof(err))) {
+			case SMX_OK:
+				break;
+			case SMX_INVALID:
+				fprintf(stderr, "secmx-policyd: %s\n", err);
+				return false;
+			default:
+				return false;
+			}
 		}
 	}
 	return optind == argc;
@@ -180,9 +147,9 @@ parse_args(int argc, char **argv, struct options *o)
 static enum smx_log_dest
 log_dest(const struct options *o, const struct smx_config *cfg)
 {
-	bool is_daemon = o->n_endpoints > 0;
+	bool is_daemon = o->d.n_endpoints > 0;
 
-	if (is_daemon && o->is_foreground && cfg != NULL &&
+	if (is_daemon && o->d.is_foreground && cfg != NULL &&
 	    cfg->log_destination == SMX_LOG_STDERR)
 		return SMX_LOG_STDERR;
 	return SMX_LOG_SYSLOG;
@@ -194,12 +161,9 @@ main(int argc, char **argv)
 	static struct options o;
 	char err[SMX_LOG_LINE_MAX];
 	char config_path[PATH_MAX];
-	int fds[LISTEN_FDS_MAX];
 	struct policyd_server_opts so;
 	struct smx_config *cfg = NULL;
-	size_t n_fds = 0;
 	enum smx_status st;
-	size_t i;
 	bool is_spawn;
 
 	o.config = SMX_DEFAULT_CONFIG;
@@ -207,7 +171,7 @@ main(int argc, char **argv)
 		usage();
 		return 1;
 	}
-	is_spawn = o.n_endpoints == 0 && !o.is_check;
+	is_spawn = o.d.n_endpoints == 0 && !o.is_check;
 	/* Before the config is known: stderr, except under spawn(8). */
 	smx_log_open(IDENT, is_spawn ? SMX_LOG_SYSLOG : SMX_LOG_STDERR);
 	smx_log_set_verbose(o.is_verbose);
@@ -222,45 +186,27 @@ main(int argc, char **argv)
 	/* SIGHUP reloads it after chdir("/"). */
 	if (realpath(o.config, config_path) == NULL)
 		smx_strlcpy(config_path, o.config, sizeof(config_path));
-	if (!is_spawn &&
-	    smx_listen_open_all(o.endpoints, o.n_endpoints, &o.listen, fds,
-	        LISTEN_FDS_MAX, &n_fds, err, sizeof(err)) != SMX_OK) {
-		smx_log_error("%s", err);
-		goto fail;
-	}
-	if (!is_spawn && !o.is_foreground) {
-		smx_log_open(IDENT, SMX_LOG_SYSLOG);
-		if (smx_daemon_detach() != SMX_OK)
-			goto fail;
-	}
-	smx_log_open(IDENT, log_dest(&o, cfg));
-	if (o.pidfile != NULL && smx_daemon_write_pidfile(o.pidfile) != SMX_OK)
-		goto fail;
-	if (o.user != NULL && smx_daemon_drop_privileges(o.user) != SMX_OK)
+	if (smx_daemon_start(&o.d, IDENT, log_dest(&o, cfg)) != SMX_OK)
 		goto fail;
 
 	memset(&so, 0, sizeof(so));
 	so.config_path = config_path;
 	so.config = cfg;
-	so.listen_fds = fds;
-	so.n_listen_fds = n_fds;
+	so.listen_fds = o.d.fds;
+	so.n_listen_fds = o.d.n_fds;
 	so.in_fd = 0;
 	so.out_fd = 1;
 	so.log_ident = IDENT;
-	so.allow_stderr = !is_spawn && o.is_foreground;
+	so.allow_stderr = !is_spawn && o.d.is_foreground;
 	smx_log_info("starting%s", is_spawn ? " (spawn mode)" : "");
 	st = policyd_server_run(&so);
-	for (i = 0; i < n_fds; i++)
-		(void)close(fds[i]);
-	if (o.pidfile != NULL)
-		(void)unlink(o.pidfile);
+	smx_daemon_stop(&o.d);
 	if (st != SMX_OK)
 		return 1;
 	smx_log_info("stopping");
 	return 0;
 fail:
-	for (i = 0; i < n_fds; i++)
-		(void)close(fds[i]);
+	smx_daemon_stop(&o.d);
 	smx_config_free(cfg);
 	return 1;
 }

@@ -133,22 +133,14 @@
 #define EXIT_FOUND 0
 #define EXIT_NOTFOUND 1
 #define EXIT_TROUBLE 2
-#define ENDPOINTS_MAX 16
-#define LISTEN_FDS_MAX (ENDPOINTS_MAX * SMX_LISTEN_FDS_MAX)
 
 struct options {
 	const char *config;
 	const char *key;
 	const char *table;
-	const char *endpoints[ENDPOINTS_MAX];
-	size_t n_endpoints;
-	struct smx_listen_opts listen;
-	const char *user;
-	const char *pidfile;
+	struct smx_daemon d; /* -l -m -g -u -f -p, with -s */
 	bool is_serve;
-	bool is_foreground;
 	bool is_verbose;
-	bool has_daemon_opts; /* -f, -m, -g, -u or -p */
 };
 
 static void
@@ -168,11 +160,12 @@ usage(void)
 static bool
 parse_args(int argc, char **argv, struct options *o)
 {
+	char err[SMX_LOG_LINE_MAX]; /* the caller prints the usage */
 	int ch;
 
-	smx_listen_opts_init(&o->listen);
+	smx_daemon_init(&o->d);
 	opterr = 0;
-	while ((ch = getopt(argc, argv, "c:q:svl:m:g:u:fp:")) != -1) {
+	while ((ch = getopt(argc, argv, "c:q:sv" SMX_DAEMON_OPTIONS)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
@@ -186,44 +179,17 @@ parse_args(int argc, char **argv, struct options *o)
 		case 'v':
 			o->is_verbose = true;
 			break;
-		case 'l':
-			if (o->n_endpoints == ENDPOINTS_MAX)
-				return false;
-			o->endpoints[o->n_endpoints++] = optarg;
-			break;
-		case 'm':
-			if (smx_listen_parse_mode(optarg, &o->listen.mode) !=
-			    SMX_OK)
-				return false;
-			o->has_daemon_opts = true;
-			break;
-		case 'g':
-			if (smx_daemon_parse_group(optarg, &o->listen.gid) !=
-			    SMX_OK)
-				return false;
-			o->listen.has_gid = true;
-			o->has_daemon_opts = true;
-			break;
-		case 'u':
-			o->user = optarg;
-			o->has_daemon_opts = true;
-			break;
-		case 'f':
-			o->is_foreground = true;
-			o->has_daemon_opts = true;
-			break;
-		case 'p':
-			o->pidfile = optarg;
-			o->has_daemon_opts = true;
-			break;
 		default:
-			return false;
+			if (smx_daemon_option(&o->d, ch, optarg, err,
+			        sizeof(err)) != SMX_OK)
+				return false;
+			break;
 		}
 	}
 	if (o->is_serve)
 		return o->key == NULL && optind == argc &&
-		    (o->n_endpoints > 0 || !o->has_daemon_opts);
-	if (o->n_endpoints > 0 || o->has_daemon_opts)
+		    (o->d.n_endpoints > 0 || !o->d.has_options);
+	if (o->d.n_endpoints > 0 || o->d.has_options)
 		return false;
 	if (o->key == NULL || argc - optind != 1)
 		return false;
@@ -293,17 +259,14 @@ query(const struct options *o)
  * the -l endpoints until a signal stops it.
  */
 static int
-serve(const struct options *o)
+serve(struct options *o)
 {
-	static int fds[LISTEN_FDS_MAX];
 	char err[SMX_LOG_LINE_MAX];
 	char config_path[PATH_MAX];
 	struct lookup_server_opts so;
 	struct smx_config *cfg = NULL;
-	bool is_daemon = o->n_endpoints > 0;
-	size_t n_fds = 0;
+	bool is_daemon = o->d.n_endpoints > 0;
 	enum smx_status st;
-	size_t i;
 
 	if (smx_config_load(o->config, &cfg, err, sizeof(err)) != SMX_OK) {
 		smx_log_error("%s", err);
@@ -312,50 +275,31 @@ serve(const struct options *o)
 	/* SIGHUP reloads it after chdir("/"). */
 	if (realpath(o->config, config_path) == NULL)
 		(void)smx_strlcpy(config_path, o->config, sizeof(config_path));
-	if (is_daemon &&
-	    smx_listen_open_all(o->endpoints, o->n_endpoints, &o->listen, fds,
-	        LISTEN_FDS_MAX, &n_fds, err, sizeof(err)) != SMX_OK) {
-		smx_log_error("%s", err);
-		goto fail;
-	}
-	if (is_daemon && !o->is_foreground) {
-		smx_log_open(IDENT, SMX_LOG_SYSLOG);
-		if (smx_daemon_detach() != SMX_OK)
-			goto fail;
-	}
-	if (is_daemon && o->is_foreground &&
-	    cfg->log_destination == SMX_LOG_STDERR)
-		smx_log_open(IDENT, SMX_LOG_STDERR);
-	else
-		smx_log_open(IDENT, SMX_LOG_SYSLOG);
-	if (o->pidfile != NULL &&
-	    smx_daemon_write_pidfile(o->pidfile) != SMX_OK)
-		goto fail;
-	if (o->user != NULL && smx_daemon_drop_privileges(o->user) != SMX_OK)
+	if (smx_daemon_start(&o->d, IDENT,
+	        is_daemon && o->d.is_foreground &&
+	                cfg->log_destination == SMX_LOG_STDERR
+	            ? SMX_LOG_STDERR
+	            : SMX_LOG_SYSLOG) != SMX_OK)
 		goto fail;
 
 	memset(&so, 0, sizeof(so));
 	so.config_path = config_path;
 	so.config = cfg;
-	so.listen_fds = fds;
-	so.n_listen_fds = n_fds;
+	so.listen_fds = o->d.fds;
+	so.n_listen_fds = o->d.n_fds;
 	so.in_fd = STDIN_FILENO;
 	so.out_fd = STDOUT_FILENO;
 	if (is_daemon)
 		smx_log_info("starting socketmap server");
 	st = lookup_server_run(&so);
-	for (i = 0; i < n_fds; i++)
-		(void)close(fds[i]);
-	if (o->pidfile != NULL)
-		(void)unlink(o->pidfile);
+	smx_daemon_stop(&o->d);
 	if (st != SMX_OK)
 		return EXIT_TROUBLE;
 	if (is_daemon)
 		smx_log_info("stopping");
 	return 0;
 fail:
-	for (i = 0; i < n_fds; i++)
-		(void)close(fds[i]);
+	smx_daemon_stop(&o->d);
 	smx_config_free(cfg);
 	return EXIT_TROUBLE;
 }
@@ -370,7 +314,8 @@ main(int argc, char **argv)
 	is_ok = parse_args(argc, argv, &o);
 	/* Under spawn(8), stderr is the Postfix connection: syslog only. */
 	smx_log_open(IDENT,
-	    o.is_serve && o.n_endpoints == 0 ? SMX_LOG_SYSLOG : SMX_LOG_STDERR);
+	    o.is_serve && o.d.n_endpoints == 0 ? SMX_LOG_SYSLOG
+	                                       : SMX_LOG_STDERR);
 	smx_log_set_verbose(o.is_verbose);
 	if (!is_ok) {
 		usage();

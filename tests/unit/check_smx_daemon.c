@@ -65,6 +65,61 @@ START_TEST(test_smx_daemon_pidfile)
 }
 END_TEST
 
+START_TEST(test_smx_daemon_options)
+{
+	struct smx_daemon d;
+	char err[128];
+	int i;
+
+	smx_daemon_init(&d);
+	ck_assert_uint_eq(d.listen.mode, 0660);
+	ck_assert(!d.has_options);
+	ck_assert_int_eq(smx_daemon_option(&d, 'l', "unix:/tmp/x", err,
+	                     sizeof(err)),
+	    SMX_OK);
+	ck_assert(!d.has_options); /* -l alone is not a daemon option set */
+	ck_assert_int_eq(smx_daemon_option(&d, 'm', "0600", err, sizeof(err)),
+	    SMX_OK);
+	ck_assert_uint_eq(d.listen.mode, 0600);
+	ck_assert(d.has_options);
+	ck_assert_int_eq(smx_daemon_option(&d, 'g', "root", err, sizeof(err)),
+	    SMX_OK);
+	ck_assert(d.listen.has_gid);
+	ck_assert_int_eq(smx_daemon_option(&d, 'u', "nobody", err, sizeof(err)),
+	    SMX_OK);
+	ck_assert_str_eq(d.user, "nobody");
+	ck_assert_int_eq(smx_daemon_option(&d, 'f', NULL, err, sizeof(err)),
+	    SMX_OK);
+	ck_assert(d.is_foreground);
+	ck_assert_int_eq(smx_daemon_option(&d, 'p', "/run/x.pid", err,
+	                     sizeof(err)),
+	    SMX_OK);
+	ck_assert_str_eq(d.pidfile, "/run/x.pid");
+	/* Not a daemon option: the caller's business. */
+	ck_assert_int_eq(smx_daemon_option(&d, 'c', "x", err, sizeof(err)),
+	    SMX_NOTFOUND);
+	/* Bad values say what was wrong. */
+	ck_assert_int_eq(smx_daemon_option(&d, 'm', "0999", err, sizeof(err)),
+	    SMX_INVALID);
+	ck_assert_str_eq(err, "bad -m mode: 0999");
+	ck_assert_int_eq(smx_daemon_option(&d, 'g', "no-such-group-xyz", err,
+	                     sizeof(err)),
+	    SMX_INVALID);
+	ck_assert_str_eq(err, "unknown group: no-such-group-xyz");
+	/* At most SMX_DAEMON_ENDPOINTS_MAX -l options. */
+	for (i = 1; i < SMX_DAEMON_ENDPOINTS_MAX; i++)
+		ck_assert_int_eq(smx_daemon_option(&d, 'l', "inet:127.0.0.1:1",
+		                     err, sizeof(err)),
+		    SMX_OK);
+	ck_assert_int_eq(smx_daemon_option(&d, 'l', "inet:127.0.0.1:1", err,
+	                     sizeof(err)),
+	    SMX_INVALID);
+	ck_assert_uint_eq(d.n_endpoints, SMX_DAEMON_ENDPOINTS_MAX);
+	/* Nothing started: stopping closes nothing and removes no file. */
+	smx_daemon_stop(&d);
+}
+END_TEST
+
 static Suite *
 daemon_suite(void)
 {
@@ -74,6 +129,7 @@ daemon_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_smx_daemon_parse_group);
 	tcase_add_test(tc, test_smx_daemon_pidfile);
+	tcase_add_test(tc, test_smx_daemon_options);
 	suite_add_tcase(s, tc);
 	return s;
 }

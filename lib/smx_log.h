@@ -23,6 +23,29 @@ typedef void smx_log_sink_fn(int prio, const char *line, void *ctx);
  */
 void smx_log_open(const char *ident, enum smx_log_dest);
 
+/*
+ * smx_log_set_socket - the syslog socket to send to instead of /dev/log
+ * (the path syslog(3) uses). Takes effect at the next line. Returns false
+ * (and keeps /dev/log) when the path is too long for a socket address.
+ */
+bool smx_log_set_socket(const char *path);
+
+/*
+ * smx_log_set_batch - in batch mode, info and debug lines for syslog are
+ * queued until smx_log_flush (or until the queue is full); warnings and
+ * worse flush the queue and go out at once. An event loop turns it on
+ * and calls smx_log_flush once per round. Turning it off flushes. Never
+ * exits.
+ */
+void smx_log_set_batch(bool);
+
+/*
+ * smx_log_flush - send the queued lines, in order, with as few system
+ * calls as possible. Blocks while the log daemon's queue is full, as
+ * syslog(3) does. Preserves errno; never exits.
+ */
+void smx_log_flush(void);
+
 /* smx_log_set_verbose - enable or disable smx_log_debug() lines. */
 void smx_log_set_verbose(bool);
 

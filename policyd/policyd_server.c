@@ -813,6 +813,7 @@ policyd_server_run(const struct policyd_server_opts *opts)
 		status = SMX_TEMPFAIL;
 		goto done;
 	}
+	smx_log_set_batch(true);
 	while (!sv->is_done) {
 		int timeout = run_timers(sv);
 		int n;
@@ -830,9 +831,12 @@ policyd_server_run(const struct policyd_server_opts *opts)
 		}
 		for (i = 0; i < n && !sv->is_done; i++)
 			dispatch(sv, &events[i]);
+		/* The audit lines of this round: one system call. */
+		smx_log_flush();
 	}
 done:
 	teardown(sv);
+	smx_log_set_batch(false);
 	free(sv);
 	return status;
 }

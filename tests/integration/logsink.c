@@ -9,9 +9,9 @@
  *	unprivileged postfix and secmx users can log to it), then writes
  *	its process id to PIDFILE; the pid file appearing means the socket
  *	is ready. Every datagram received is appended to LOGFILE as one
- *	line, written with one write(2) so that the file is current after
- *	each message. SIGTERM or SIGINT end the program; it then removes
- *	SOCKET and PIDFILE and exits 0.
+ *	line; the lines of all datagrams pending at a wake-up are written
+ *	together, so the file is current whenever the socket is empty. SIGTERM
+ *or SIGINT end the program; it then removes SOCKET and PIDFILE and exits 0.
  *
  *	The integration tests bind it at /dev/log (or bind-mount it there
  *	in a private mount namespace), which is where the C library's
@@ -55,6 +55,8 @@
 #define LOGSINK_DGRAM_MAX 65536
 /* Room for the message, " [truncated]" and the newline. */
 #define LOGSINK_LINE_MAX (LOGSINK_DGRAM_MAX + 16)
+/* Lines gathered before one write(2): four of the longest. */
+#define LOGSINK_BATCH_MAX (4 * LOGSINK_LINE_MAX)
 
 static volatile sig_atomic_t got_signal;
 
@@ -170,21 +172,42 @@ format_line(const char *msg, size_t len, bool is_truncated, char *line,
 	return out;
 }
 
+/* Append buf[0..len) to out in full, or fail. */
+static enum smx_status
+write_all(int out, const char *buf, size_t len)
+{
+	while (len > 0) {
+		ssize_t n = write(out, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			perror("smx-logsink: write");
+			return SMX_TEMPFAIL;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return SMX_OK;
+}
+
 /*
  * serve - receive datagrams until a signal arrives. The signals are
  * blocked except inside pselect(), so that one arriving between the check
- * and the wait cannot be lost. Returns SMX_OK on a signal.
+ * and the wait cannot be lost. After each wake-up every pending datagram
+ * is read and the lines are appended with as few writes as fit in the
+ * buffer, as a syslog daemon batches its writes; the file is current
+ * whenever the socket is empty. Returns SMX_OK on a signal.
  */
 static enum smx_status
 serve(int sock, int out, const sigset_t *waitmask)
 {
 	static char msg[LOGSINK_DGRAM_MAX];
-	static char line[LOGSINK_LINE_MAX];
+	static char lines[LOGSINK_BATCH_MAX];
 
 	while (!got_signal) {
 		fd_set rfds;
-		ssize_t n;
-		size_t len;
+		size_t used = 0;
 
 		FD_ZERO(&rfds);
 		FD_SET(sock, &rfds);
@@ -194,20 +217,30 @@ serve(int sock, int out, const sigset_t *waitmask)
 			perror("smx-logsink: pselect");
 			return SMX_TEMPFAIL;
 		}
-		n = recv(sock, msg, sizeof(msg), MSG_DONTWAIT | MSG_TRUNC);
-		if (n < 0) {
-			if (errno == EINTR || errno == EAGAIN)
-				continue;
-			perror("smx-logsink: recv");
-			return SMX_TEMPFAIL;
+		for (;;) {
+			ssize_t n = recv(sock, msg, sizeof(msg),
+			    MSG_DONTWAIT | MSG_TRUNC);
+
+			if (n < 0) {
+				if (errno == EINTR)
+					continue;
+				if (errno == EAGAIN || errno == EWOULDBLOCK)
+					break;
+				perror("smx-logsink: recv");
+				return SMX_TEMPFAIL;
+			}
+			if (sizeof(lines) - used < LOGSINK_LINE_MAX) {
+				if (write_all(out, lines, used) != SMX_OK)
+					return SMX_TEMPFAIL;
+				used = 0;
+			}
+			used += format_line(msg,
+			    (size_t)n > sizeof(msg) ? sizeof(msg) : (size_t)n,
+			    (size_t)n > sizeof(msg), lines + used,
+			    LOGSINK_LINE_MAX);
 		}
-		len = format_line(msg,
-		    (size_t)n > sizeof(msg) ? sizeof(msg) : (size_t)n,
-		    (size_t)n > sizeof(msg), line, sizeof(line));
-		if (write(out, line, len) != (ssize_t)len) {
-			perror("smx-logsink: write");
+		if (write_all(out, lines, used) != SMX_OK)
 			return SMX_TEMPFAIL;
-		}
 	}
 	return SMX_OK;
 }

@@ -276,7 +276,14 @@ load() {
 	if [ -s "$_out" ]; then
 		echo "RESULT scenario=$_scenario server=$_server $(cat "$_out")"
 	fi
-	if [ "$_rc" != 0 ]; then
+	if [ "$_rc" != 0 ] && [ "$_server" = postfwd ] && [ -z "$smoke" ] &&
+		[ -s "$_out" ]; then
+		# The comparison server's own failures under full load (postfwd
+		# forks per connection and drops requests at 1000) are results,
+		# reported in errors=; only secmx's and the floor's fail the
+		# run. In a smoke run any wrong answer fails.
+		note "$_scenario $_server $*: $(sed -n 's/.*\(errors=[0-9]*\).*/\1/p' "$_out") (reported, not a failure)"
+	elif [ "$_rc" != 0 ]; then
 		fail "$_scenario $_server $*: load generator exit $_rc"
 		tail -n 8 "$SMX_TMP/load.err" >&2
 	fi

@@ -69,6 +69,8 @@ SMX_SOURCE_DIR=$top
 export SMX_SOURCE_DIR
 # shellcheck source-path=SCRIPTDIR source=../tests/integration/lib.sh
 . "$top/tests/integration/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$top/bench/common.sh"
 smx_namespace "$@"
 
 build=
@@ -119,15 +121,6 @@ smx_ensure_user secmx
 ERRORS=0
 CG_KIND=
 CG_DIRS=
-
-bench_error() {
-	ERRORS=$((ERRORS + 1))
-	printf 'ERROR: %s\n' "$*" >&2
-}
-
-now() {
-	date +%s.%N
-}
 
 # ---- CPU accounting
 

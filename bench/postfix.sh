@@ -61,6 +61,8 @@ SMX_SOURCE_DIR=$top
 export SMX_SOURCE_DIR
 # shellcheck source-path=SCRIPTDIR source=../tests/integration/lib.sh
 . "$top/tests/integration/lib.sh"
+# shellcheck source-path=SCRIPTDIR source=common.sh
+. "$top/bench/common.sh"
 smx_namespace "$@"
 
 build=
@@ -106,16 +108,6 @@ smx_ensure_user secmx
 port0=${BENCH_POSTFIX_PORT:-2751}
 VARIANTS="none builtin policyd-daemon policyd-spawn"
 ERRORS=0
-
-bench_error() {
-	ERRORS=$((ERRORS + 1))
-	printf 'ERROR: %s\n' "$*" >&2
-}
-
-# now: seconds since the epoch with nanoseconds.
-now() {
-	date +%s.%N
-}
 
 # instance VARIANT: the Postfix instance name of VARIANT.
 instance() {

@@ -45,7 +45,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,8 +56,6 @@
 
 /* RFC 6891 section 6.2.5 and DNS Flag Day 2020: no IP fragmentation. */
 #define EDNS_UDP_SIZE 1232
-/* Non-zero SRV weights are scaled by this; weight 0 counts as 1. */
-#define WEIGHT_SCALE 65536
 #define DEFAULT_TIMEOUT 5
 #define SERVER_TOKEN_MAX 64 /* "[" IPv6 "]:" port, with room to spare */
 
@@ -97,53 +94,6 @@ reason_set(char *reason, size_t size, enum smx_status st, const char *fmt, ...)
 		va_end(ap);
 	}
 	return st;
-}
-
-/* random64 - 64 random bits; see smx_dns_random for the fallback. */
-static uint64_t
-random64(void)
-{
-	static uint64_t state;
-	struct timespec ts;
-	int saved = errno;
-	uint64_t v;
-	ssize_t n;
-	uint64_t z;
-
-	do {
-		n = getrandom(&v, sizeof(v), 0);
-	} while (n < 0 && errno == EINTR);
-	errno = saved;
-	if (n == (ssize_t)sizeof(v))
-		return v;
-	if (state == 0) {
-		(void)clock_gettime(CLOCK_REALTIME, &ts);
-		state = ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
-		    ((uint64_t)getpid() << 16);
-	}
-	/* splitmix64 */
-	z = (state += 0x9e3779b97f4a7c15ULL);
-	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-	return z ^ (z >> 31);
-}
-
-uint64_t
-smx_dns_random(uint64_t bound, void *ctx)
-{
-	uint64_t threshold;
-	uint64_t r;
-
-	(void)ctx;
-	if (bound <= 1)
-		return 0;
-	/* 2^64 mod bound: values below it would make low results likelier. */
-	threshold = (0 - bound) % bound;
-	for (;;) {
-		r = random64();
-		if (r >= threshold)
-			return r % bound;
-	}
 }
 
 /* ---------------------------------------------------------------- */
@@ -265,114 +215,7 @@ smx_dns_opts_init(struct smx_dns_opts *o)
 {
 	memset(o, 0, sizeof(*o));
 	o->timeout = DEFAULT_TIMEOUT;
-	o->random = smx_dns_random;
-}
-
-/* ---------------------------------------------------------------- */
-/* Ordering                                                          */
-
-static uint64_t
-srv_effective_weight(const struct smx_dns_srv *s, bool has_weight)
-{
-	if (!has_weight || s->weight == 0)
-		return 1;
-	return (uint64_t)s->weight * WEIGHT_SCALE;
-}
-
-/* srv_weighted - weighted selection within srv[start..end), in place. */
-static void
-srv_weighted(struct smx_dns_srv *srv, size_t start, size_t end,
-    smx_random_fn *rnd, void *ctx)
-{
-	bool has_weight = false;
-	struct smx_dns_srv pick;
-	uint64_t sum;
-	uint64_t run;
-	uint64_t draw;
-	size_t k;
-	size_t j;
-
-	for (j = start; j < end; j++)
-		has_weight |= srv[j].weight != 0;
-	for (k = start; k + 1 < end; k++) {
-		sum = 0;
-		for (j = k; j < end; j++)
-			sum += srv_effective_weight(&srv[j], has_weight);
-		draw = rnd(sum, ctx);
-		if (draw >= sum) /* a broken source must not break the order */
-			draw = sum - 1;
-		run = 0;
-		for (j = k; j < end; j++) {
-			run += srv_effective_weight(&srv[j], has_weight);
-			if (run > draw)
-				break;
-		}
-		/* Move the pick to k; the rest keep their relative order. */
-		pick = srv[j];
-		memmove(&srv[k + 1], &srv[k], (j - k) * sizeof(srv[0]));
-		srv[k] = pick;
-	}
-}
-
-void
-smx_dns_srv_order(struct smx_dns_srv *srv, size_t n_srv, smx_random_fn *rnd,
-    void *ctx)
-{
-	struct smx_dns_srv tmp;
-	size_t start;
-	size_t end;
-	size_t i;
-	size_t j;
-
-	/* Stable insertion sort by priority; n_srv <= SMX_SRV_MAX. */
-	for (i = 1; i < n_srv; i++) {
-		tmp = srv[i];
-		for (j = i; j > 0 && srv[j - 1].priority > tmp.priority; j--)
-			srv[j] = srv[j - 1];
-		srv[j] = tmp;
-	}
-	for (start = 0; start < n_srv; start = end) {
-		for (end = start + 1;
-		     end < n_srv && srv[end].priority == srv[start].priority;
-		     end++)
-			;
-		srv_weighted(srv, start, end, rnd, ctx);
-	}
-}
-
-void
-smx_dns_mx_order(struct smx_dns_mx *mx, size_t n_mx, smx_random_fn *rnd,
-    void *ctx)
-{
-	struct smx_dns_mx tmp;
-	uint64_t r;
-	size_t start;
-	size_t end;
-	size_t i;
-	size_t j;
-
-	for (i = 1; i < n_mx; i++) {
-		tmp = mx[i];
-		for (j = i; j > 0 && mx[j - 1].preference > tmp.preference; j--)
-			mx[j] = mx[j - 1];
-		mx[j] = tmp;
-	}
-	for (start = 0; start < n_mx; start = end) {
-		for (end = start + 1;
-		     end < n_mx && mx[end].preference == mx[start].preference;
-		     end++)
-			;
-		/* Fisher-Yates over [start, end). */
-		for (i = end - 1; i > start; i--) {
-			r = rnd(i - start + 1, ctx);
-			if (r > i - start)
-				r = i - start;
-			j = start + (size_t)r;
-			tmp = mx[i];
-			mx[i] = mx[j];
-			mx[j] = tmp;
-		}
-	}
+	o->random = smx_random;
 }
 
 /* ---------------------------------------------------------------- */
@@ -1038,7 +881,7 @@ query_one(const struct smx_dns_opts *o, const struct smx_dns_server *sv,
 	if (ldns_resolver_prepare_query_pkt(&q, r, qrdf, type, LDNS_RR_CLASS_IN,
 	        flags) != LDNS_STATUS_OK)
 		goto out;
-	qid = (uint16_t)smx_dns_random(65536, NULL);
+	qid = (uint16_t)smx_random(65536, NULL);
 	ldns_pkt_set_id(q, qid);
 	ls = ldns_resolver_send_pkt(&ans, r, q);
 	if (ls != LDNS_STATUS_OK || ans == NULL) {
@@ -1161,8 +1004,8 @@ smx_dns_lookup_srv(const struct smx_dns_opts *o, const char *domain,
 	if (st == SMX_OK) {
 		warn_dropped(qname, "SRV", set->n_dropped);
 		set->is_ad = set->is_ad && o->trust_ad;
-		smx_dns_srv_order(set->srv, set->n_srv,
-		    o->random ? o->random : smx_dns_random, o->random_ctx);
+		smx_order_srv(set->srv, set->n_srv,
+		    o->random ? o->random : smx_random, o->random_ctx);
 		*out = *set;
 	}
 	free(set);
@@ -1247,8 +1090,8 @@ smx_dns_lookup_mx(const struct smx_dns_opts *o, const char *domain,
 	if (st == SMX_OK) {
 		warn_dropped(qname, "MX", set->n_dropped);
 		set->is_ad = set->is_ad && o->trust_ad;
-		smx_dns_mx_order(set->mx, set->n_mx,
-		    o->random ? o->random : smx_dns_random, o->random_ctx);
+		smx_order_mx(set->mx, set->n_mx,
+		    o->random ? o->random : smx_random, o->random_ctx);
 		*out = *set;
 	}
 	free(set);

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "smx_limits.h"
+#include "smx_order.h"
 #include "smx_status.h"
 
 /*
@@ -31,21 +32,6 @@
 #define SMX_DNS_REASON_MAX 256
 /* Longest textual IPv6 address (INET6_ADDRSTRLEN minus its NUL). */
 #define SMX_DNS_ADDR_TEXT_MAX 45
-
-/*
- * smx_random_fn - a uniform random integer in [0, bound); bound >= 1.
- * Injected into the ordering functions so that tests are deterministic.
- */
-typedef uint64_t smx_random_fn(uint64_t bound, void *ctx);
-
-/*
- * smx_dns_random - the production smx_random_fn: getrandom(2) with
- * rejection sampling, so there is no modulo bias. ctx is unused. If the
- * kernel refuses getrandom (it does not on Linux >= 3.17), it falls back
- * to a time-and-pid based generator: SRV and MX ordering is load
- * spreading, not a security property. Never fails, never exits.
- */
-uint64_t smx_dns_random(uint64_t bound, void *ctx);
 
 /* struct smx_dns_server - one nameserver: an IP address and a UDP/TCP port. */
 struct smx_dns_server {
@@ -86,7 +72,7 @@ enum smx_status smx_dns_servers_parse(const char *s, size_t len,
  * timeout: seconds per attempt and server, 1..SMX_DNS_TIMEOUT_MAX.
  * trust_ad: send EDNS0 (UDP size 1232) with DO and ask for AD (RFC 6840
  *   section 5.7); report the reply's AD bit. Off: no EDNS0, is_ad false.
- * random, random_ctx: the ordering randomness (smx_dns_random by default).
+ * random, random_ctx: the ordering randomness (smx_random by default).
  */
 struct smx_dns_opts {
 	const char *nameservers;
@@ -218,32 +204,8 @@ enum smx_status smx_dns_addrs_parse(const unsigned char *pkt, size_t len,
     struct smx_dns_addr_set *out, char *reason, size_t reason_size);
 
 /*
- * smx_dns_srv_order - order SRV records per RFC 2782 in place: priority
- * ascending; within one priority a weighted random selection in which a
- * record's chance to come next is proportional to its weight. The draw is
- * uniform in [0, sum), not the RFC's inclusive [0, sum], which would give
- * the first record one extra chance. Weight 0 gets "a very small chance"
- * (RFC 2782): when weights are used, a weight-0 record counts as 1 and a
- * weight w > 0 as w x 65536, so weight 0 loses to weight 1 65536 times in
- * 65537; when all weights of a priority are 0 the order is uniform. Each
- * selection calls rnd(sum, ctx) once (none for a lone record) and takes
- * the first remaining record, in current order, whose running sum exceeds
- * the draw. Pure apart from rnd; never exits.
- */
-void smx_dns_srv_order(struct smx_dns_srv *srv, size_t n_srv,
-    smx_random_fn *rnd, void *ctx);
-
-/*
- * smx_dns_mx_order - order MX records per RFC 5321 section 5.1 in place:
- * preference ascending, equal preferences in uniformly random order (a
- * Fisher-Yates shuffle with rnd). Pure apart from rnd; never exits.
- */
-void smx_dns_mx_order(struct smx_dns_mx *mx, size_t n_mx, smx_random_fn *rnd,
-    void *ctx);
-
-/*
  * smx_dns_lookup_srv - query _secmx._tcp.<domain>. (absolute; never the
- * search list) and return the records ordered by smx_dns_srv_order.
+ * search list) and return the records ordered by smx_order_srv.
  * domain is a host name with or without the trailing dot. Statuses as
  * smx_dns_srv_parse, plus SMX_TEMPFAIL for "timeout", network errors, no
  * usable nameserver, a bad nameserver list or resolv.conf, and memory
@@ -258,7 +220,7 @@ enum smx_status smx_dns_lookup_srv(const struct smx_dns_opts *,
 
 /*
  * smx_dns_lookup_mx - query MX for domain and order the result with
- * smx_dns_mx_order. NODATA leads to an A/AAAA lookup of the domain: with
+ * smx_order_mx. NODATA leads to an A/AAAA lookup of the domain: with
  * addresses the result is the implicit MX (is_implicit, SMX_OK), without
  * SMX_NOTFOUND. NXDOMAIN gives SMX_NOTFOUND; is_null as smx_dns_mx_parse.
  * Other statuses as smx_dns_lookup_srv. Writes *out only on SMX_OK.

@@ -44,6 +44,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "smx_io.h"
 #include "smx_util.h"
 
 struct smx_tls_ctx {
@@ -108,61 +109,24 @@ set_reason(char *reason, size_t size, const char *what)
 	ERR_clear_error();
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/*
- * Wait until fd is ready for events or the deadline passes. SMX_OK when
- * ready, SMX_TEMPFAIL on timeout or poll error (reason set).
- */
-static enum smx_status
-wait_fd(int fd, short events, long deadline, char *reason, size_t size)
-{
-	struct pollfd pfd;
-	long left;
-	int rc;
-
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0) {
-			snprintf(reason, size, "timeout");
-			return SMX_TEMPFAIL;
-		}
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		rc = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
-		if (rc > 0)
-			return SMX_OK;
-		if (rc < 0 && errno != EINTR) {
-			snprintf(reason, size, "poll: %s", strerror(errno));
-			return SMX_TEMPFAIL;
-		}
-	}
-}
-
 /*
  * Handle a non-success return of an SSL I/O call: wait for the socket when
  * OpenSSL asks for it (SMX_OK: retry), otherwise fail with a reason.
  */
 static enum smx_status
-retry_or_fail(struct smx_tls_conn *c, int rc, long deadline, const char *what,
-    char *reason, size_t size)
+retry_or_fail(struct smx_tls_conn *c, int rc, long long deadline,
+    const char *what, char *reason, size_t size)
 {
 	char msg[128];
 	int err = SSL_get_error(c->ssl, rc);
 
 	switch (err) {
 	case SSL_ERROR_WANT_READ:
-		return wait_fd(c->fd, POLLIN, deadline, reason, size);
+		return smx_io_wait_for(c->fd, POLLIN, deadline, "", reason,
+		    size);
 	case SSL_ERROR_WANT_WRITE:
-		return wait_fd(c->fd, POLLOUT, deadline, reason, size);
+		return smx_io_wait_for(c->fd, POLLOUT, deadline, "", reason,
+		    size);
 	case SSL_ERROR_SYSCALL:
 		snprintf(msg, sizeof(msg), "%s: %s", what,
 		    errno != 0 ? strerror(errno) : "connection closed");
@@ -358,7 +322,7 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd, const char *sni,
 {
 	struct smx_tls_conn *c;
 	enum smx_status st;
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long long deadline = smx_io_deadline(timeout_ms > 0 ? timeout_ms : 0);
 	int flags;
 	int rc;
 	size_t i;
@@ -424,7 +388,7 @@ enum smx_status
 smx_tls_read(struct smx_tls_conn *c, void *buf, size_t size, size_t *n_read,
     int timeout_ms, char *reason, size_t reason_size)
 {
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long long deadline = smx_io_deadline(timeout_ms > 0 ? timeout_ms : 0);
 	enum smx_status st;
 	size_t got;
 	int rc;
@@ -452,7 +416,7 @@ enum smx_status
 smx_tls_write(struct smx_tls_conn *c, const void *buf, size_t len,
     int timeout_ms, char *reason, size_t reason_size)
 {
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long long deadline = smx_io_deadline(timeout_ms > 0 ? timeout_ms : 0);
 	enum smx_status st;
 	size_t done;
 	int rc;
@@ -482,7 +446,7 @@ smx_tls_pending(struct smx_tls_conn *c)
 void
 smx_tls_close(struct smx_tls_conn *c, int timeout_ms)
 {
-	long deadline = now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+	long long deadline = smx_io_deadline(timeout_ms > 0 ? timeout_ms : 0);
 	char scratch[64];
 	int rc;
 	int err;
@@ -498,9 +462,9 @@ smx_tls_close(struct smx_tls_conn *c, int timeout_ms)
 		err = SSL_get_error(c->ssl, rc);
 		if (err != SSL_ERROR_WANT_WRITE && err != SSL_ERROR_WANT_READ)
 			break;
-		if (wait_fd(c->fd,
+		if (smx_io_wait_for(c->fd,
 		        err == SSL_ERROR_WANT_WRITE ? POLLOUT : POLLIN,
-		        deadline, scratch, sizeof(scratch)) != SMX_OK)
+		        deadline, "", scratch, sizeof(scratch)) != SMX_OK)
 			break;
 	}
 	ERR_clear_error();

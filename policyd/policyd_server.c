@@ -55,6 +55,7 @@
 #include <unistd.h>
 
 #include "smx_decision.h"
+#include "smx_io.h"
 #include "smx_limits.h"
 #include "smx_listen.h"
 #include "smx_log.h"
@@ -123,16 +124,6 @@ struct server {
 	size_t wlen;
 };
 
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		smx_panic("clock_gettime(CLOCK_MONOTONIC) failed");
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
 static void
 list_remove(struct conn_list *l, struct conn *c)
 {
@@ -166,7 +157,7 @@ conn_stamp(struct server *sv, struct conn *c, bool is_busy)
 {
 	list_remove(c->is_busy ? &sv->busy : &sv->idle, c);
 	c->is_busy = is_busy;
-	c->since = now_ms();
+	c->since = (uint64_t)smx_io_now_ms();
 	list_append(is_busy ? &sv->busy : &sv->idle, c);
 }
 
@@ -542,7 +533,7 @@ conn_new(struct server *sv, int in_fd, int out_fd)
 		free(c);
 		return NULL;
 	}
-	c->since = now_ms();
+	c->since = (uint64_t)smx_io_now_ms();
 	list_append(&sv->idle, c);
 	sv->n_conns++;
 	return c;
@@ -646,7 +637,7 @@ expire_list(struct server *sv, struct conn_list *l, unsigned long secs,
 static int
 run_timers(struct server *sv)
 {
-	uint64_t now = now_ms();
+	uint64_t now = (uint64_t)smx_io_now_ms();
 	uint64_t next = UINT64_MAX;
 
 	expire_list(sv, &sv->busy, sv->cfg->request_timeout, now,

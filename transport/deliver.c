@@ -3,16 +3,16 @@
  * NAME
  *	deliver - one secmx-transport delivery: role, route, attempts
  * DESCRIPTION
- *	Decides the sending role (route_sender_role), the destination (the
+ *	Decides the sending role (smx_route_sender_role), the destination (the
  *	next hop, else the one domain of all recipients) and the route:
  *
  *	- [host]:port next hop: that host only, with the TLS rules of an MX
  *	  route (no SRV or MX lookup, as Postfix's [] form);
- *	- _secmx._tcp SRV targets (route_srv): every address of every
+ *	- _secmx._tcp SRV targets (smx_route_srv): every address of every
  *	  target in order, STARTTLS mandatory, the certificate checked per
  *	  tls_verify against the destination, ".destination" and, when the
  *	  answer was DNSSEC-validated and dns_trust_ad = yes, the target;
- *	- otherwise the MX hosts (route_mx): STARTTLS when offered for a
+ *	- otherwise the MX hosts (smx_route_mx): STARTTLS when offered for a
  *	  Best Effort Sender (plaintext when not offered or when the
  *	  handshake fails), mandatory for a Secure Only Sender, unverified
  *	  in both cases (MX names are not authenticated without DANE).
@@ -36,7 +36,7 @@
  *	smx_log. An unvalidated SRV target name never counts as a
  *	certificate reference name.
  * SEE ALSO
- *	route.h, outcome.h, smtp_session.h; SecMX Level 2 section 5;
+ *	smx_route.h, outcome.h, smtp_session.h; SecMX Level 2 section 5;
  *	Postfix TLS_README (security levels may, encrypt, secure).
  */
 #include "deliver.h"
@@ -46,14 +46,14 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 
 #include "smx_dns.h"
+#include "smx_io.h"
 #include "smx_limits.h"
 #include "smx_log.h"
 #include "smx_tls.h"
 #include "smx_util.h"
-#include "route.h"
+#include "smx_route.h"
 #include "smtp_session.h"
 
 #define W SMX_LOG_VALUE_MAX
@@ -72,16 +72,6 @@ struct run {
 	bool is_local_failure;
 	struct outcome local; /* with is_local_failure */
 };
-
-long long
-deliver_now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		return 0;
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *
 queue_id(const struct run *r)
@@ -168,7 +158,7 @@ tls_ctx(struct run *r, bool is_verify)
 static long long
 remaining_ms(const struct run *r)
 {
-	return r->rq->deadline_ms - deliver_now_ms();
+	return r->rq->deadline_ms - smx_io_now_ms();
 }
 
 /* DNS options with the timeout cut to the time left; false: none left. */
@@ -301,7 +291,7 @@ try_host(struct run *r, struct outcome_agg *agg, const char *host,
 
 /* The [host] or [address] next hop, with the TLS rules of an MX route. */
 static void
-run_relay(struct run *r, const struct route_nexthop *nh,
+run_relay(struct run *r, const struct smx_route_nexthop *nh,
     struct outcome_agg *agg)
 {
 	struct target_policy tp = {
@@ -312,7 +302,7 @@ run_relay(struct run *r, const struct route_nexthop *nh,
 
 	r->route_name = "mx";
 	outcome_agg_init(agg, OUTCOME_ROUTE_RELAY, r->is_sos, nh->host);
-	if (nh->kind == ROUTE_NEXTHOP_HOST) {
+	if (nh->kind == SMX_ROUTE_NEXTHOP_HOST) {
 		(void)try_host(r, agg, nh->host, nh->port, &tp);
 		return;
 	}
@@ -335,7 +325,7 @@ run_relay(struct run *r, const struct route_nexthop *nh,
 
 /* Every SRV target in order; TLS mandatory. */
 static void
-run_srv(struct run *r, const struct route *rt, const char *domain,
+run_srv(struct run *r, const struct smx_route *rt, const char *domain,
     struct outcome_agg *agg)
 {
 	bool use_target = rt->is_ad && r->rq->cfg->dns_trust_ad;
@@ -344,11 +334,12 @@ run_srv(struct run *r, const struct route *rt, const char *domain,
 	r->route_name = "srv";
 	outcome_agg_init(agg, OUTCOME_ROUTE_SRV, r->is_sos, domain);
 	for (i = 0; i < rt->n_targets && !r->is_out_of_time; i++) {
-		struct route_tls_names names;
+		struct smx_route_tls_names names;
 		struct target_policy tp = { .tls = SMTP_TLS_ENCRYPT,
 			.is_verify = true };
 
-		route_tls_names(domain, rt->target[i].host, use_target, &names);
+		smx_route_tls_names(domain, rt->target[i].host, use_target,
+		    &names);
 		tp.names = names.names;
 		tp.n_names = names.n_names;
 		if (try_host(r, agg, rt->target[i].host, rt->target[i].port,
@@ -359,7 +350,7 @@ run_srv(struct run *r, const struct route *rt, const char *domain,
 
 /* Every MX host in order: may (BES) or encrypt (SOS), unverified. */
 static void
-run_mx(struct run *r, const struct route *rt, const char *domain,
+run_mx(struct run *r, const struct smx_route *rt, const char *domain,
     struct outcome_agg *agg)
 {
 	struct target_policy tp = {
@@ -385,7 +376,7 @@ run_domain(struct run *r, const char *domain, struct outcome_agg *agg,
     struct outcome *out)
 {
 	struct smx_dns_opts o;
-	struct route rt;
+	struct smx_route rt;
 	char reason[SMX_DNS_REASON_MAX];
 	char text[SMX_DNS_REASON_MAX + SMX_DOMAIN_MAX + 96];
 	char fmt[TRANSPORT_LINE_MAX + 1];
@@ -394,9 +385,9 @@ run_domain(struct run *r, const char *domain, struct outcome_agg *agg,
 	r->route_name = "srv";
 	if (!dns_opts(r, &o))
 		return false;
-	st = route_srv(&o, domain, &rt, reason, sizeof(reason));
+	st = smx_route_srv(&o, domain, &rt, reason, sizeof(reason));
 	if (st == SMX_OK) {
-		route_format(&rt, fmt, sizeof(fmt));
+		smx_route_format(&rt, fmt, sizeof(fmt));
 		smx_log_debug("%s: %s: %s", queue_id(r), domain, fmt);
 		run_srv(r, &rt, domain, agg);
 		return false;
@@ -410,7 +401,7 @@ run_domain(struct run *r, const char *domain, struct outcome_agg *agg,
 	r->route_name = "mx";
 	if (!dns_opts(r, &o))
 		return false;
-	st = route_mx(&o, domain, &rt, reason, sizeof(reason));
+	st = smx_route_mx(&o, domain, &rt, reason, sizeof(reason));
 	if (st == SMX_OK && rt.is_null) {
 		outcome_set(out, SMX_PERMFAIL, "5.1.10",
 		    "Recipient address rejected: domain does not accept mail (null MX)");
@@ -429,7 +420,7 @@ run_domain(struct run *r, const char *domain, struct outcome_agg *agg,
 		outcome_set(out, SMX_TEMPFAIL, "4.4.3", text);
 		return true;
 	}
-	route_format(&rt, fmt, sizeof(fmt));
+	smx_route_format(&rt, fmt, sizeof(fmt));
 	smx_log_debug("%s: %s: %s", queue_id(r), domain, fmt);
 	run_mx(r, &rt, domain, agg);
 	return false;
@@ -441,7 +432,7 @@ run_domain(struct run *r, const char *domain, struct outcome_agg *agg,
  * "" when there is none). false with *out set on failure.
  */
 static bool
-destination(struct run *r, struct route_nexthop *nh, char *dest_domain,
+destination(struct run *r, struct smx_route_nexthop *nh, char *dest_domain,
     size_t size, struct outcome *out)
 {
 	const struct deliver_request *rq = r->rq;
@@ -451,7 +442,7 @@ destination(struct run *r, struct route_nexthop *nh, char *dest_domain,
 	size_t i;
 
 	for (i = 0; i < rq->n_recipients; i++) {
-		if (route_address_domain(rq->recipients[i], d, sizeof(d)) !=
+		if (smx_route_address_domain(rq->recipients[i], d, sizeof(d)) !=
 		    SMX_OK) {
 			first[0] = '\0';
 			if (rq->nexthop != NULL && rq->nexthop[0] != '\0')
@@ -475,17 +466,18 @@ destination(struct run *r, struct route_nexthop *nh, char *dest_domain,
 		}
 	}
 	if (rq->nexthop != NULL && rq->nexthop[0] != '\0') {
-		if (route_parse_nexthop(rq->nexthop, strlen(rq->nexthop), nh) !=
-		    SMX_OK) {
+		if (smx_route_parse_nexthop(rq->nexthop, strlen(rq->nexthop),
+		        nh) != SMX_OK) {
 			outcome_set(out, SMX_TEMPFAIL, "4.3.5",
 			    "bad next-hop argument");
 			return false;
 		}
-	} else if (route_parse_nexthop(first, strlen(first), nh) != SMX_OK) {
+	} else if (smx_route_parse_nexthop(first, strlen(first), nh) !=
+	    SMX_OK) {
 		outcome_set(out, SMX_TEMPFAIL, "4.3.5", "bad recipient domain");
 		return false;
 	}
-	if (nh->kind == ROUTE_NEXTHOP_DOMAIN)
+	if (nh->kind == SMX_ROUTE_NEXTHOP_DOMAIN)
 		smx_strlcpy(dest_domain, nh->host, size);
 	else if (first[0] != '[')
 		smx_strlcpy(dest_domain, first, size);
@@ -498,7 +490,7 @@ void
 deliver_run(const struct deliver_request *rq, struct outcome *out)
 {
 	struct run r;
-	struct route_nexthop nh;
+	struct smx_route_nexthop nh;
 	struct outcome_agg agg;
 	char sender_domain[SMX_DOMAIN_MAX + 3];
 	char dest_domain[SMX_DOMAIN_MAX + 3];
@@ -509,19 +501,19 @@ deliver_run(const struct deliver_request *rq, struct outcome *out)
 	r.route_name = "mx";
 	memset(&nh, 0, sizeof(nh));
 	outcome_agg_init(&agg, OUTCOME_ROUTE_RELAY, false, "");
-	if (route_address_domain(rq->sender, sender_domain,
+	if (smx_route_address_domain(rq->sender, sender_domain,
 	        sizeof(sender_domain)) != SMX_OK)
 		sender_domain[0] = '\0';
 	if (!destination(&r, &nh, dest_domain, sizeof(dest_domain), out)) {
 		r.role_name = smx_role_name(
-		    route_sender_role(rq->cfg, sender_domain, NULL));
+		    smx_route_sender_role(rq->cfg, sender_domain, NULL));
 		goto done;
 	}
 	r.is_sos =
-	    route_sender_role(rq->cfg, sender_domain,
+	    smx_route_sender_role(rq->cfg, sender_domain,
 	        dest_domain[0] != '\0' ? dest_domain : NULL) == SMX_ROLE_SOS;
 	r.role_name = r.is_sos ? "sos" : "bes";
-	if (nh.kind == ROUTE_NEXTHOP_DOMAIN)
+	if (nh.kind == SMX_ROUTE_NEXTHOP_DOMAIN)
 		is_done = run_domain(&r, nh.host, &agg, out);
 	else
 		run_relay(&r, &nh, &agg);

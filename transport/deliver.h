@@ -16,9 +16,9 @@ struct spool;
  * sender: the envelope sender, "" for the null sender.
  * recipients: 1..SMTP_RECIPIENTS_MAX addresses.
  * nexthop: NULL or "" for the recipients' domain, else as
- *   route_parse_nexthop accepts ("example.org", "[relay]:2525").
+ *   smx_route_parse_nexthop accepts ("example.org", "[relay]:2525").
  * helo: our EHLO name. message: the spooled message.
- * deadline_ms: deliver_now_ms() value at which delivery_time_limit ends.
+ * deadline_ms: smx_io_now_ms() value at which delivery_time_limit ends.
  */
 struct deliver_request {
 	const struct smx_config *cfg;
@@ -31,9 +31,6 @@ struct deliver_request {
 	struct spool *message;
 	long long deadline_ms;
 };
-
-/* deliver_now_ms - CLOCK_MONOTONIC in milliseconds. */
-long long deliver_now_ms(void);
 
 /*
  * deliver_run - deliver the message under the Secure Only Sender or Best

@@ -29,8 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "smx_io.h"
 
 void
 smtp_conn_init(struct smtp_conn *c)
@@ -39,49 +40,12 @@ smtp_conn_init(struct smtp_conn *c)
 	c->fd = -1;
 }
 
-static long
-now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* Wait for events on fd until the deadline: SMX_OK or SMX_TEMPFAIL. */
-static enum smx_status
-wait_fd(int fd, short events, long deadline, const char *what, char *reason,
-    size_t size)
-{
-	struct pollfd pfd;
-	long left;
-	int rc;
-
-	for (;;) {
-		left = deadline - now_ms();
-		if (left <= 0) {
-			snprintf(reason, size, "timeout %s", what);
-			return SMX_TEMPFAIL;
-		}
-		pfd.fd = fd;
-		pfd.events = events;
-		pfd.revents = 0;
-		rc = poll(&pfd, 1, left > 1000000 ? 1000000 : (int)left);
-		if (rc > 0)
-			return SMX_OK;
-		if (rc < 0 && errno != EINTR) {
-			snprintf(reason, size, "poll: %s", strerror(errno));
-			return SMX_TEMPFAIL;
-		}
-	}
-}
-
 enum smx_status
 smtp_conn_open(struct smtp_conn *c, const struct sockaddr *addr,
     socklen_t addr_len, int connect_timeout_ms, int timeout_ms, char *reason,
     size_t reason_size)
 {
-	long deadline = now_ms() + connect_timeout_ms;
+	long long deadline = smx_io_deadline(connect_timeout_ms);
 	socklen_t err_len;
 	int err = 0;
 	int flags;
@@ -105,8 +69,8 @@ smtp_conn_open(struct smtp_conn *c, const struct sockaddr *addr,
 			    strerror(errno));
 			goto fail;
 		}
-		if (wait_fd(c->fd, POLLOUT, deadline, "while connecting",
-		        reason, reason_size) != SMX_OK)
+		if (smx_io_wait_for(c->fd, POLLOUT, deadline,
+		        "while connecting", reason, reason_size) != SMX_OK)
 			goto fail;
 		err_len = sizeof(err);
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &err_len) < 0)
@@ -127,42 +91,26 @@ enum smx_status
 smtp_conn_write(struct smtp_conn *c, const void *buf, size_t len, char *reason,
     size_t reason_size)
 {
-	long deadline = now_ms() + c->timeout_ms;
-	const char *p = buf;
-	ssize_t n;
+	enum smx_status st;
 
 	if (c->tls != NULL)
 		return smx_tls_write(c->tls, buf, len, c->timeout_ms, reason,
 		    reason_size);
-	while (len > 0) {
-		n = send(c->fd, p, len, MSG_NOSIGNAL);
-		if (n > 0) {
-			p += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			if (wait_fd(c->fd, POLLOUT, deadline, "while sending",
-			        reason, reason_size) != SMX_OK)
-				return SMX_TEMPFAIL;
-			continue;
-		}
+	st = smx_io_write_all(c->fd, buf, len, smx_io_deadline(c->timeout_ms));
+	if (st == SMX_NOTFOUND)
+		snprintf(reason, reason_size, "timeout while sending");
+	else if (st != SMX_OK)
 		snprintf(reason, reason_size,
-		    "lost connection while sending: %s",
-		    n < 0 ? strerror(errno) : "no progress");
-		return SMX_TEMPFAIL;
-	}
-	return SMX_OK;
+		    "lost connection while sending: %s", strerror(errno));
+	return st == SMX_OK ? SMX_OK : SMX_TEMPFAIL;
 }
 
 /* Read what is there (waiting until the deadline) into the buffer. */
 static enum smx_status
-fill(struct smtp_conn *c, long deadline, char *reason, size_t reason_size)
+fill(struct smtp_conn *c, long long deadline, char *reason, size_t reason_size)
 {
 	size_t room = SMTP_CONN_RBUF_SIZE - c->r_len;
-	long left = deadline - now_ms();
+	long long left = deadline - smx_io_now_ms();
 	size_t got = 0;
 	ssize_t n;
 
@@ -192,7 +140,7 @@ fill(struct smtp_conn *c, long deadline, char *reason, size_t reason_size)
 				    strerror(errno));
 				return SMX_TEMPFAIL;
 			}
-			if (wait_fd(c->fd, POLLIN, deadline,
+			if (smx_io_wait_for(c->fd, POLLIN, deadline,
 			        "while reading reply", reason,
 			        reason_size) != SMX_OK)
 				return SMX_TEMPFAIL;
@@ -211,7 +159,7 @@ smtp_conn_read_reply(struct smtp_conn *c, struct smtp_reply *r, char *reason,
     size_t reason_size)
 {
 	/* One timeout for the whole reply: a trickling server gains nothing. */
-	long deadline = now_ms() + c->timeout_ms;
+	long long deadline = smx_io_deadline(c->timeout_ms);
 	enum smx_status st;
 	size_t used;
 

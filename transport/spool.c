@@ -28,6 +28,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "smx_io.h"
+
 void
 spool_init(struct spool *sp)
 {
@@ -45,23 +47,6 @@ read_some(int fd, char *buf, size_t size)
 		n = read(fd, buf, size);
 	} while (n < 0 && errno == EINTR);
 	return n;
-}
-
-static enum smx_status
-write_all(int fd, const char *buf, size_t len)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return SMX_TEMPFAIL;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return SMX_OK;
 }
 
 /* mkstemp in $TMPDIR (absolute only) or /tmp, unlinked at once. */
@@ -110,7 +95,8 @@ read_rest(struct spool *sp, int in, unsigned long long max_size, char *reason,
 			snprintf(reason, reason_size, "message too large");
 			return SMX_INVALID;
 		}
-		if (write_all(sp->fd, chunk, (size_t)n) != SMX_OK) {
+		if (smx_io_write_all(sp->fd, chunk, (size_t)n,
+		        SMX_IO_FOREVER) != SMX_OK) {
 			snprintf(reason, reason_size,
 			    "write temporary file: %s", strerror(errno));
 			return SMX_TEMPFAIL;

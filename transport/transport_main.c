@@ -91,8 +91,8 @@
  *	a SIGALRM at delivery_time_limit is the last line of defence
  *	against a run that would overrun.
  * SEE ALSO
- *	pipe(8), transport(5); deliver.c, outcome.c, route.c; SecMX Level 2
- *	section 5.
+ *	pipe(8), transport(5); deliver.c, outcome.c, lib/smx_route.c; SecMX
+ *Level 2 section 5.
  */
 #include <errno.h>
 #include <signal.h>
@@ -103,6 +103,7 @@
 #include <unistd.h>
 
 #include "smx_config.h"
+#include "smx_io.h"
 #include "smx_limits.h"
 #include "smx_log.h"
 #include "smx_util.h"
@@ -238,7 +239,7 @@ main(int argc, char **argv)
 	char err[1024];
 	char text[1200];
 	char helo[SMX_DOMAIN_MAX + 2];
-	long long start = deliver_now_ms();
+	long long start = smx_io_now_ms();
 	int rc;
 
 	(void)signal(SIGPIPE, SIG_IGN);

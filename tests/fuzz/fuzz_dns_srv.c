@@ -113,7 +113,7 @@ fuzz_srv(const uint8_t *data, size_t size, uint16_t qid)
 	for (i = 0; i < set.n_srv; i++)
 		check_host(set.srv[i].target);
 	memcpy(before, set.srv, set.n_srv * sizeof(before[0]));
-	smx_dns_srv_order(set.srv, set.n_srv, bytes_rnd, &b);
+	smx_order_srv(set.srv, set.n_srv, bytes_rnd, &b);
 	for (i = 0; i < set.n_srv; i++) {
 		if (i > 0 && set.srv[i - 1].priority > set.srv[i].priority)
 			abort();

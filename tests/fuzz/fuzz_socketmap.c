@@ -30,7 +30,7 @@ static struct smx_config *cfg;
 /* Fake DNS: names starting with "s" have a target, "t" fail, others none. */
 static enum smx_status
 fake_route(const struct smx_dns_opts *dns, const char *domain,
-    struct route *out, char *reason, size_t reason_size)
+    struct smx_route *out, char *reason, size_t reason_size)
 {
 	(void)dns;
 	memset(out, 0, sizeof(*out));

@@ -353,12 +353,12 @@ static int route_calls;
  */
 static enum smx_status
 fake_route(const struct smx_dns_opts *dns, const char *domain,
-    struct route *out, char *reason, size_t reason_size)
+    struct smx_route *out, char *reason, size_t reason_size)
 {
 	(void)dns;
 	route_calls++;
 	memset(out, 0, sizeof(*out));
-	out->kind = ROUTE_SRV;
+	out->kind = SMX_ROUTE_SRV;
 	if (strcmp(domain, "srv.example") == 0) {
 		snprintf(out->target[0].host, sizeof(out->target[0].host),
 		    "a.srv.example");

@@ -36,7 +36,7 @@ enum smx_status lookup_server_conn(const struct socketmap_ctx *, int in_fd,
  *			caller, which closes them after the server returns.
  *	n_listen_fds	0 selects spawn mode: one connection, input in_fd,
  *			output out_fd; the server returns when it ends.
- *	route		route function for the maps (NULL: route_srv).
+ *	route		route function for the maps (NULL: smx_route_srv).
  */
 struct lookup_server_opts {
 	const char *config_path;

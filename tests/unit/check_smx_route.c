@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for the pure parts of transport/route.c: route_format, next
+ * Unit tests for the pure parts of lib/smx_route.c: smx_route_format, next
  * hop and address parsing, certificate reference names, the sending
- * role, and the SRV order route_srv relies on (smx_dns_srv_order with a
+ * role, and the SRV order smx_route_srv relies on (smx_order_srv with a
  * fixed random source). The lookups themselves run against nsd in
  * tests/integration.
  */
@@ -13,12 +13,12 @@
 
 #include "smx_config.h"
 #include "smx_table.h"
-#include "route.h"
+#include "smx_route.h"
 
 static void
-add_target(struct route *r, const char *host, uint16_t port)
+add_target(struct smx_route *r, const char *host, uint16_t port)
 {
-	struct route_target *t = &r->target[r->n_targets++];
+	struct smx_route_target *t = &r->target[r->n_targets++];
 
 	snprintf(t->host, sizeof(t->host), "%s", host);
 	t->port = port;
@@ -26,38 +26,38 @@ add_target(struct route *r, const char *host, uint16_t port)
 
 START_TEST(test_route_format)
 {
-	struct route r;
+	struct smx_route r;
 	char out[256];
 	char small[20];
 
 	memset(&r, 0, sizeof(r));
-	r.kind = ROUTE_SRV;
-	route_format(&r, out, sizeof(out));
+	r.kind = SMX_ROUTE_SRV;
+	smx_route_format(&r, out, sizeof(out));
 	ck_assert_str_eq(out, "");
 	add_target(&r, "secmail.example.org", 25);
 	add_target(&r, "backup.example.org", 2525);
-	route_format(&r, out, sizeof(out));
+	smx_route_format(&r, out, sizeof(out));
 	ck_assert_str_eq(out,
 	    "srv:[secmail.example.org]:25, srv:[backup.example.org]:2525");
-	r.kind = ROUTE_MX;
-	route_format(&r, out, sizeof(out));
+	r.kind = SMX_ROUTE_MX;
+	smx_route_format(&r, out, sizeof(out));
 	ck_assert_str_eq(out,
 	    "mx:[secmail.example.org]:25, mx:[backup.example.org]:2525");
 	/* Truncated, terminated, never overrun. */
 	memset(small, 'Z', sizeof(small));
-	route_format(&r, small, sizeof(small) - 1);
+	smx_route_format(&r, small, sizeof(small) - 1);
 	ck_assert_uint_eq(strlen(small), sizeof(small) - 2);
 	ck_assert_int_eq(small[sizeof(small) - 1], 'Z');
-	route_format(&r, small, 0);
+	smx_route_format(&r, small, 0);
 	ck_assert_int_eq(small[0], 'm');
 	/* A null route. */
 	memset(&r, 0, sizeof(r));
-	r.kind = ROUTE_MX;
+	r.kind = SMX_ROUTE_MX;
 	r.is_null = true;
-	route_format(&r, out, sizeof(out));
+	smx_route_format(&r, out, sizeof(out));
 	ck_assert_str_eq(out, "mx:null");
-	r.kind = ROUTE_SRV;
-	route_format(&r, out, sizeof(out));
+	r.kind = SMX_ROUTE_SRV;
+	smx_route_format(&r, out, sizeof(out));
 	ck_assert_str_eq(out, "srv:null");
 }
 END_TEST
@@ -65,21 +65,25 @@ END_TEST
 static const struct {
 	const char *in;
 	enum smx_status st;
-	enum route_nexthop_kind kind;
+	enum smx_route_nexthop_kind kind;
 	const char *host;
 	unsigned port;
 } nexthop_cases[] = {
-	{ "example.org", SMX_OK, ROUTE_NEXTHOP_DOMAIN, "example.org", 25 },
-	{ "Example.ORG.", SMX_OK, ROUTE_NEXTHOP_DOMAIN, "example.org", 25 },
-	{ "[relay.example.org]", SMX_OK, ROUTE_NEXTHOP_HOST,
+	{ "example.org", SMX_OK, SMX_ROUTE_NEXTHOP_DOMAIN, "example.org", 25 },
+	{ "Example.ORG.", SMX_OK, SMX_ROUTE_NEXTHOP_DOMAIN, "example.org", 25 },
+	{ "[relay.example.org]", SMX_OK, SMX_ROUTE_NEXTHOP_HOST,
 	    "relay.example.org", 25 },
-	{ "[Relay.Example.org]:2525", SMX_OK, ROUTE_NEXTHOP_HOST,
+	{ "[Relay.Example.org]:2525", SMX_OK, SMX_ROUTE_NEXTHOP_HOST,
 	    "relay.example.org", 2525 },
-	{ "[192.0.2.1]:2525", SMX_OK, ROUTE_NEXTHOP_ADDR, "192.0.2.1", 2525 },
-	{ "[127.0.0.1]", SMX_OK, ROUTE_NEXTHOP_ADDR, "127.0.0.1", 25 },
-	{ "[2001:db8::1]:587", SMX_OK, ROUTE_NEXTHOP_ADDR, "2001:db8::1", 587 },
-	{ "[IPv6:2001:db8::1]", SMX_OK, ROUTE_NEXTHOP_ADDR, "2001:db8::1", 25 },
-	{ "[127.0.0.1]:65535", SMX_OK, ROUTE_NEXTHOP_ADDR, "127.0.0.1", 65535 },
+	{ "[192.0.2.1]:2525", SMX_OK, SMX_ROUTE_NEXTHOP_ADDR, "192.0.2.1",
+	    2525 },
+	{ "[127.0.0.1]", SMX_OK, SMX_ROUTE_NEXTHOP_ADDR, "127.0.0.1", 25 },
+	{ "[2001:db8::1]:587", SMX_OK, SMX_ROUTE_NEXTHOP_ADDR, "2001:db8::1",
+	    587 },
+	{ "[IPv6:2001:db8::1]", SMX_OK, SMX_ROUTE_NEXTHOP_ADDR, "2001:db8::1",
+	    25 },
+	{ "[127.0.0.1]:65535", SMX_OK, SMX_ROUTE_NEXTHOP_ADDR, "127.0.0.1",
+	    65535 },
 	{ "", SMX_INVALID, 0, NULL, 0 },
 	{ "example.org:25", SMX_INVALID, 0, NULL, 0 },
 	{ "[127.0.0.1]:0", SMX_INVALID, 0, NULL, 0 },
@@ -97,11 +101,11 @@ static const struct {
 
 START_TEST(test_route_nexthop)
 {
-	struct route_nexthop nh;
+	struct smx_route_nexthop nh;
 	enum smx_status st;
 
 	memset(&nh, 0x5a, sizeof(nh));
-	st = route_parse_nexthop(nexthop_cases[_i].in,
+	st = smx_route_parse_nexthop(nexthop_cases[_i].in,
 	    strlen(nexthop_cases[_i].in), &nh);
 	ck_assert_int_eq(st, nexthop_cases[_i].st);
 	if (st != SMX_OK) {
@@ -116,9 +120,9 @@ END_TEST
 
 START_TEST(test_route_nexthop_nul)
 {
-	struct route_nexthop nh;
+	struct smx_route_nexthop nh;
 
-	ck_assert_int_eq(route_parse_nexthop("a.example\0b", 11, &nh),
+	ck_assert_int_eq(smx_route_parse_nexthop("a.example\0b", 11, &nh),
 	    SMX_INVALID);
 }
 END_TEST
@@ -144,7 +148,7 @@ START_TEST(test_route_address_domain)
 	char out[SMX_DOMAIN_MAX + 3] = "unchanged";
 	enum smx_status st;
 
-	st = route_address_domain(domain_cases[_i].addr, out, sizeof(out));
+	st = smx_route_address_domain(domain_cases[_i].addr, out, sizeof(out));
 	ck_assert_int_eq(st, domain_cases[_i].st);
 	if (st == SMX_OK)
 		ck_assert_str_eq(out, domain_cases[_i].domain);
@@ -153,21 +157,21 @@ END_TEST
 
 START_TEST(test_route_tls_names)
 {
-	struct route_tls_names n;
+	struct smx_route_tls_names n;
 
 	/* Not validated: the SRV target never counts. */
-	route_tls_names("example.org", "secmail.attacker.test", false, &n);
+	smx_route_tls_names("example.org", "secmail.attacker.test", false, &n);
 	ck_assert_uint_eq(n.n_names, 2);
 	ck_assert_str_eq(n.names[0], "example.org");
 	ck_assert_str_eq(n.names[1], ".example.org");
 	/* Validated (is_ad with dns_trust_ad): it does. */
-	route_tls_names("example.org", "secmail.hosting.test", true, &n);
+	smx_route_tls_names("example.org", "secmail.hosting.test", true, &n);
 	ck_assert_uint_eq(n.n_names, 3);
 	ck_assert_str_eq(n.names[2], "secmail.hosting.test");
 	/* Not repeated when it is the domain itself. */
-	route_tls_names("example.org", "EXAMPLE.org", true, &n);
+	smx_route_tls_names("example.org", "EXAMPLE.org", true, &n);
 	ck_assert_uint_eq(n.n_names, 2);
-	route_tls_names("example.org", NULL, true, &n);
+	smx_route_tls_names("example.org", NULL, true, &n);
 	ck_assert_uint_eq(n.n_names, 2);
 	ck_assert_uint_le(n.n_names, SMX_TLS_NAMES_MAX);
 }
@@ -222,7 +226,7 @@ START_TEST(test_route_sender_role)
 	cfg->destination_roles = table("govt.example sos\n"
 	                               "relaxed.example bes\n",
 	    SMX_TABLE_DESTINATION);
-	ck_assert_int_eq(route_sender_role(cfg, role_cases[_i].sender,
+	ck_assert_int_eq(smx_route_sender_role(cfg, role_cases[_i].sender,
 	                     role_cases[_i].destination),
 	    role_cases[_i].want);
 	smx_config_free(cfg);
@@ -253,7 +257,7 @@ START_TEST(test_route_srv_order)
 	srv[2].weight = 5;
 	snprintf(srv[3].target, sizeof(srv[3].target), "d.example");
 	srv[3].priority = 30;
-	smx_dns_srv_order(srv, 4, max_random, NULL);
+	smx_order_srv(srv, 4, max_random, NULL);
 	/*
 	 * Priority first; within 10 the largest draw lands in weight 5's
 	 * share, as weight 0 has only "a very small chance" (RFC 2782).

@@ -10,7 +10,7 @@
 #include "smx_limits.h"
 #include "smx_status.h"
 
-#include "route.h"
+#include "smx_route.h"
 
 /*
  * The lookups of secmx-lookup, and the Sendmail socketmap protocol that
@@ -26,7 +26,7 @@ enum socketmap_map {
 	SOCKETMAP_RECEIVER = 0,     /* receiver_roles: sor | ber */
 	SOCKETMAP_SENDER,           /* sender_roles: sos | bes */
 	SOCKETMAP_DESTINATION,      /* destination_roles: sos | bes */
-	SOCKETMAP_ROUTE,            /* SecMX SRV targets, route_format */
+	SOCKETMAP_ROUTE,            /* SecMX SRV targets, smx_route_format */
 	SOCKETMAP_TRANSPORT,        /* transport_maps: secmx_transport_name */
 	SOCKETMAP_SENDER_TRANSPORT, /* sender_dependent_default_transport_maps
 	                             */
@@ -112,15 +112,16 @@ enum smx_status socketmap_request_parse(const char *payload, size_t len,
 
 /*
  * socketmap_route_fn - how the route and transport maps find SecMX
- * targets: route_srv(), or a fake in tests. Contract as route_srv.
+ * targets: smx_route_srv(), or a fake in tests. Contract as smx_route_srv.
  */
 typedef enum smx_status socketmap_route_fn(const struct smx_dns_opts *,
-    const char *domain, struct route *out, char *reason, size_t reason_size);
+    const char *domain, struct smx_route *out, char *reason,
+    size_t reason_size);
 
 /*
  * struct socketmap_ctx - what lookups need, all borrowed: the loaded
  * configuration, DNS options built from it (socketmap_dns_opts) and the
- * route function (NULL: route_srv).
+ * route function (NULL: smx_route_srv).
  */
 struct socketmap_ctx {
 	const struct smx_config *cfg;
@@ -143,7 +144,7 @@ void socketmap_dns_opts(const struct smx_config *cfg, struct smx_dns_opts *out);
  * is not found: Postfix itself makes such keys for transport(5)
  * lookups, so they must not be errors.
  *	receiver, sender, destination: the role table's value.
- *	route: the SecMX targets of the domain, route_format order; not
+ *	route: the SecMX targets of the domain, smx_route_format order; not
  *	    found for no SRV records or the null target ".".
  *	transport: secmx_transport_name when destination_roles says sos
  *	    for the domain, or default_sender_role is sos (both without

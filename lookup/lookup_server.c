@@ -45,6 +45,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "smx_io.h"
 #include "smx_limits.h"
 #include "smx_listen.h"
 #include "smx_log.h"
@@ -59,67 +60,6 @@
 static volatile sig_atomic_t got_term;
 static volatile sig_atomic_t got_hup;
 static volatile sig_atomic_t got_chld;
-
-static uint64_t
-now_ms(void)
-{
-	struct timespec ts;
-
-	if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
-		smx_panic("clock_gettime(CLOCK_MONOTONIC) failed");
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-/* 1 when fd is ready for events before deadline (ms), 0 on timeout, -1. */
-static int
-wait_fd(int fd, short events, uint64_t deadline)
-{
-	for (;;) {
-		struct pollfd p;
-		uint64_t now = now_ms();
-		int ms;
-		int n;
-
-		if (now >= deadline)
-			return 0;
-		ms = deadline - now > INT_MAX ? INT_MAX : (int)(deadline - now);
-		memset(&p, 0, sizeof(p));
-		p.fd = fd;
-		p.events = events;
-		n = poll(&p, 1, ms);
-		if (n > 0)
-			return 1;
-		if (n < 0 && errno != EINTR)
-			return -1;
-	}
-}
-
-static bool
-write_all(int fd, const char *buf, size_t len, uint64_t deadline)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n > 0) {
-			buf += n;
-			len -= (size_t)n;
-			continue;
-		}
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-			int r = wait_fd(fd, POLLOUT, deadline);
-
-			if (r == 0)
-				errno = ETIMEDOUT;
-			if (r <= 0)
-				return false;
-			continue;
-		}
-		return false;
-	}
-	return true;
-}
 
 /*
  * Answer every complete request at the start of buf (*len bytes), then
@@ -156,8 +96,9 @@ answer(const struct socketmap_ctx *ctx, char *buf, size_t *len, int out_fd,
 		if (socketmap_handle(ctx, payload, plen, reply, sizeof(reply),
 		        &rlen) == SMX_INVALID)
 			smx_panic("socketmap reply buffer too small");
-		if (!write_all(out_fd, reply, rlen,
-		        now_ms() + request_timeout * 1000)) {
+		if (smx_io_write_all(out_fd, reply, rlen,
+		        smx_io_deadline((long long)request_timeout * 1000)) !=
+		    SMX_OK) {
 			smx_log_warning_errno(
 			    "peer=%s, status=disconnected (write reply)", peer);
 			return SMX_TEMPFAIL;
@@ -175,13 +116,12 @@ lookup_server_conn(const struct socketmap_ctx *ctx, int in_fd, int out_fd,
     unsigned long idle_timeout, unsigned long request_timeout, const char *peer)
 {
 	char buf[SOCKETMAP_WIRE_MAX];
-	uint64_t deadline = 0;
+	long long deadline = 0;
 	size_t len = 0;
 
 	for (;;) {
 		enum smx_status st;
 		ssize_t n;
-		int r;
 
 		st = answer(ctx, buf, &len, out_fd, request_timeout, peer);
 		if (st != SMX_OK)
@@ -195,14 +135,15 @@ lookup_server_conn(const struct socketmap_ctx *ctx, int in_fd, int out_fd,
 		}
 		/* A request in progress has request_timeout from its start. */
 		if (len == 0)
-			deadline = now_ms() + idle_timeout * 1000;
-		r = wait_fd(in_fd, POLLIN, deadline);
-		if (r < 0) {
+			deadline =
+			    smx_io_deadline((long long)idle_timeout * 1000);
+		st = smx_io_wait(in_fd, POLLIN, deadline);
+		if (st == SMX_TEMPFAIL) {
 			smx_log_warning_errno(
 			    "peer=%s, status=disconnected (poll)", peer);
 			return SMX_TEMPFAIL;
 		}
-		if (r == 0) {
+		if (st == SMX_NOTFOUND) {
 			if (len > 0) {
 				smx_log_warning(
 				    "peer=%s, status=disconnected (request timeout)",
@@ -231,7 +172,8 @@ lookup_server_conn(const struct socketmap_ctx *ctx, int in_fd, int out_fd,
 			return SMX_OK;
 		}
 		if (len == 0)
-			deadline = now_ms() + request_timeout * 1000;
+			deadline =
+			    smx_io_deadline((long long)request_timeout * 1000);
 		len += (size_t)n;
 	}
 }
@@ -393,7 +335,7 @@ accept_some(struct daemon *d, int lfd)
 			return;
 		if (st != SMX_OK) {
 			smx_log_warning_errno("accept (pausing)");
-			d->pause_until = now_ms() + PAUSE_MS;
+			d->pause_until = (uint64_t)smx_io_now_ms() + PAUSE_MS;
 			return;
 		}
 		pid = fork();
@@ -402,7 +344,7 @@ accept_some(struct daemon *d, int lfd)
 		(void)close(fd);
 		if (pid < 0) {
 			smx_log_error_errno("fork (pausing)");
-			d->pause_until = now_ms() + PAUSE_MS;
+			d->pause_until = (uint64_t)smx_io_now_ms() + PAUSE_MS;
 			return;
 		}
 		d->children[d->n_children++] = pid;
@@ -413,13 +355,13 @@ accept_some(struct daemon *d, int lfd)
 static void
 stop_children(struct daemon *d)
 {
-	uint64_t deadline = now_ms() + CHILD_STOP_MS;
+	uint64_t deadline = (uint64_t)smx_io_now_ms() + CHILD_STOP_MS;
 	size_t i;
 
 	d->is_stopping = true;
 	for (i = 0; i < d->n_children; i++)
 		(void)kill(d->children[i], SIGTERM);
-	while (d->n_children > 0 && now_ms() < deadline) {
+	while (d->n_children > 0 && (uint64_t)smx_io_now_ms() < deadline) {
 		struct timespec ts = { 0, CHILD_POLL_NS };
 
 		reap(d);
@@ -451,7 +393,7 @@ daemon_loop(struct daemon *d)
 	while (!got_term) {
 		struct timespec ts;
 		struct timespec *tsp = NULL;
-		uint64_t now = now_ms();
+		uint64_t now = (uint64_t)smx_io_now_ms();
 		bool is_accepting;
 		int n;
 

@@ -106,7 +106,7 @@
  *	host names, as DNS names.
  * SEE ALSO
  *	postmap(1), socketmap_table(5), transport(5), spawn(8), socketmap.c,
- *	lookup_server.c, route.h, conf/secmx.conf.
+ *	lookup_server.c, smx_route.h, conf/secmx.conf.
  */
 #define _GNU_SOURCE
 #include <fcntl.h>

@@ -4,7 +4,7 @@
  *	socketmap - secmx-lookup's maps and the socketmap protocol codec
  * DESCRIPTION
  *	Frames netstrings, parses "name key" requests, looks keys up in the
- *	role tables or in DNS (SecMX SRV targets through route_srv) and
+ *	role tables or in DNS (SecMX SRV targets through smx_route_srv) and
  *	formats the reply, so that secmx-lookup -q and the socketmap server
  *	share one path from key to answer. The transport and
  *	sender_transport maps let Postfix pick secmx-transport for mail that
@@ -30,7 +30,7 @@
  * SEE ALSO
  *	socketmap_table(5), transport(5), postconf(5)
  *	sender_dependent_default_transport_maps; netstrings
- *	(http://cr.yp.to/proto/netstrings.txt); RFC 2782; route.h.
+ *	(http://cr.yp.to/proto/netstrings.txt); RFC 2782; smx_route.h.
  */
 #include "socketmap.h"
 
@@ -282,9 +282,10 @@ put_value(const char *src, char *value, size_t value_size, char *reason,
 /* SecMX targets of domain: SMX_OK (targets), NOTFOUND or TEMPFAIL. */
 static enum smx_status
 srv_targets(const struct socketmap_ctx *ctx, const char *domain,
-    struct route *rt, char *reason, size_t reason_size)
+    struct smx_route *rt, char *reason, size_t reason_size)
 {
-	socketmap_route_fn *fn = ctx->route != NULL ? ctx->route : route_srv;
+	socketmap_route_fn *fn =
+	    ctx->route != NULL ? ctx->route : smx_route_srv;
 	struct smx_dns_opts dflt;
 	const struct smx_dns_opts *dns = ctx->dns;
 	enum smx_status st;
@@ -320,7 +321,7 @@ lookup_domain(const struct socketmap_ctx *ctx, enum socketmap_map map,
 	const struct smx_config *cfg = ctx->cfg;
 	const struct smx_table *table = NULL;
 	const char *v;
-	struct route rt;
+	struct smx_route rt;
 	enum smx_status st;
 
 	switch (map) {
@@ -337,7 +338,7 @@ lookup_domain(const struct socketmap_ctx *ctx, enum socketmap_map map,
 		st = srv_targets(ctx, domain, &rt, reason, reason_size);
 		if (st != SMX_OK)
 			return st;
-		route_format(&rt, value, value_size);
+		smx_route_format(&rt, value, value_size);
 		return SMX_OK;
 	case SOCKETMAP_TRANSPORT:
 		v = smx_table_lookup_domain(cfg->destination_roles, domain,

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-#ifndef ROUTE_H
-#define ROUTE_H
+#ifndef SMX_ROUTE_H
+#define SMX_ROUTE_H
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -19,35 +19,35 @@
  * answers transport_maps queries from it, so both share this one path.
  */
 
-enum route_kind {
-	ROUTE_SRV = 0, /* SecMX servers: TLS mandatory */
-	ROUTE_MX = 1,  /* ordinary MX hosts (Best Effort fallback) */
+enum smx_route_kind {
+	SMX_ROUTE_SRV = 0, /* SecMX servers: TLS mandatory */
+	SMX_ROUTE_MX = 1,  /* ordinary MX hosts (Best Effort fallback) */
 };
 
-struct route_target {
+struct smx_route_target {
 	char host[SMX_DOMAIN_MAX + 1]; /* lower case, no trailing dot */
 	uint16_t port;                 /* SRV port, or 25 for MX */
 	uint16_t pref;                 /* SRV priority or MX preference */
 };
 
 /*
- * struct route - an ordered list of targets of one kind.
+ * struct smx_route - an ordered list of targets of one kind.
  * is_null: SRV: the domain published the single target "." (SecMX is
  *   decidedly not offered; RFC 2782); MX: null MX (RFC 7505).
  * is_ad: the SRV answer carried the AD bit from a trusted resolver
  *   (only with dns_trust_ad); then the target names count for
  *   certificate verification.
  */
-struct route {
-	enum route_kind kind;
-	struct route_target target[SMX_SRV_MAX];
+struct smx_route {
+	enum smx_route_kind kind;
+	struct smx_route_target target[SMX_SRV_MAX];
 	size_t n_targets;
 	bool is_null;
 	bool is_ad;
 };
 
 /*
- * route_srv - look up _secmx._tcp.<domain> and order the targets.
+ * smx_route_srv - look up _secmx._tcp.<domain> and order the targets.
  * Returns SMX_OK with n_targets > 0; SMX_NOTFOUND when the domain offers
  * no SecMX servers (NXDOMAIN, NODATA, or the null target, with is_null
  * set); SMX_TEMPFAIL with a reason for DNS trouble (never a bounce);
@@ -55,11 +55,11 @@ struct route {
  * domain is a host name without trailing dot. *out is written on SMX_OK
  * and SMX_NOTFOUND only. Never exits.
  */
-enum smx_status route_srv(const struct smx_dns_opts *, const char *domain,
-    struct route *out, char *reason, size_t reason_size);
+enum smx_status smx_route_srv(const struct smx_dns_opts *, const char *domain,
+    struct smx_route *out, char *reason, size_t reason_size);
 
 /*
- * route_mx - the MX hosts of domain in delivery order, the implicit MX
+ * smx_route_mx - the MX hosts of domain in delivery order, the implicit MX
  * when there are none but the domain has addresses. Returns SMX_OK with
  * n_targets > 0; SMX_OK with is_null for a null MX (n_targets 0);
  * SMX_NOTFOUND when the domain does not exist (NXDOMAIN) or has neither
@@ -67,62 +67,63 @@ enum smx_status route_srv(const struct smx_dns_opts *, const char *domain,
  * SMX_INVALID when domain is not a host name. Targets have port 25.
  * *out is written on SMX_OK only. Never exits.
  */
-enum smx_status route_mx(const struct smx_dns_opts *, const char *domain,
-    struct route *out, char *reason, size_t reason_size);
+enum smx_status smx_route_mx(const struct smx_dns_opts *, const char *domain,
+    struct smx_route *out, char *reason, size_t reason_size);
 
 /*
- * route_format - one line for logs and secmx-lookup:
+ * smx_route_format - one line for logs and secmx-lookup:
  * "srv:[secmail.example.org]:25, srv:[backup.example.org]:2525" or
  * "mx:[mx1.example.org]:25, ...", "srv:null" or "mx:null" for a null
  * route, "" for a route without targets. Truncated to size (at a whole
  * item when possible); never fails.
  */
-void route_format(const struct route *, char *out, size_t size);
+void smx_route_format(const struct smx_route *, char *out, size_t size);
 
 /*
- * struct route_nexthop - the pipe(8) ${nexthop} argument, parsed.
- * ROUTE_NEXTHOP_DOMAIN: "example.org": discover SRV, then MX.
- * ROUTE_NEXTHOP_HOST: "[relay.example.org]" or "[relay.example.org]:2525"
+ * struct smx_route_nexthop - the pipe(8) ${nexthop} argument, parsed.
+ * SMX_ROUTE_NEXTHOP_DOMAIN: "example.org": discover SRV, then MX.
+ * SMX_ROUTE_NEXTHOP_HOST: "[relay.example.org]" or "[relay.example.org]:2525"
  *   (Postfix's form for "no MX lookup"): that host's addresses only.
- * ROUTE_NEXTHOP_ADDR: "[192.0.2.1]:2525", "[2001:db8::1]" or
+ * SMX_ROUTE_NEXTHOP_ADDR: "[192.0.2.1]:2525", "[2001:db8::1]" or
  *   "[ipv6:2001:db8::1]": that address only.
  * host: lower case, no trailing dot; for ADDR the address text without
  *   brackets or "ipv6:". port: the given port, else 25.
  */
-enum route_nexthop_kind {
-	ROUTE_NEXTHOP_DOMAIN = 0,
-	ROUTE_NEXTHOP_HOST = 1,
-	ROUTE_NEXTHOP_ADDR = 2,
+enum smx_route_nexthop_kind {
+	SMX_ROUTE_NEXTHOP_DOMAIN = 0,
+	SMX_ROUTE_NEXTHOP_HOST = 1,
+	SMX_ROUTE_NEXTHOP_ADDR = 2,
 };
 
-struct route_nexthop {
-	enum route_nexthop_kind kind;
+struct smx_route_nexthop {
+	enum smx_route_nexthop_kind kind;
 	char host[SMX_DOMAIN_MAX + 1];
 	uint16_t port;
 };
 
 /*
- * route_parse_nexthop - parse len bytes of s. Returns SMX_OK with *out,
+ * smx_route_parse_nexthop - parse len bytes of s. Returns SMX_OK with *out,
  * or SMX_INVALID for anything else: empty, a bad host name or address,
  * a port outside 1..65535, "domain:port" (not used by secmx), NUL or
  * control bytes. Writes *out only on SMX_OK. Pure; never exits.
  */
-enum smx_status route_parse_nexthop(const char *s, size_t len,
-    struct route_nexthop *out);
+enum smx_status smx_route_parse_nexthop(const char *s, size_t len,
+    struct smx_route_nexthop *out);
 
 /*
- * route_address_domain - the domain of an envelope address: the text
+ * smx_route_address_domain - the domain of an envelope address: the text
  * after the last '@', lower case, a trailing dot removed; an address
- * literal keeps its brackets ("[192.0.2.1]", for route_parse_nexthop).
+ * literal keeps its brackets ("[192.0.2.1]", for smx_route_parse_nexthop).
  * Returns SMX_OK with the domain in out (size bytes), SMX_NOTFOUND for
  * the null sender "" or an address without '@', SMX_INVALID when the
  * domain is neither a host name nor a bracketed literal or does not fit.
  * Pure; never exits.
  */
-enum smx_status route_address_domain(const char *addr, char *out, size_t size);
+enum smx_status smx_route_address_domain(const char *addr, char *out,
+    size_t size);
 
 /*
- * struct route_tls_names - the reference names for certificate
+ * struct smx_route_tls_names - the reference names for certificate
  * verification of one SRV target, as Postfix "secure" with its default
  * smtp_tls_secure_cert_match = nexthop, dot-nexthop: the destination
  * domain, ".domain" (any host below it), and the SRV target name only
@@ -132,29 +133,29 @@ enum smx_status route_address_domain(const char *addr, char *out, size_t size);
  * names[] point into dot and into the caller's strings, which must
  * outlive the struct.
  */
-struct route_tls_names {
+struct smx_route_tls_names {
 	const char *names[3];
 	size_t n_names;
 	char dot[SMX_DOMAIN_MAX + 2];
 };
 
 /*
- * route_tls_names - fill *out for domain and target (target may be
+ * smx_route_tls_names - fill *out for domain and target (target may be
  * NULL); use_target is is_ad && dns_trust_ad. A target equal to domain
  * is not repeated. Pure; never fails.
  */
-void route_tls_names(const char *domain, const char *target, bool use_target,
-    struct route_tls_names *out);
+void smx_route_tls_names(const char *domain, const char *target,
+    bool use_target, struct smx_route_tls_names *out);
 
 /*
- * route_sender_role - the SecMX sending role: SMX_ROLE_SOS or
+ * smx_route_sender_role - the SecMX sending role: SMX_ROLE_SOS or
  * SMX_ROLE_BES. sender_roles is looked up with sender_domain (NULL or ""
  * for the null sender, which skips the table), else default_sender_role
  * applies; destination_roles looked up with destination (NULL skips it)
  * can make it SOS. SOS wins: a Secure Only rule from either table is
  * never weakened by the other. Pure; never exits.
  */
-enum smx_role route_sender_role(const struct smx_config *cfg,
+enum smx_role smx_route_sender_role(const struct smx_config *cfg,
     const char *sender_domain, const char *destination);
 
 #endif

@@ -1,14 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * NAME
- *	route - the ordered delivery targets of one destination domain
+ *	smx_route - the ordered delivery targets of one destination domain
  * DESCRIPTION
- *	route_srv() asks for _secmx._tcp.<domain> SRV records (SecMX Level 2
+ *	smx_route_srv() asks for _secmx._tcp.<domain> SRV records (SecMX Level 2
  *	section 5.1.1) and keeps them in RFC 2782 order as smx_dns orders
- *	them; route_mx() asks for the MX records (RFC 5321 section 5.1
+ *	them; smx_route_mx() asks for the MX records (RFC 5321 section 5.1
  *	order, the implicit MX when there are none). Both turn the DNS
- *	answer into one struct route that secmx-transport walks and
- *	secmx-lookup prints; route_format() is that printed form.
+ *	answer into one struct smx_route that secmx-transport walks and
+ *	secmx-lookup prints; smx_route_format() is that printed form.
  * LIMITS
  *	SMX_SRV_MAX targets from one SRV answer, SMX_MX_MAX from one MX
  *	answer (the caps of smx_dns); the time of one lookup is bounded by
@@ -25,7 +25,7 @@
  * SEE ALSO
  *	RFC 2782, RFC 5321 section 5.1, RFC 7505 (null MX); smx_dns.h.
  */
-#include "route.h"
+#include "smx_route.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -35,7 +35,7 @@
 
 /* Zero *r and set its kind. */
 static void
-route_reset(struct route *r, enum route_kind kind)
+route_reset(struct smx_route *r, enum smx_route_kind kind)
 {
 	memset(r, 0, sizeof(*r));
 	r->kind = kind;
@@ -49,8 +49,8 @@ set_reason(char *reason, size_t reason_size, const char *text)
 }
 
 enum smx_status
-route_srv(const struct smx_dns_opts *opts, const char *domain,
-    struct route *out, char *reason, size_t reason_size)
+smx_route_srv(const struct smx_dns_opts *opts, const char *domain,
+    struct smx_route *out, char *reason, size_t reason_size)
 {
 	struct smx_dns_srv_set set;
 	enum smx_status st;
@@ -66,7 +66,7 @@ route_srv(const struct smx_dns_opts *opts, const char *domain,
 	case SMX_OK:
 		break;
 	case SMX_NOTFOUND:
-		route_reset(out, ROUTE_SRV);
+		route_reset(out, SMX_ROUTE_SRV);
 		set_reason(reason, reason_size, "no SecMX SRV records");
 		return SMX_NOTFOUND;
 	case SMX_INVALID:
@@ -75,7 +75,7 @@ route_srv(const struct smx_dns_opts *opts, const char *domain,
 		/* Never a bounce on DNS trouble: PERMFAIL is not expected. */
 		return SMX_TEMPFAIL;
 	}
-	route_reset(out, ROUTE_SRV);
+	route_reset(out, SMX_ROUTE_SRV);
 	out->is_ad = set.is_ad;
 	if (set.is_null || set.n_srv == 0) {
 		/* RFC 2782: "." means the service is decidedly not offered. */
@@ -85,7 +85,7 @@ route_srv(const struct smx_dns_opts *opts, const char *domain,
 		return SMX_NOTFOUND;
 	}
 	for (i = 0; i < set.n_srv && i < SMX_SRV_MAX; i++) {
-		struct route_target *t = &out->target[i];
+		struct smx_route_target *t = &out->target[i];
 
 		smx_strlcpy(t->host, set.srv[i].target, sizeof(t->host));
 		t->port = set.srv[i].port;
@@ -96,8 +96,8 @@ route_srv(const struct smx_dns_opts *opts, const char *domain,
 }
 
 enum smx_status
-route_mx(const struct smx_dns_opts *opts, const char *domain, struct route *out,
-    char *reason, size_t reason_size)
+smx_route_mx(const struct smx_dns_opts *opts, const char *domain,
+    struct smx_route *out, char *reason, size_t reason_size)
 {
 	struct smx_dns_mx_set set;
 	enum smx_status st;
@@ -119,14 +119,14 @@ route_mx(const struct smx_dns_opts *opts, const char *domain, struct route *out,
 	default:
 		return SMX_TEMPFAIL;
 	}
-	route_reset(out, ROUTE_MX);
+	route_reset(out, SMX_ROUTE_MX);
 	out->is_ad = set.is_ad;
 	if (set.is_null) {
 		out->is_null = true; /* RFC 7505: the domain accepts no mail */
 		return SMX_OK;
 	}
 	for (i = 0; i < set.n_mx && i < SMX_MX_MAX && i < SMX_SRV_MAX; i++) {
-		struct route_target *t = &out->target[i];
+		struct smx_route_target *t = &out->target[i];
 
 		smx_strlcpy(t->host, set.mx[i].exchange, sizeof(t->host));
 		smx_ascii_lower(t->host, strlen(t->host));
@@ -143,9 +143,9 @@ route_mx(const struct smx_dns_opts *opts, const char *domain, struct route *out,
 }
 
 void
-route_format(const struct route *r, char *out, size_t size)
+smx_route_format(const struct smx_route *r, char *out, size_t size)
 {
-	const char *kind = r->kind == ROUTE_SRV ? "srv" : "mx";
+	const char *kind = r->kind == SMX_ROUTE_SRV ? "srv" : "mx";
 	size_t len = 0;
 	size_t i;
 	int n;
@@ -210,9 +210,10 @@ copy_addr(const char *s, size_t len, char *out, size_t size)
 }
 
 enum smx_status
-route_parse_nexthop(const char *s, size_t len, struct route_nexthop *out)
+smx_route_parse_nexthop(const char *s, size_t len,
+    struct smx_route_nexthop *out)
 {
-	struct route_nexthop nh;
+	struct smx_route_nexthop nh;
 	const char *close;
 	unsigned long port = 25;
 	size_t i;
@@ -230,7 +231,7 @@ route_parse_nexthop(const char *s, size_t len, struct route_nexthop *out)
 		/* "domain:port" is not used: SRV and MX give the ports. */
 		if (!copy_host(s, len, nh.host, sizeof(nh.host)))
 			return SMX_INVALID;
-		nh.kind = ROUTE_NEXTHOP_DOMAIN;
+		nh.kind = SMX_ROUTE_NEXTHOP_DOMAIN;
 		nh.port = 25;
 		*out = nh;
 		return SMX_OK;
@@ -245,10 +246,10 @@ route_parse_nexthop(const char *s, size_t len, struct route_nexthop *out)
 			return SMX_INVALID;
 	}
 	if (copy_addr(s + 1, (size_t)(close - s) - 1, nh.host, sizeof(nh.host)))
-		nh.kind = ROUTE_NEXTHOP_ADDR;
+		nh.kind = SMX_ROUTE_NEXTHOP_ADDR;
 	else if (copy_host(s + 1, (size_t)(close - s) - 1, nh.host,
 	             sizeof(nh.host)))
-		nh.kind = ROUTE_NEXTHOP_HOST;
+		nh.kind = SMX_ROUTE_NEXTHOP_HOST;
 	else
 		return SMX_INVALID;
 	nh.port = (uint16_t)port;
@@ -257,7 +258,7 @@ route_parse_nexthop(const char *s, size_t len, struct route_nexthop *out)
 }
 
 enum smx_status
-route_address_domain(const char *addr, char *out, size_t size)
+smx_route_address_domain(const char *addr, char *out, size_t size)
 {
 	const char *at = strrchr(addr, '@');
 	size_t len;
@@ -267,10 +268,10 @@ route_address_domain(const char *addr, char *out, size_t size)
 	at++;
 	len = strlen(at);
 	if (len > 2 && at[0] == '[' && at[len - 1] == ']') {
-		struct route_nexthop nh;
+		struct smx_route_nexthop nh;
 
-		if (route_parse_nexthop(at, len, &nh) != SMX_OK ||
-		    nh.kind != ROUTE_NEXTHOP_ADDR || len >= size)
+		if (smx_route_parse_nexthop(at, len, &nh) != SMX_OK ||
+		    nh.kind != SMX_ROUTE_NEXTHOP_ADDR || len >= size)
 			return SMX_INVALID;
 		memcpy(out, at, len + 1);
 		smx_ascii_lower(out, len);
@@ -282,8 +283,8 @@ route_address_domain(const char *addr, char *out, size_t size)
 }
 
 void
-route_tls_names(const char *domain, const char *target, bool use_target,
-    struct route_tls_names *out)
+smx_route_tls_names(const char *domain, const char *target, bool use_target,
+    struct smx_route_tls_names *out)
 {
 	memset(out, 0, sizeof(*out));
 	out->names[out->n_names++] = domain;
@@ -310,7 +311,7 @@ table_role(const struct smx_table *t, const char *domain)
 }
 
 enum smx_role
-route_sender_role(const struct smx_config *cfg, const char *sender_domain,
+smx_route_sender_role(const struct smx_config *cfg, const char *sender_domain,
     const char *destination)
 {
 	enum smx_role role = table_role(cfg->sender_roles, sender_domain);

@@ -50,6 +50,7 @@
 #include "smx_dns.h"
 #include "smx_limits.h"
 #include "smx_lines.h"
+#include "smx_route.h"
 #include "smx_util.h"
 
 /* Keyword fields are enums stored through a generic int (store_int). */
@@ -66,6 +67,7 @@ enum param_kind {
 	PARAM_TIME,       /* unsigned long: smx_parse_time within [min, max] */
 	PARAM_BOOL,       /* bool: yes or no, ASCII case-insensitive */
 	PARAM_TEXT,       /* char *: text accepted by check(), empty = NULL */
+	PARAM_DOMAINS,    /* char *: domains and table paths (local_domains) */
 };
 
 struct keyword {
@@ -113,6 +115,18 @@ static const struct keyword log_words[] = {
 	{ NULL, 0 },
 };
 
+static const struct keyword receiver_role_words[] = {
+	{ "sor", SMX_ROLE_SOR },
+	{ "ber", SMX_ROLE_BER },
+	{ NULL, 0 },
+};
+
+static const struct keyword mx_security_words[] = {
+	{ "encrypt", SMX_MX_ENCRYPT },
+	{ "dane", SMX_MX_DANE },
+	{ NULL, 0 },
+};
+
 static const struct keyword verify_words[] = {
 	{ "none", SMX_TLS_VERIFY_NONE },
 	{ "ca", SMX_TLS_VERIFY_CA },
@@ -135,6 +149,22 @@ static bool
 check_helo(const char *value, size_t len)
 {
 	return len == 0 || smx_is_hostname(value, len);
+}
+
+/* unqualified_recipient_domain: empty (this host's name) or a host name. */
+static bool
+check_domain(const char *value, size_t len)
+{
+	return len == 0 || (smx_is_hostname(value, len) && value[0] != '.');
+}
+
+/* local_listeners: what smx_route_self_parse accepts. */
+static bool
+check_listeners(const char *value, size_t len)
+{
+	struct smx_route_self self;
+
+	return smx_route_self_parse(value, len, &self) == SMX_OK;
 }
 
 /*
@@ -303,6 +333,41 @@ static const struct param params[] = {
 	    .offset = FIELD(secmx_transport_name),
 	    .check = check_transport,
 	    .expect = "expected transport: or transport:nexthop" },
+	{ .name = "local_listeners",
+	    .kind = PARAM_TEXT,
+	    .def = "25",
+	    .offset = FIELD(local_listeners),
+	    .check = check_listeners,
+	    .expect = "expected ports, ADDRESS:PORT or [IPv6]:PORT items" },
+	{ .name = "tls_dane",
+	    .kind = PARAM_BOOL,
+	    .def = "yes",
+	    .offset = FIELD(tls_dane),
+	    .expect = "expected yes or no" },
+	{ .name = "sos_mx_security",
+	    .kind = PARAM_KEYWORD,
+	    .def = "encrypt",
+	    .offset = FIELD(sos_mx_security),
+	    .keywords = mx_security_words,
+	    .expect = "expected encrypt or dane" },
+	{ .name = "local_domains",
+	    .kind = PARAM_DOMAINS,
+	    .def = "",
+	    .offset = FIELD(local_domains),
+	    .expect =
+	        "expected domains, .domains and absolute paths of tables" },
+	{ .name = "unqualified_recipient_domain",
+	    .kind = PARAM_TEXT,
+	    .def = "",
+	    .offset = FIELD(unqualified_recipient_domain),
+	    .check = check_domain,
+	    .expect = "expected a domain name" },
+	{ .name = "address_literal_role",
+	    .kind = PARAM_KEYWORD,
+	    .def = "sor",
+	    .offset = FIELD(address_literal_role),
+	    .keywords = receiver_role_words,
+	    .expect = "expected sor or ber" },
 };
 
 #define N_PARAMS (sizeof(params) / sizeof(params[0]))
@@ -317,6 +382,82 @@ static void
 store_int(struct smx_config *cfg, size_t offset, int v)
 {
 	memcpy((char *)cfg + offset, &v, sizeof(v));
+}
+
+static bool
+is_list_separator(int c)
+{
+	return c == ' ' || c == '\t' || c == ',';
+}
+
+/*
+ * next_item - the next item of a list separated by blanks or commas,
+ * from *pos in s (len bytes); false when none is left.
+ */
+static bool
+next_item(const char *s, size_t len, size_t *pos, const char **item,
+    size_t *item_len)
+{
+	size_t i = *pos;
+
+	while (i < len && is_list_separator((unsigned char)s[i]))
+		i++;
+	if (i >= len)
+		return false;
+	*item = s + i;
+	while (i < len && !is_list_separator((unsigned char)s[i]))
+		i++;
+	*item_len = (size_t)(s + i - *item);
+	*pos = i;
+	return true;
+}
+
+/*
+ * set_domains - local_domains: the inline domains become table 0 at
+ * once (so a bad domain is an error on its own line); table paths are
+ * checked here and loaded by smx_config_load_tables.
+ */
+static enum smx_status
+set_domains(struct smx_config *cfg, const struct param *p, const char *value,
+    size_t len)
+{
+	struct smx_table *inline_table = NULL;
+	struct smx_buf text;
+	char **field = (char **)((char *)cfg + p->offset);
+	char err[SMX_LOG_LINE_MAX];
+	const char *item;
+	size_t item_len;
+	size_t n_paths = 0;
+	size_t pos = 0;
+	enum smx_status st = SMX_OK;
+	char *copy = NULL;
+
+	smx_buf_init(&text, SMX_CONF_LINE_MAX * 8);
+	while (st == SMX_OK && next_item(value, len, &pos, &item, &item_len)) {
+		if (item[0] == '/') {
+			if (++n_paths > SMX_LOCAL_TABLES_MAX ||
+			    item_len >= SMX_CONF_PATH_MAX)
+				st = SMX_INVALID;
+			continue;
+		}
+		st =
+		    smx_buf_appendf(&text, "%.*s local\n", (int)item_len, item);
+	}
+	if (st == SMX_OK && text.len > 0)
+		st = smx_table_parse(p->name, text.data, text.len,
+		    SMX_TABLE_DOMAINS, &inline_table, err, sizeof(err));
+	if (st == SMX_OK && len > 0 && (copy = strdup(value)) == NULL)
+		st = SMX_TEMPFAIL;
+	smx_buf_free(&text);
+	if (st != SMX_OK) {
+		smx_table_free(inline_table);
+		return st;
+	}
+	free(*field);
+	*field = copy;
+	smx_table_free(cfg->local_domain_tables[0]);
+	cfg->local_domain_tables[0] = inline_table;
+	return SMX_OK;
 }
 
 /*
@@ -379,6 +520,8 @@ set_param(struct smx_config *cfg, const struct param *p, const char *value)
 		else
 			return SMX_INVALID;
 		return SMX_OK;
+	case PARAM_DOMAINS:
+		return set_domains(cfg, p, value, len);
 	case PARAM_TEXT:
 		field = (char **)((char *)cfg + p->offset);
 		if (!p->check(value, len))
@@ -490,6 +633,32 @@ config_defaults(const char *name)
 	return cfg;
 }
 
+/*
+ * default_origin - unqualified_recipient_domain when it is not set: this
+ * host's name (gethostname(2)), lower case without a trailing dot, as
+ * Postfix's default myorigin ($myhostname). A name that is no host name
+ * leaves it unset (bare local parts then name no domain).
+ */
+static enum smx_status
+default_origin(struct smx_config *cfg)
+{
+	char host[SMX_DOMAIN_MAX + 2];
+	size_t len;
+
+	if (gethostname(host, sizeof(host)) != 0)
+		return SMX_OK;
+	host[sizeof(host) - 1] = '\0';
+	len = strlen(host);
+	if (len > 0 && host[len - 1] == '.')
+		host[--len] = '\0';
+	if (len == 0 || !smx_is_hostname(host, len))
+		return SMX_OK;
+	smx_ascii_lower(host, len);
+	if ((cfg->unqualified_recipient_domain = strdup(host)) == NULL)
+		return SMX_TEMPFAIL;
+	return SMX_OK;
+}
+
 enum smx_status
 smx_config_parse(const char *name, const char *data, size_t len,
     struct smx_config **out, char *err, size_t errlen)
@@ -521,6 +690,13 @@ smx_config_parse(const char *name, const char *data, size_t len,
 		smx_line_error(err, errlen, name, r.bad_line, "%s", r.problem);
 		goto out;
 	}
+	if (cfg->unqualified_recipient_domain == NULL &&
+	    default_origin(cfg) != SMX_OK) {
+		if (errlen > 0)
+			snprintf(err, errlen, "%s: out of memory", name);
+		st = SMX_TEMPFAIL;
+		goto out;
+	}
 	*out = cfg;
 	cfg = NULL;
 	st = SMX_OK;
@@ -548,10 +724,44 @@ static const struct {
 
 #define N_TABLES (sizeof(config_tables) / sizeof(config_tables[0]))
 
+/*
+ * load_local_tables - the table files named in local_domains, into
+ * loaded[0..*n). On error the tables loaded so far stay in loaded[].
+ */
+static enum smx_status
+load_local_tables(const struct smx_config *cfg, struct smx_table **loaded,
+    size_t *n, char *err, size_t errlen)
+{
+	const char *list = cfg->local_domains;
+	char path[SMX_CONF_PATH_MAX];
+	const char *item;
+	size_t item_len;
+	size_t pos = 0;
+	enum smx_status st;
+
+	*n = 0;
+	while (list != NULL &&
+	    next_item(list, strlen(list), &pos, &item, &item_len)) {
+		if (item[0] != '/' || *n >= SMX_LOCAL_TABLES_MAX ||
+		    item_len >= sizeof(path))
+			continue;
+		memcpy(path, item, item_len);
+		path[item_len] = '\0';
+		st = smx_table_load(path, SMX_TABLE_DOMAINS, &loaded[*n], err,
+		    errlen);
+		if (st != SMX_OK)
+			return st;
+		(*n)++;
+	}
+	return SMX_OK;
+}
+
 enum smx_status
 smx_config_load_tables(struct smx_config *cfg, char *err, size_t errlen)
 {
 	struct smx_table *loaded[N_TABLES] = { NULL };
+	struct smx_table *local[SMX_LOCAL_TABLES_MAX] = { NULL };
+	size_t n_local = 0;
 	enum smx_status st = SMX_OK;
 	size_t i;
 
@@ -566,6 +776,18 @@ smx_config_load_tables(struct smx_config *cfg, char *err, size_t errlen)
 		if (st != SMX_OK)
 			break;
 	}
+	if (st == SMX_OK)
+		st = load_local_tables(cfg, local, &n_local, err, errlen);
+	for (i = 0; i < SMX_LOCAL_TABLES_MAX; i++) {
+		if (st != SMX_OK) {
+			smx_table_free(local[i]);
+			continue;
+		}
+		smx_table_free(cfg->local_domain_tables[i + 1]);
+		cfg->local_domain_tables[i + 1] = local[i];
+	}
+	if (st == SMX_OK)
+		cfg->n_local_domain_tables = n_local;
 	for (i = 0; i < N_TABLES; i++) {
 		struct smx_table **slot =
 		    (struct smx_table **)((char *)cfg + config_tables[i].table);
@@ -624,10 +846,13 @@ smx_config_free(struct smx_config *cfg)
 
 		smx_table_free(*t);
 	}
+	for (i = 0; i <= SMX_LOCAL_TABLES_MAX; i++)
+		smx_table_free(cfg->local_domain_tables[i]);
 	/* Every string parameter, table paths included. */
 	for (i = 0; i < N_PARAMS; i++) {
 		if (params[i].kind == PARAM_PATH ||
-		    params[i].kind == PARAM_TEXT) {
+		    params[i].kind == PARAM_TEXT ||
+		    params[i].kind == PARAM_DOMAINS) {
 			char **field =
 			    (char **)((char *)cfg + params[i].offset);
 

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "smx_limits.h"
 #include "smx_log.h"
 #include "smx_status.h"
 #include "smx_table.h"
@@ -35,6 +36,12 @@ enum smx_tls_version {
 	SMX_TLS_1_1 = 32,
 	SMX_TLS_1_2 = 33,
 	SMX_TLS_1_3 = 34,
+};
+
+/* What an MX host must offer a Secure Only Sender (sos_mx_security). */
+enum smx_mx_security {
+	SMX_MX_ENCRYPT = 0, /* STARTTLS and a handshake (SecMX Level 2) */
+	SMX_MX_DANE,        /* a DANE-authenticated TLS session (RFC 7672) */
 };
 
 enum smx_audit {
@@ -87,6 +94,23 @@ struct smx_config {
 	unsigned long delivery_time_limit;  /* the whole run; default 900s,
 	                                     * below secmx_time_limit */
 	char *secmx_transport_name; /* transport_maps result; "secmx:" */
+	char *local_listeners;      /* [addr:]port list; default "25" */
+	bool tls_dane;              /* DANE for SRV and MX; default yes */
+	enum smx_mx_security sos_mx_security; /* default encrypt */
+
+	/*
+	 * Local delivery: the domains this host receives mail for (keys of
+	 * receiver_roles, plus local_domains: inline domains and tables).
+	 * local_domain_tables[0] holds the inline domains, the rest one table
+	 * each; n_local_domain_tables counts the loaded ones.
+	 */
+	char *local_domains;
+	struct smx_table *local_domain_tables[SMX_LOCAL_TABLES_MAX + 1];
+	size_t n_local_domain_tables;
+
+	/* Receiver side: recipients without a DNS domain. */
+	char *unqualified_recipient_domain; /* default: this host's name */
+	enum smx_role address_literal_role; /* SOR (default) or BER */
 };
 
 /*

@@ -56,6 +56,17 @@
 #define SMX_FINGERPRINT_BYTES_MIN 16
 #define SMX_FINGERPRINT_BYTES_MAX 64
 
+/*
+ * local_domains: inline domains plus table files, like Postfix's
+ * mydestination; more than a handful of tables is a configuration smell.
+ */
+#define SMX_LOCAL_TABLES_MAX 16
+/*
+ * local_listeners: the [address:]port items where this host's Postfix
+ * smtpd listens (master.cf inet services), for loop detection.
+ */
+#define SMX_LISTENERS_MAX 32
+
 /* Time values in the config: one week, like Postfix's sanity bounds. */
 #define SMX_TIME_MAX (7 * 24 * 3600)
 

@@ -28,6 +28,7 @@
 #include "smx_route.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -319,7 +320,128 @@ smx_route_sender_role(const struct smx_config *cfg, const char *sender_domain,
 	if (role != SMX_ROLE_SOS && role != SMX_ROLE_BES)
 		role = cfg->default_sender_role == SMX_ROLE_SOS ? SMX_ROLE_SOS
 		                                                : SMX_ROLE_BES;
-	if (table_role(cfg->destination_roles, destination) == SMX_ROLE_SOS)
+	if (smx_route_destination_sos(cfg, destination))
 		role = SMX_ROLE_SOS;
 	return role;
+}
+
+bool
+smx_route_destination_sos(const struct smx_config *cfg, const char *rcpt_domain)
+{
+	return table_role(cfg->destination_roles, rcpt_domain) == SMX_ROLE_SOS;
+}
+
+bool
+smx_route_is_local(const struct smx_config *cfg, const char *domain)
+{
+	size_t len;
+	size_t i;
+
+	if (domain == NULL || domain[0] == '\0')
+		return false;
+	len = strlen(domain);
+	if (cfg->receiver_roles != NULL &&
+	    smx_table_lookup_domain(cfg->receiver_roles, domain, len) != NULL)
+		return true;
+	for (i = 0; i <= cfg->n_local_domain_tables; i++) {
+		const struct smx_table *t = cfg->local_domain_tables[i];
+
+		if (t != NULL &&
+		    smx_table_lookup_domain(t, domain, len) != NULL)
+			return true;
+	}
+	return false;
+}
+
+/* One local_listeners item: "PORT", "IPv4:PORT" or "[IPv6]:PORT". */
+static bool
+listener_parse(const char *s, size_t len, struct smx_route_listener *out)
+{
+	char text[SMX_DNS_ADDR_TEXT_MAX + 1];
+	const char *port = s;
+	size_t addr_len = 0;
+	unsigned long n;
+
+	memset(out, 0, sizeof(*out));
+	if (len > 0 && s[0] == '[') {
+		const char *close = memchr(s, ']', len);
+
+		if (close == NULL || close + 1 >= s + len || close[1] != ':')
+			return false;
+		addr_len = (size_t)(close - s) - 1;
+		if (addr_len == 0 || addr_len >= sizeof(text))
+			return false;
+		memcpy(text, s + 1, addr_len);
+		text[addr_len] = '\0';
+		if (inet_pton(AF_INET6, text, out->addr) != 1)
+			return false;
+		out->family = AF_INET6;
+		port = close + 2;
+	} else {
+		const char *colon = memchr(s, ':', len);
+
+		if (colon != NULL) {
+			addr_len = (size_t)(colon - s);
+			if (addr_len == 0 || addr_len >= sizeof(text))
+				return false;
+			memcpy(text, s, addr_len);
+			text[addr_len] = '\0';
+			if (inet_pton(AF_INET, text, out->addr) != 1)
+				return false;
+			out->family = AF_INET;
+			port = colon + 1;
+		}
+	}
+	if (smx_parse_ulong(port, (size_t)(s + len - port), 1, 65535, &n) !=
+	    SMX_OK)
+		return false;
+	out->port = (uint16_t)n;
+	return true;
+}
+
+enum smx_status
+smx_route_self_parse(const char *s, size_t len, struct smx_route_self *out)
+{
+	struct smx_route_self self;
+	size_t i = 0;
+
+	memset(&self, 0, sizeof(self));
+	while (i < len) {
+		size_t start;
+
+		if (s[i] == ' ' || s[i] == '\t' || s[i] == ',') {
+			i++;
+			continue;
+		}
+		start = i;
+		while (i < len && s[i] != ' ' && s[i] != '\t' && s[i] != ',')
+			i++;
+		if (self.n_items == SMX_LISTENERS_MAX ||
+		    !listener_parse(s + start, i - start,
+		        &self.item[self.n_items]))
+			return SMX_INVALID;
+		self.n_items++;
+	}
+	*out = self;
+	return SMX_OK;
+}
+
+bool
+smx_route_self_match(const struct smx_route_self *self, int family,
+    const unsigned char *addr, uint16_t port, bool is_local_addr)
+{
+	size_t alen = family == AF_INET6 ? 16 : 4;
+	size_t i;
+
+	for (i = 0; i < self->n_items; i++) {
+		const struct smx_route_listener *l = &self->item[i];
+
+		if (l->port != port)
+			continue;
+		if (l->family == 0 && is_local_addr)
+			return true;
+		if (l->family == family && memcmp(l->addr, addr, alen) == 0)
+			return true;
+	}
+	return false;
 }

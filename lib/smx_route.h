@@ -158,4 +158,55 @@ void smx_route_tls_names(const char *domain, const char *target,
 enum smx_role smx_route_sender_role(const struct smx_config *cfg,
     const char *sender_domain, const char *destination);
 
+/*
+ * smx_route_destination_sos - true when destination_roles makes mail to
+ * the recipient domain (never a next hop) Secure Only. The one answer
+ * for secmx-transport's role and secmx-lookup's transport map. Pure.
+ */
+bool smx_route_destination_sos(const struct smx_config *cfg,
+    const char *rcpt_domain);
+
+/*
+ * smx_route_is_local - true when this host receives mail for domain: a
+ * key of receiver_roles, or of local_domains (inline or a table), exact
+ * or by a ".parent" key. Such mail is Postfix's local or virtual
+ * delivery, never secmx-transport's. Pure.
+ */
+bool smx_route_is_local(const struct smx_config *cfg, const char *domain);
+
+/*
+ * struct smx_route_self - where this host's own Postfix smtpd listens
+ * (local_listeners): port numbers for every address of this host, or one
+ * address and port. A delivery target there is this host: a mail loop.
+ */
+struct smx_route_listener {
+	int family;             /* AF_INET, AF_INET6, or 0: any address */
+	unsigned char addr[16]; /* network order */
+	uint16_t port;
+};
+
+struct smx_route_self {
+	struct smx_route_listener item[SMX_LISTENERS_MAX];
+	size_t n_items;
+};
+
+/*
+ * smx_route_self_parse - parse len bytes of local_listeners: items
+ * separated by blanks or commas, each "PORT", "IPv4:PORT" or
+ * "[IPv6]:PORT" with PORT 1..65535. Empty gives no items. Returns SMX_OK
+ * with *out, or SMX_INVALID (bad item, over SMX_LISTENERS_MAX items,
+ * control or non-ASCII bytes). Writes *out only on SMX_OK. Pure.
+ */
+enum smx_status smx_route_self_parse(const char *s, size_t len,
+    struct smx_route_self *out);
+
+/*
+ * smx_route_self_match - true when a target at address addr (family
+ * AF_INET or AF_INET6, network order) and port is one of the listeners:
+ * an item with that address and port, or a port-only item when
+ * is_local_addr says the address belongs to this host. Pure.
+ */
+bool smx_route_self_match(const struct smx_route_self *, int family,
+    const unsigned char *addr, uint16_t port, bool is_local_addr);
+
 #endif

@@ -136,6 +136,7 @@ role_values(enum smx_table_type type, const char **a, const char **b)
 		*b = "bes";
 		return true;
 	case SMX_TABLE_CCERT:
+	case SMX_TABLE_DOMAINS:
 		break;
 	}
 	return false;

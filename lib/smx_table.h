@@ -13,6 +13,7 @@
  *	SMX_TABLE_SENDER	domain -> "sos" | "bes"	(sender_roles)
  *	SMX_TABLE_DESTINATION	domain -> "sos" | "bes"	(destination_roles)
  *	SMX_TABLE_CCERT		fingerprint -> any text	(sor_client_certs)
+ *	SMX_TABLE_DOMAINS	domain -> any text	(local_domains)
  * Domain keys are host names, or ".parent" patterns; fingerprint keys are
  * hex bytes separated by ':' as Postfix prints ccert_fingerprint.
  */
@@ -21,6 +22,7 @@ enum smx_table_type {
 	SMX_TABLE_SENDER,
 	SMX_TABLE_DESTINATION,
 	SMX_TABLE_CCERT,
+	SMX_TABLE_DOMAINS,
 };
 
 /* An immutable, loaded table. Opaque. */

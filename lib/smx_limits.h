@@ -91,6 +91,12 @@
 #define SMTP_REPLY_LINE_MAX 512
 #define SMTP_REPLY_LINES_MAX 100
 #define SMTP_REPLY_TEXT_MAX 8192
+/*
+ * The reply to the end of data is read without the caps above (a 2xx
+ * there means the message was delivered, however odd the reply), but
+ * never more than this in all: a server that streams forever is cut off.
+ */
+#define SMTP_REPLY_SCAN_MAX (1024 * 1024)
 /* Bytes one complete reply can take on the wire: every line at the cap. */
 #define SMTP_REPLY_WIRE_MAX (SMTP_REPLY_LINES_MAX * SMTP_REPLY_LINE_MAX)
 /*

@@ -428,9 +428,10 @@ smx_route_self_parse(const char *s, size_t len, struct smx_route_self *out)
 
 bool
 smx_route_self_match(const struct smx_route_self *self, int family,
-    const unsigned char *addr, uint16_t port, bool is_local_addr)
+    const unsigned char *addr, uint16_t port, smx_route_is_local_fn *is_local)
 {
 	size_t alen = family == AF_INET6 ? 16 : 4;
+	bool has_any_port = false;
 	size_t i;
 
 	for (i = 0; i < self->n_items; i++) {
@@ -438,10 +439,11 @@ smx_route_self_match(const struct smx_route_self *self, int family,
 
 		if (l->port != port)
 			continue;
-		if (l->family == 0 && is_local_addr)
-			return true;
-		if (l->family == family && memcmp(l->addr, addr, alen) == 0)
+		if (l->family == 0)
+			has_any_port = true;
+		else if (l->family == family &&
+		    memcmp(l->addr, addr, alen) == 0)
 			return true;
 	}
-	return false;
+	return has_any_port && is_local != NULL && is_local(family, addr);
 }

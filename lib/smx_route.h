@@ -201,12 +201,19 @@ enum smx_status smx_route_self_parse(const char *s, size_t len,
     struct smx_route_self *out);
 
 /*
+ * smx_route_is_local_fn - true when the address (family AF_INET or
+ * AF_INET6, network order) belongs to this host.
+ */
+typedef bool smx_route_is_local_fn(int family, const unsigned char *addr);
+
+/*
  * smx_route_self_match - true when a target at address addr (family
  * AF_INET or AF_INET6, network order) and port is one of the listeners:
- * an item with that address and port, or a port-only item when
- * is_local_addr says the address belongs to this host. Pure.
+ * an item with that address and port, or a port-only item with that
+ * port when is_local says the address belongs to this host (is_local is
+ * called only then). Pure apart from is_local.
  */
 bool smx_route_self_match(const struct smx_route_self *, int family,
-    const unsigned char *addr, uint16_t port, bool is_local_addr);
+    const unsigned char *addr, uint16_t port, smx_route_is_local_fn *is_local);
 
 #endif

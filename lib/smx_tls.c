@@ -55,7 +55,9 @@ struct smx_tls_ctx {
 struct smx_tls_conn {
 	SSL *ssl;
 	int fd;
-	long first_verify_error; /* first X509 error seen, or X509_V_OK */
+	enum smx_tls_failure failure; /* of the last failed I/O call */
+	int alert;                    /* fatal alert received, or -1 */
+	long first_verify_error;      /* first X509 error seen, or X509_V_OK */
 	int first_verify_depth;
 };
 
@@ -68,6 +70,26 @@ smx_tls_verified_name(enum smx_tls_verified v)
 	case SMX_TLS_VERIFIED_FAIL:
 		return "fail";
 	case SMX_TLS_VERIFIED_NONE:
+		break;
+	}
+	return "none";
+}
+
+const char *
+smx_tls_failure_name(enum smx_tls_failure f)
+{
+	switch (f) {
+	case SMX_TLS_FAIL_TIMEOUT:
+		return "timeout";
+	case SMX_TLS_FAIL_LOST:
+		return "lost";
+	case SMX_TLS_FAIL_ALERT:
+		return "alert";
+	case SMX_TLS_FAIL_PROTOCOL:
+		return "protocol";
+	case SMX_TLS_FAIL_VERIFY:
+		return "verify";
+	case SMX_TLS_FAIL_NONE:
 		break;
 	}
 	return "none";
@@ -109,33 +131,85 @@ set_reason(char *reason, size_t size, const char *what)
 	ERR_clear_error();
 }
 
+/* Wait for the socket as OpenSSL asked; a failure is recorded in c. */
+static enum smx_status
+wait_io(struct smx_tls_conn *c, short events, long long deadline, char *reason,
+    size_t size)
+{
+	enum smx_status st = smx_io_wait(c->fd, events, deadline);
+
+	if (st == SMX_OK)
+		return SMX_OK;
+	c->failure =
+	    st == SMX_NOTFOUND ? SMX_TLS_FAIL_TIMEOUT : SMX_TLS_FAIL_LOST;
+	if (st == SMX_NOTFOUND)
+		snprintf(reason, size, "timeout");
+	else
+		snprintf(reason, size, "poll: %s", strerror(errno));
+	return SMX_TEMPFAIL;
+}
+
 /*
  * Handle a non-success return of an SSL I/O call: wait for the socket when
- * OpenSSL asks for it (SMX_OK: retry), otherwise fail with a reason.
+ * OpenSSL asks for it (SMX_OK: retry), otherwise fail with a reason and
+ * the kind of failure in c->failure: a fatal alert from the peer, a
+ * closed or reset connection, or anything else OpenSSL refused.
  */
 static enum smx_status
 retry_or_fail(struct smx_tls_conn *c, int rc, long long deadline,
     const char *what, char *reason, size_t size)
 {
-	char msg[128];
+	char msg[160];
 	int err = SSL_get_error(c->ssl, rc);
 
 	switch (err) {
 	case SSL_ERROR_WANT_READ:
-		return smx_io_wait_for(c->fd, POLLIN, deadline, "", reason,
-		    size);
+		return wait_io(c, POLLIN, deadline, reason, size);
 	case SSL_ERROR_WANT_WRITE:
-		return smx_io_wait_for(c->fd, POLLOUT, deadline, "", reason,
-		    size);
+		return wait_io(c, POLLOUT, deadline, reason, size);
 	case SSL_ERROR_SYSCALL:
+		c->failure = SMX_TLS_FAIL_LOST;
 		snprintf(msg, sizeof(msg), "%s: %s", what,
 		    errno != 0 ? strerror(errno) : "connection closed");
 		set_reason(reason, size, msg);
 		return SMX_TEMPFAIL;
+	case SSL_ERROR_ZERO_RETURN:
+		c->failure = SMX_TLS_FAIL_LOST;
+		set_reason(reason, size, "connection closed by the server");
+		return SMX_TEMPFAIL;
 	default:
-		set_reason(reason, size, what);
+		/* OpenSSL 3 reports an EOF in the handshake as an error. */
+		if (ERR_GET_REASON(ERR_peek_error()) ==
+		    SSL_R_UNEXPECTED_EOF_WHILE_READING) {
+			c->failure = SMX_TLS_FAIL_LOST;
+			snprintf(msg, sizeof(msg), "%s: connection closed",
+			    what);
+		} else if (c->alert >= 0) {
+			c->failure = SMX_TLS_FAIL_ALERT;
+			snprintf(msg, sizeof(msg),
+			    "%s: alert %s from the server", what,
+			    SSL_alert_desc_string_long(c->alert));
+		} else {
+			c->failure = SMX_TLS_FAIL_PROTOCOL;
+			snprintf(msg, sizeof(msg), "%s", what);
+		}
+		set_reason(reason, size, msg);
 		return SMX_TEMPFAIL;
 	}
+}
+
+/* Remember a fatal alert the peer sent (SSL_set_info_callback(3)). */
+static void
+info_cb(const SSL *ssl, int where, int ret)
+{
+	struct smx_tls_conn *c;
+
+	if ((where & SSL_CB_READ_ALERT) == 0 ||
+	    (c = SSL_get_app_data(ssl)) == NULL)
+		return;
+	/* ret: level in the high byte, description in the low byte. */
+	if (((ret >> 8) & 0xff) == SSL3_AL_FATAL && c->alert < 0)
+		c->alert = ret & 0xff;
 }
 
 /*
@@ -352,6 +426,7 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd, const char *sni,
 		return SMX_TEMPFAIL;
 	}
 	c->fd = fd;
+	c->alert = -1;
 	c->first_verify_error = X509_V_OK;
 	if ((c->ssl = SSL_new(ctx->ssl_ctx)) == NULL) {
 		set_reason(reason, reason_size, "SSL_new");
@@ -366,19 +441,29 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd, const char *sni,
 	st = setup_names(ctx, c->ssl, sni, names, n_names, reason, reason_size);
 	if (st != SMX_OK)
 		goto fail;
+	SSL_set_info_callback(c->ssl, info_cb);
 	while ((rc = SSL_connect(c->ssl)) != 1) {
 		st = retry_or_fail(c, rc, deadline, "handshake failure", reason,
 		    reason_size);
-		if (st != SMX_OK)
+		if (st != SMX_OK) {
+			info->failure = c->failure;
+			if (c->alert >= 0)
+				smx_strlcpy(info->alert,
+				    SSL_alert_desc_string_long(c->alert),
+				    sizeof(info->alert));
 			goto fail;
+		}
 	}
 	if ((st = check_peer(ctx, c, info, reason, reason_size)) != SMX_OK) {
+		info->failure = SMX_TLS_FAIL_VERIFY;
 		smx_tls_close(c, 0);
 		return st;
 	}
 	*out = c;
 	return SMX_OK;
 fail:
+	if (info->failure == SMX_TLS_FAIL_NONE)
+		info->failure = SMX_TLS_FAIL_PROTOCOL;
 	SSL_free(c->ssl);
 	free(c);
 	return st;
@@ -435,6 +520,12 @@ smx_tls_write(struct smx_tls_conn *c, const void *buf, size_t len,
 		if (st != SMX_OK)
 			return st;
 	}
+}
+
+enum smx_tls_failure
+smx_tls_failure(const struct smx_tls_conn *c)
+{
+	return c->failure;
 }
 
 bool

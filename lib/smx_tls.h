@@ -36,6 +36,20 @@ enum smx_tls_verified {
 	SMX_TLS_VERIFIED_FAIL = 2, /* checked and bad; see verify_reason */
 };
 
+/*
+ * Why a TLS connection failed, so that callers can tell a server that
+ * refuses TLS from a network fault (issue of classification: a refusal
+ * is the server's answer, a fault may go away).
+ */
+enum smx_tls_failure {
+	SMX_TLS_FAIL_NONE = 0, /* no failure */
+	SMX_TLS_FAIL_TIMEOUT,  /* no progress within the timeout */
+	SMX_TLS_FAIL_LOST,     /* connection closed or reset by the peer */
+	SMX_TLS_FAIL_ALERT,    /* the server ended it with a fatal alert */
+	SMX_TLS_FAIL_PROTOCOL, /* bytes that are not TLS, or local trouble */
+	SMX_TLS_FAIL_VERIFY,   /* the certificate did not verify */
+};
+
 /* What a handshake negotiated, for logs and DSN text. Plain C only. */
 struct smx_tls_info {
 	char protocol[16];                      /* "TLSv1.3", or "" */
@@ -43,7 +57,15 @@ struct smx_tls_info {
 	enum smx_tls_verified verified;         /* see above */
 	char verify_reason[SMX_TLS_REASON_MAX]; /* X509 error text on fail */
 	char peer_name[SMX_DOMAIN_MAX + 1]; /* certificate name that matched */
+	enum smx_tls_failure failure;       /* with a failed connect */
+	char alert[64]; /* the server's fatal alert, with SMX_TLS_FAIL_ALERT */
 };
+
+/*
+ * smx_tls_failure_name - "timeout", "lost", "alert", "protocol",
+ * "verify" or "none" for logs. Never NULL.
+ */
+const char *smx_tls_failure_name(enum smx_tls_failure);
 
 /*
  * smx_tls_verified_name - "ok", "none" or "fail" for logs. Never NULL.
@@ -77,9 +99,12 @@ void smx_tls_ctx_free(struct smx_tls_ctx *);
  *
  * Returns SMX_OK with *out a new connection (free with smx_tls_close())
  * and *info filled; SMX_TEMPFAIL on timeout, I/O error, or handshake
- * failure (the peer can be retried later or elsewhere); SMX_PERMFAIL when
+ * failure (the peer can be retried later or elsewhere), with
+ * info->failure saying which (a fatal alert from the server is
+ * SMX_TLS_FAIL_ALERT with its description in info->alert); SMX_PERMFAIL when
  * the handshake completed but the certificate did not verify (info is
- * filled, verified == SMX_TLS_VERIFIED_FAIL, with the reason; the session
+ * filled, verified == SMX_TLS_VERIFIED_FAIL, failure SMX_TLS_FAIL_VERIFY,
+ * with the reason; the session
  * is already shut down); SMX_INVALID for bad arguments (too many names,
  * none with verify=ca, a name or sni with NUL/CR/LF). info is written in
  * every case (empty on early failure). A short reason, with the OpenSSL
@@ -106,6 +131,12 @@ enum smx_status smx_tls_read(struct smx_tls_conn *, void *buf, size_t size,
  */
 enum smx_status smx_tls_write(struct smx_tls_conn *, const void *buf,
     size_t len, int timeout_ms, char *reason, size_t reason_size);
+
+/*
+ * smx_tls_failure - the kind of failure of the last smx_tls_read or
+ * smx_tls_write that failed (SMX_TLS_FAIL_NONE when none did).
+ */
+enum smx_tls_failure smx_tls_failure(const struct smx_tls_conn *);
 
 /*
  * smx_tls_pending - true when decrypted bytes are already buffered inside

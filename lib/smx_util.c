@@ -161,6 +161,38 @@ smx_ascii_casecmp(const char *a, const char *b)
 	return smx_ascii_ncasecmp(a, b, (size_t)-1);
 }
 
+size_t
+smx_escape(char *out, size_t size, size_t *used, const char *in, size_t len)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t n = *used;
+	size_t i;
+
+	if (size == 0)
+		return 0;
+	if (n >= size)
+		n = size - 1;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)in[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\') {
+			if (n + 1 >= size)
+				break;
+			out[n++] = (char)c;
+			continue;
+		}
+		if (n + 4 >= size)
+			break;
+		out[n++] = '\\';
+		out[n++] = 'x';
+		out[n++] = hex[c >> 4];
+		out[n++] = hex[c & 0xf];
+	}
+	out[n] = '\0';
+	*used = n;
+	return i;
+}
+
 bool
 smx_is_hostname(const char *s, size_t len)
 {

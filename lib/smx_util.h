@@ -40,6 +40,17 @@ int smx_ascii_casecmp(const char *a, const char *b);
 int smx_ascii_ncasecmp(const char *a, const char *b, size_t n);
 
 /*
+ * smx_escape - append len bytes of in to out (size bytes; out[*used..]
+ * is where writing starts and *used is advanced; always NUL-terminated
+ * when size > 0) with control bytes, DEL, backslash and non-ASCII bytes
+ * as "\xNN", so that untrusted text (a server's reply) can be logged
+ * without losing what it was. Stops at the first byte whose escape would
+ * not fit; returns the number of input bytes taken. Never fails.
+ */
+size_t smx_escape(char *out, size_t size, size_t *used, const char *in,
+    size_t len);
+
+/*
  * smx_is_hostname - true when the len bytes of s are a host name: labels
  * of letters, digits and hyphens (underscore allowed, as in SRV owner
  * labels), no empty label, no label over SMX_LABEL_MAX, no leading or

@@ -26,11 +26,13 @@
  *			"srv:[secmail.example.org]:25,
  *srv:[b.example.org]:2525". Not found when there are none, or only the null
  *			target "." (SecMX decidedly not offered).
- *	transport	secmx_transport_name (default "secmx:") when the
- *			domain has SecMX servers, destination_roles says
- *			sos for it, or default_sender_role is sos; not found
- *			otherwise, so that transport_maps leaves Best Effort
- *			mail to Postfix's own smtp(8).
+ *	transport	not found for a domain this host receives mail for
+ *			(a key of receiver_roles or local_domains);
+ *			otherwise secmx_transport_name (default "secmx:")
+ *			when the domain has SecMX servers, destination_roles
+ *			says sos for it, or default_sender_role is sos; not
+ *			found otherwise, so that transport_maps leaves Best
+ *			Effort mail to Postfix's own smtp(8).
  *	sender_transport
  *			secmx_transport_name when sender_roles (or, for a
  *			domain not listed, default_sender_role) makes the
@@ -74,7 +76,8 @@
  *		it; 2 usage, configuration or start-up error.
  * CONFIGURATION
  *	secmx.conf(5): receiver_roles, sender_roles, destination_roles,
- *	default_sender_role, dns_nameservers, dns_timeout, dns_trust_ad,
+ *	local_domains, default_sender_role, dns_nameservers, dns_timeout,
+ *	dns_trust_ad,
  *	secmx_transport_name, request_timeout, idle_timeout. A table that is
  *	not configured is empty: every lookup in it is not found.
  * EXAMPLE

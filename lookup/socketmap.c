@@ -341,9 +341,13 @@ lookup_domain(const struct socketmap_ctx *ctx, enum socketmap_map map,
 		smx_route_format(&rt, value, value_size);
 		return SMX_OK;
 	case SOCKETMAP_TRANSPORT:
-		v = smx_table_lookup_domain(cfg->destination_roles, domain,
-		    strlen(domain));
-		if (!is_role(v, "sos") &&
+		/*
+		 * transport_maps applies to local domains too: mail this host
+		 * receives itself must never leave through secmx (a loop).
+		 */
+		if (smx_route_is_local(cfg, domain))
+			return SMX_NOTFOUND;
+		if (!smx_route_destination_sos(cfg, domain) &&
 		    cfg->default_sender_role != SMX_ROLE_SOS) {
 			st = srv_targets(ctx, domain, &rt, reason, reason_size);
 			if (st != SMX_OK)

@@ -146,13 +146,19 @@ void socketmap_dns_opts(const struct smx_config *cfg, struct smx_dns_opts *out);
  *	receiver, sender, destination: the role table's value.
  *	route: the SecMX targets of the domain, smx_route_format order; not
  *	    found for no SRV records or the null target ".".
- *	transport: secmx_transport_name when destination_roles says sos
- *	    for the domain, or default_sender_role is sos (both without
- *	    DNS), or the domain has SecMX targets; otherwise not found, so
- *	    that Postfix's own smtp(8) delivers Best Effort mail.
+ *	transport: not found for a domain this host receives mail for
+ *	    (smx_route_is_local: receiver_roles keys and local_domains);
+ *	    otherwise secmx_transport_name when destination_roles says sos
+ *	    for the domain (smx_route_destination_sos, as the transport
+ *	    decides), or default_sender_role is sos (both without DNS), or
+ *	    the domain has SecMX targets; otherwise not found, so that
+ *	    Postfix's own smtp(8) delivers Best Effort mail.
  *	sender_transport: secmx_transport_name when sender_roles (or, for a
  *	    domain not in it, default_sender_role) makes the sender's domain
- *	    sos; otherwise not found.
+ *	    sos; otherwise not found. Postfix consults
+ *	    sender_dependent_default_transport_maps only for mail that would
+ *	    take default_transport, never for local or virtual domains, so
+ *	    this answer cannot route local mail into secmx.
  * Returns SMX_OK with the value in value (at most value_size bytes with
  * the NUL; SOCKETMAP_VALUE_SIZE is always enough), SMX_NOTFOUND, or
  * SMX_TEMPFAIL with a reason (DNS trouble, or a value that does not fit).

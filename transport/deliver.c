@@ -1,24 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * NAME
- *	deliver - one secmx-transport delivery: role, route, attempts
+ *	deliver - one secmx delivery: role, destination, route, attempts
  * DESCRIPTION
- *	Decides the sending role (smx_route_sender_role), the destination (the
- *	next hop, else the one domain of all recipients) and the route:
+ *	The decisions are pure functions: the sending role (deliver_role:
+ *	sender_roles, default_sender_role, destination_roles keyed by the
+ *	recipient's domain; SOS wins), the destination (deliver_destination:
+ *	the next hop or the recipient's domain), what a DNS answer means
+ *	(deliver_dns_outcome) and the TLS policy of each kind of target
+ *	(deliver_target_policy):
  *
  *	- [host]:port next hop: that host only, with the TLS rules of an MX
  *	  route (no SRV or MX lookup, as Postfix's [] form);
- *	- _secmx._tcp SRV targets (smx_route_srv): every address of every
- *	  target in order, STARTTLS mandatory, the certificate checked per
- *	  tls_verify against the destination, ".destination" and, when the
- *	  answer was DNSSEC-validated and dns_trust_ad = yes, the target;
- *	- otherwise the MX hosts (smx_route_mx): STARTTLS when offered for a
- *	  Best Effort Sender (plaintext when not offered or when the
- *	  handshake fails), mandatory for a Secure Only Sender, unverified
- *	  in both cases (MX names are not authenticated without DANE).
+ *	- _secmx._tcp SRV targets: every address of every target in order,
+ *	  STARTTLS mandatory, the certificate checked per tls_verify against
+ *	  the destination, ".destination" and, when the answer was
+ *	  DNSSEC-validated and dns_trust_ad = yes, the target;
+ *	- otherwise the MX hosts: STARTTLS when offered for a Best Effort
+ *	  Sender (plaintext when not offered or when the handshake fails),
+ *	  mandatory for a Secure Only Sender, unverified in both cases (MX
+ *	  names are not authenticated without DANE).
  *
- *	Each attempt is smtp_session_deliver; outcome_agg decides when to
- *	stop and what the result is.
+ *	deliver_run walks the route with the I/O of a struct deliver_io;
+ *	every attempt is one session, outcome_agg_add classifies it
+ *	(outcome_classify) and decides when to stop.
  * LIMITS
  *	TRANSPORT_ATTEMPTS_MAX connections per run. Every attempt gets
  *	timeouts from outcome_time_budget so that it fits in what is left of
@@ -28,13 +33,14 @@
  *	syslog, one line per attempt and recipient, one per outcome and
  *	recipient, in the same space-separated key=value form as the
  *	policy server's audit lines: "QUEUEID: to=<r> relay=host[addr]:port
- *	route=srv role=sos tls=TLSv1.3 cipher=... verify=ok status=sent
- *	(text)".
+ *	route=srv role=sos stage=eod class=sent tls=TLSv1.3 cipher=...
+ *	verify=ok status=sent (text)".
  * SECURITY
  *	DNS answers, server replies and certificates are untrusted; values
  *	in log lines are bounded by SMX_LOG_VALUE_MAX and made printable by
  *	smx_log. An unvalidated SRV target name never counts as a
- *	certificate reference name.
+ *	certificate reference name. A recipient whose role is SOS never
+ *	leaves in plaintext, whatever the next hop.
  * SEE ALSO
  *	smx_route.h, outcome.h, smtp_session.h; SecMX Level 2 section 5;
  *	Postfix TLS_README (security levels may, encrypt, secure).
@@ -44,33 +50,184 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <unistd.h>
 
-#include "smx_dns.h"
 #include "smx_io.h"
 #include "smx_limits.h"
 #include "smx_log.h"
 #include "smx_tls.h"
 #include "smx_util.h"
-#include "smx_route.h"
-#include "smtp_session.h"
 
 #define W SMX_LOG_VALUE_MAX
+
+/* ------------------------------------------------------------------ */
+/* Decisions                                                            */
+
+enum smx_role
+deliver_role(const struct smx_config *cfg, const char *sender, const char *rcpt)
+{
+	char sender_domain[SMX_DOMAIN_MAX + 3];
+	char rcpt_domain[SMX_DOMAIN_MAX + 3];
+
+	if (smx_route_address_domain(sender, sender_domain,
+	        sizeof(sender_domain)) != SMX_OK)
+		sender_domain[0] = '\0';
+	if (rcpt == NULL ||
+	    smx_route_address_domain(rcpt, rcpt_domain, sizeof(rcpt_domain)) !=
+	        SMX_OK)
+		rcpt_domain[0] = '\0';
+	return smx_route_sender_role(cfg, sender_domain,
+	    rcpt_domain[0] != '\0' && rcpt_domain[0] != '[' ? rcpt_domain
+	                                                    : NULL);
+}
+
+bool
+deliver_destination(const char *nexthop, const char *rcpt,
+    struct smx_route_nexthop *out, struct outcome *err)
+{
+	char domain[SMX_DOMAIN_MAX + 3];
+
+	if (nexthop != NULL && nexthop[0] != '\0') {
+		if (smx_route_parse_nexthop(nexthop, strlen(nexthop), out) ==
+		    SMX_OK)
+			return true;
+		outcome_set(err, SMX_TEMPFAIL, "4.3.5",
+		    "bad next-hop argument");
+		return false;
+	}
+	if (smx_route_address_domain(rcpt, domain, sizeof(domain)) != SMX_OK ||
+	    smx_route_parse_nexthop(domain, strlen(domain), out) != SMX_OK) {
+		outcome_set(err, SMX_TEMPFAIL, "4.3.5",
+		    "recipient address without a usable domain and no next hop");
+		return false;
+	}
+	return true;
+}
+
+enum deliver_dns_step
+deliver_dns_outcome(enum smx_route_kind kind, enum smx_status st,
+    const struct smx_route *rt, const char *domain, const char *reason,
+    struct outcome *out)
+{
+	char text[SMX_DNS_REASON_MAX + SMX_DOMAIN_MAX + 128];
+
+	if (kind == SMX_ROUTE_SRV) {
+		if (st == SMX_OK && rt->n_targets > 0 && !rt->is_null)
+			return DELIVER_DNS_GO_ON;
+		if (st == SMX_OK || st == SMX_NOTFOUND)
+			return DELIVER_DNS_NEXT;
+		(void)snprintf(text, sizeof(text),
+		    "DNS lookup of _secmx._tcp.%s failed: %s", domain, reason);
+		outcome_set(out, SMX_TEMPFAIL, "4.4.3", text);
+		return DELIVER_DNS_DECIDED;
+	}
+	if (st == SMX_OK && rt->is_null) {
+		outcome_set(out, SMX_PERMFAIL, "5.1.10",
+		    "Recipient address rejected: domain does not accept mail (null MX)");
+		return DELIVER_DNS_DECIDED;
+	}
+	if (st == SMX_OK && rt->n_targets > 0)
+		return DELIVER_DNS_GO_ON;
+	if (st == SMX_NOTFOUND) {
+		(void)snprintf(text, sizeof(text),
+		    "Host or domain name not found. Name service error for name=%s type=MX: Host not found",
+		    domain);
+		outcome_set(out, SMX_PERMFAIL, "5.1.2", text);
+		return DELIVER_DNS_DECIDED;
+	}
+	(void)snprintf(text, sizeof(text), "DNS lookup of MX for %s failed: %s",
+	    domain, reason);
+	outcome_set(out, SMX_TEMPFAIL, "4.4.3", text);
+	return DELIVER_DNS_DECIDED;
+}
+
+struct deliver_target
+deliver_target_policy(bool is_sos, enum outcome_route route)
+{
+	struct deliver_target t;
+
+	memset(&t, 0, sizeof(t));
+	if (route == OUTCOME_ROUTE_SRV) {
+		t.tls = SMTP_TLS_ENCRYPT;
+		t.is_verify = true;
+	} else {
+		t.tls = is_sos ? SMTP_TLS_ENCRYPT : SMTP_TLS_MAY;
+	}
+	return t;
+}
+
+/* ------------------------------------------------------------------ */
+/* I/O                                                                  */
+
+bool
+deliver_is_local_addr(int family, const unsigned char *addr)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	bool is_local;
+	int fd;
+
+	memset(&ss, 0, sizeof(ss));
+	if (family == AF_INET6) {
+		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+
+		s6->sin6_family = AF_INET6;
+		memcpy(&s6->sin6_addr, addr, 16);
+		len = sizeof(*s6);
+	} else {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+
+		s4->sin_family = AF_INET;
+		memcpy(&s4->sin_addr, addr, 4);
+		len = sizeof(*s4);
+	}
+	if ((fd = socket(family, SOCK_DGRAM | SOCK_CLOEXEC, 0)) < 0)
+		return false;
+	/* Binding works only to an address of this host (port 0: any). */
+	is_local = bind(fd, (struct sockaddr *)&ss, len) == 0;
+	(void)close(fd);
+	return is_local;
+}
+
+const struct deliver_io deliver_io_default = {
+	.route_srv = smx_route_srv,
+	.route_mx = smx_route_mx,
+	.lookup_addrs = smx_dns_lookup_addrs,
+	.session = smtp_session_deliver,
+	.is_local_addr = deliver_is_local_addr,
+	.now_ms = smx_io_now_ms,
+};
+
+void
+deliver_tls_free(struct deliver_tls *t)
+{
+	smx_tls_ctx_free(t->verify);
+	smx_tls_ctx_free(t->none);
+	memset(t, 0, sizeof(*t));
+}
+
+/* ------------------------------------------------------------------ */
+/* The run                                                              */
 
 /* The state of one run. */
 struct run {
 	const struct deliver_request *rq;
+	const struct deliver_io *io;
 	const char *role_name;  /* "sos" or "bes" */
 	const char *route_name; /* "srv" or "mx" */
-	bool is_sos;
-	char destination[SMX_DOMAIN_MAX + 3]; /* domain, or "[host]" */
-	struct smx_tls_ctx *ctx_verify;       /* SRV: per tls_verify */
-	struct smx_tls_ctx *ctx_none;         /* MX and relay: verify=none */
+	struct smx_route_self self;
+	struct outcome_agg agg;
 	size_t n_attempts;
 	bool is_out_of_time;
 	bool is_local_failure;
 	struct outcome local; /* with is_local_failure */
+	/* The recipients of the next attempt: the pending ones. */
+	const char **rcpts;
+	size_t *idx;
+	struct smtp_rcpt_result *rr;
 };
 
 static const char *
@@ -81,37 +238,53 @@ queue_id(const struct run *r)
 	return q != NULL && q[0] != '\0' ? q : "NOQUEUE";
 }
 
-/* One audit line per recipient. */
+/* One audit line for recipient i. */
 static void
-audit(const struct run *r, const char *relay, const char *proto,
-    const char *cipher, enum smx_tls_verified verified, enum smx_status st,
-    const char *text)
+audit(const struct run *r, size_t i, const char *relay, const char *proto,
+    const char *cipher, enum smx_tls_verified verified, enum smtp_stage stage,
+    const char *cls, enum smx_status st, const char *text)
 {
-	size_t i;
-
-	for (i = 0; i < r->rq->n_recipients; i++)
-		smx_log_info(
-		    "%s: to=<%.*s> relay=%.*s route=%s role=%s tls=%s cipher=%s verify=%s status=%s (%.*s)",
-		    queue_id(r), W, r->rq->recipients[i], W,
-		    relay[0] != '\0' ? relay : "none", r->route_name,
-		    r->role_name, proto[0] != '\0' ? proto : "none",
-		    cipher[0] != '\0' ? cipher : "none",
-		    smx_tls_verified_name(verified), outcome_status_name(st),
-		    SMX_LOG_LINE_MAX, text);
+	smx_log_info(
+	    "%s: to=<%.*s> relay=%.*s route=%s role=%s stage=%s class=%s tls=%s cipher=%s verify=%s status=%s (%.*s)",
+	    queue_id(r), W, r->rq->recipients[i], W,
+	    relay[0] != '\0' ? relay : "none", r->route_name, r->role_name,
+	    smtp_stage_name(stage), cls, proto[0] != '\0' ? proto : "none",
+	    cipher[0] != '\0' ? cipher : "none",
+	    smx_tls_verified_name(verified), outcome_status_name(st),
+	    SMX_LOG_LINE_MAX, text);
 }
 
+/* One audit line per recipient the attempt carried. */
 static void
-audit_attempt(const struct run *r, const struct smtp_session_result *res)
+audit_attempt(const struct run *r, const struct smtp_session_result *res,
+    size_t n)
 {
+	enum outcome_class cls = outcome_classify(res);
 	char line[TRANSPORT_LINE_MAX + 1];
-	enum smx_status st = res->is_delivered ? SMX_OK : res->status;
+	size_t i;
 
-	if (res->is_delivered)
-		(void)snprintf(line, sizeof(line), "%s", res->text);
-	else
-		smtp_session_format(res, line, sizeof(line));
-	audit(r, res->peer, res->has_tls ? res->tls.protocol : "",
-	    res->has_tls ? res->tls.cipher : "", res->tls.verified, st, line);
+	for (i = 0; i < n; i++) {
+		const struct smtp_rcpt_result *rr = &r->rr[i];
+		enum smx_status st = res->status;
+
+		if (res->is_delivered && rr->is_accepted)
+			(void)snprintf(line, sizeof(line), "%s", res->text);
+		else if (rr->reply_code != 0 && !rr->is_accepted)
+			smtp_rcpt_format(res, rr, line, sizeof(line));
+		else
+			smtp_session_format(res, line, sizeof(line));
+		if (rr->reply_code != 0 && !rr->is_accepted)
+			st = rr->reply_code / 100 == 5 ? SMX_PERMFAIL
+			                               : SMX_TEMPFAIL;
+		else if (res->is_delivered)
+			st = SMX_OK;
+		else if (st == SMX_OK || st == SMX_INVALID)
+			st = SMX_TEMPFAIL;
+		audit(r, r->idx[i], res->peer,
+		    res->has_tls ? res->tls.protocol : "",
+		    res->has_tls ? res->tls.cipher : "", res->tls.verified,
+		    res->stage, outcome_class_name(cls), st, line);
+	}
 	if (res->is_tls_fallback)
 		smx_log_info(
 		    "%s: TLS with %.*s failed, delivered in plaintext (Best Effort Sender): %.*s",
@@ -124,14 +297,16 @@ local_failure(struct run *r, enum smx_status st, const char *enhanced,
 {
 	r->is_local_failure = true;
 	outcome_set(&r->local, st, enhanced, text);
+	r->local.cls = OUTCOME_LOCAL;
 }
 
-/* The two TLS contexts, made on first use. NULL after local_failure. */
+/* The context for a target, made on first use. NULL after local_failure. */
 static struct smx_tls_ctx *
 tls_ctx(struct run *r, bool is_verify)
 {
 	const struct smx_config *cfg = r->rq->cfg;
-	struct smx_tls_ctx **slot = is_verify ? &r->ctx_verify : &r->ctx_none;
+	struct smx_tls_ctx **slot =
+	    is_verify ? &r->rq->tls->verify : &r->rq->tls->none;
 	struct smx_tls_options o;
 	char reason[SMX_TLS_REASON_MAX];
 	char text[SMX_TLS_REASON_MAX + 64];
@@ -158,7 +333,7 @@ tls_ctx(struct run *r, bool is_verify)
 static long long
 remaining_ms(const struct run *r)
 {
-	return r->rq->deadline_ms - smx_io_now_ms();
+	return r->rq->deadline_ms - r->io->now_ms();
 }
 
 /* DNS options with the timeout cut to the time left; false: none left. */
@@ -202,61 +377,107 @@ make_sockaddr(const struct smx_dns_addr *a, struct sockaddr_storage *ss)
 }
 
 /* What one target is tried with. */
-struct target_policy {
-	enum smtp_tls_policy tls;
-	bool is_verify; /* the tls_verify context, with reference names */
+struct target {
+	struct deliver_target policy;
 	const char *const *names;
 	size_t n_names;
 };
 
-/* Every address of one host; true when the delivery is decided. */
+/* The recipients that have no final outcome yet, into r->rcpts/idx. */
+static size_t
+pending(struct run *r)
+{
+	size_t n = 0;
+	size_t i;
+
+	for (i = 0; i < r->rq->n_recipients; i++) {
+		if (r->agg.rcpt[i].is_final)
+			continue;
+		r->rcpts[n] = r->rq->recipients[i];
+		r->idx[n] = i;
+		n++;
+	}
+	return n;
+}
+
+/* This address and port is where this host's own Postfix listens. */
 static bool
-try_addrs(struct run *r, struct outcome_agg *agg, const char *host,
-    const struct smx_dns_addr_set *set, const struct target_policy *tp)
+is_self(struct run *r, const struct smx_dns_addr *a, const char *host)
+{
+	char peer[SMTP_SESSION_PEER_MAX];
+
+	if (!smx_route_self_match(&r->self, a->family, a->addr, a->port,
+	        r->io->is_local_addr))
+		return false;
+	(void)snprintf(peer, sizeof(peer), "%s[%s]:%u",
+	    host != NULL ? host : "", a->text, (unsigned)a->port);
+	smx_log_warning("%s: %s is this host (local_listeners): skipped",
+	    queue_id(r), peer);
+	outcome_agg_add_loop(&r->agg, peer);
+	return true;
+}
+
+/* One attempt at one address; true when the delivery is decided. */
+static bool
+try_addr(struct run *r, const char *host, const struct smx_dns_addr *a,
+    const struct target *t, struct smx_tls_ctx *ctx)
 {
 	const struct deliver_request *rq = r->rq;
 	struct smtp_session_params p;
 	struct smtp_session_result res;
-	struct smx_tls_ctx *ctx;
+	struct sockaddr_storage ss;
+	int connect_ms;
+	int timeout_ms;
+	size_t n;
+
+	if (is_self(r, a, host))
+		return false;
+	if (r->n_attempts >= TRANSPORT_ATTEMPTS_MAX) {
+		outcome_agg_add_local(&r->agg, "4.4.4",
+		    "too many delivery attempts; trying again later");
+		return true;
+	}
+	if (!outcome_time_budget(remaining_ms(r), rq->cfg->smtp_connect_timeout,
+	        rq->cfg->smtp_timeout, &connect_ms, &timeout_ms)) {
+		r->is_out_of_time = true;
+		return true;
+	}
+	r->n_attempts++;
+	n = pending(r);
+	memset(&p, 0, sizeof(p));
+	p.addr_len = make_sockaddr(a, &ss);
+	p.addr = (const struct sockaddr *)&ss;
+	p.host = host;
+	p.helo = rq->helo;
+	p.sender = rq->sender;
+	p.recipients = r->rcpts;
+	p.n_recipients = n;
+	p.rcpt = r->rr;
+	p.tls_policy = t->policy.tls;
+	p.tls_ctx = ctx;
+	p.tls_names = t->names;
+	p.n_tls_names = t->n_names;
+	p.connect_timeout_ms = connect_ms;
+	p.timeout_ms = timeout_ms;
+	p.message = rq->message;
+	(void)r->io->session(&p, &res);
+	audit_attempt(r, &res, n);
+	return outcome_agg_add(&r->agg, &res, r->rr, r->idx, n);
+}
+
+/* Every address of one host; true when the delivery is decided. */
+static bool
+try_addrs(struct run *r, const char *host, const struct smx_dns_addr_set *set,
+    const struct target *t)
+{
+	struct smx_tls_ctx *ctx = NULL;
 	size_t i;
 
-	if ((ctx = tls_ctx(r, tp->is_verify)) == NULL)
+	if (t->policy.tls != SMTP_TLS_NONE &&
+	    (ctx = tls_ctx(r, t->policy.is_verify)) == NULL)
 		return true;
 	for (i = 0; i < set->n_addrs; i++) {
-		struct sockaddr_storage ss;
-		int connect_ms;
-		int timeout_ms;
-
-		if (r->n_attempts >= TRANSPORT_ATTEMPTS_MAX) {
-			outcome_agg_add_local(agg, "4.4.4",
-			    "too many delivery attempts; trying again later");
-			return true;
-		}
-		if (!outcome_time_budget(remaining_ms(r),
-		        rq->cfg->smtp_connect_timeout, rq->cfg->smtp_timeout,
-		        &connect_ms, &timeout_ms)) {
-			r->is_out_of_time = true;
-			return true;
-		}
-		r->n_attempts++;
-		memset(&p, 0, sizeof(p));
-		p.addr_len = make_sockaddr(&set->addr[i], &ss);
-		p.addr = (const struct sockaddr *)&ss;
-		p.host = host;
-		p.helo = rq->helo;
-		p.sender = rq->sender;
-		p.recipients = rq->recipients;
-		p.n_recipients = rq->n_recipients;
-		p.tls_policy = tp->tls;
-		p.tls_ctx = ctx;
-		p.tls_names = tp->names;
-		p.n_tls_names = tp->n_names;
-		p.connect_timeout_ms = connect_ms;
-		p.timeout_ms = timeout_ms;
-		p.message = rq->message;
-		(void)smtp_session_deliver(&p, &res);
-		audit_attempt(r, &res);
-		if (outcome_agg_add(agg, &res))
+		if (try_addr(r, host, &set->addr[i], t, ctx))
 			return true;
 	}
 	return false;
@@ -264,8 +485,7 @@ try_addrs(struct run *r, struct outcome_agg *agg, const char *host,
 
 /* Look up host's addresses and try them; true when decided. */
 static bool
-try_host(struct run *r, struct outcome_agg *agg, const char *host,
-    uint16_t port, const struct target_policy *tp)
+try_host(struct run *r, const char *host, uint16_t port, const struct target *t)
 {
 	struct smx_dns_addr_set set;
 	struct smx_dns_opts o;
@@ -276,34 +496,31 @@ try_host(struct run *r, struct outcome_agg *agg, const char *host,
 	if (!dns_opts(r, &o))
 		return true;
 	memset(&set, 0, sizeof(set));
-	st = smx_dns_lookup_addrs(&o, host, port, &set, reason, sizeof(reason));
+	st = r->io->lookup_addrs(&o, host, port, &set, reason, sizeof(reason));
 	if (st != SMX_OK) {
 		(void)snprintf(text, sizeof(text),
 		    "cannot find the addresses of %s: %s", host,
 		    st == SMX_NOTFOUND ? "host not found" : reason);
 		smx_log_warning("%s: %s", queue_id(r), text);
-		outcome_agg_add_local(agg,
+		outcome_agg_add_local(&r->agg,
 		    st == SMX_NOTFOUND ? "4.4.4" : "4.4.3", text);
 		return false;
 	}
-	return try_addrs(r, agg, host, &set, tp);
+	return try_addrs(r, host, &set, t);
 }
 
 /* The [host] or [address] next hop, with the TLS rules of an MX route. */
 static void
-run_relay(struct run *r, const struct smx_route_nexthop *nh,
-    struct outcome_agg *agg)
+run_relay(struct run *r, const struct smx_route_nexthop *nh)
 {
-	struct target_policy tp = {
-		.tls = r->is_sos ? SMTP_TLS_ENCRYPT : SMTP_TLS_MAY,
-	};
+	struct target t = { .policy = deliver_target_policy(r->rq->is_sos,
+		                OUTCOME_ROUTE_RELAY) };
 	struct smx_dns_addr_set set;
 	unsigned char bin[16];
 
 	r->route_name = "mx";
-	outcome_agg_init(agg, OUTCOME_ROUTE_RELAY, r->is_sos, nh->host);
 	if (nh->kind == SMX_ROUTE_NEXTHOP_HOST) {
-		(void)try_host(r, agg, nh->host, nh->port, &tp);
+		(void)try_host(r, nh->host, nh->port, &t);
 		return;
 	}
 	memset(&set, 0, sizeof(set));
@@ -317,226 +534,168 @@ run_relay(struct run *r, const struct smx_route_nexthop *nh,
 		set.addr[0].family = AF_INET6;
 		memcpy(set.addr[0].addr, bin, 16);
 	} else {
-		outcome_agg_add_local(agg, "4.3.5", "bad next-hop address");
+		outcome_agg_add_local(&r->agg, "4.3.5", "bad next-hop address");
 		return;
 	}
-	(void)try_addrs(r, agg, NULL, &set, &tp);
+	(void)try_addrs(r, NULL, &set, &t);
 }
 
-/* Every SRV target in order; TLS mandatory. */
+/* Every SRV target in order; TLS mandatory and verified. */
 static void
-run_srv(struct run *r, const struct smx_route *rt, const char *domain,
-    struct outcome_agg *agg)
+run_srv(struct run *r, const struct smx_route *rt, const char *domain)
 {
 	bool use_target = rt->is_ad && r->rq->cfg->dns_trust_ad;
 	size_t i;
 
-	r->route_name = "srv";
-	outcome_agg_init(agg, OUTCOME_ROUTE_SRV, r->is_sos, domain);
 	for (i = 0; i < rt->n_targets && !r->is_out_of_time; i++) {
 		struct smx_route_tls_names names;
-		struct target_policy tp = { .tls = SMTP_TLS_ENCRYPT,
-			.is_verify = true };
+		struct target t = { .policy =
+			                deliver_target_policy(r->rq->is_sos,
+			                    OUTCOME_ROUTE_SRV) };
 
 		smx_route_tls_names(domain, rt->target[i].host, use_target,
 		    &names);
-		tp.names = names.names;
-		tp.n_names = names.n_names;
-		if (try_host(r, agg, rt->target[i].host, rt->target[i].port,
-		        &tp))
+		t.names = names.names;
+		t.n_names = names.n_names;
+		if (try_host(r, rt->target[i].host, rt->target[i].port, &t))
 			return;
 	}
 }
 
 /* Every MX host in order: may (BES) or encrypt (SOS), unverified. */
 static void
-run_mx(struct run *r, const struct smx_route *rt, const char *domain,
-    struct outcome_agg *agg)
+run_mx(struct run *r, const struct smx_route *rt)
 {
-	struct target_policy tp = {
-		.tls = r->is_sos ? SMTP_TLS_ENCRYPT : SMTP_TLS_MAY,
-	};
+	struct target t = { .policy = deliver_target_policy(r->rq->is_sos,
+		                OUTCOME_ROUTE_MX) };
 	size_t i;
 
-	r->route_name = "mx";
-	outcome_agg_init(agg, OUTCOME_ROUTE_MX, r->is_sos, domain);
 	for (i = 0; i < rt->n_targets && !r->is_out_of_time; i++) {
-		if (try_host(r, agg, rt->target[i].host, rt->target[i].port,
-		        &tp))
+		if (try_host(r, rt->target[i].host, rt->target[i].port, &t))
 			return;
 	}
 }
 
 /*
- * Discovery for a domain: SRV, else MX. Returns true when *out is already
- * the outcome (DNS failure, null MX, no such domain).
+ * Discovery for a domain: SRV, else MX. Returns true when every
+ * recipient's outcome is *out (DNS failure, null MX, no such domain).
  */
 static bool
-run_domain(struct run *r, const char *domain, struct outcome_agg *agg,
-    struct outcome *out)
+run_domain(struct run *r, const char *domain, struct outcome *out)
 {
 	struct smx_dns_opts o;
 	struct smx_route rt;
-	char reason[SMX_DNS_REASON_MAX];
-	char text[SMX_DNS_REASON_MAX + SMX_DOMAIN_MAX + 96];
+	char reason[SMX_DNS_REASON_MAX] = "";
 	char fmt[TRANSPORT_LINE_MAX + 1];
 	enum smx_status st;
 
 	r->route_name = "srv";
 	if (!dns_opts(r, &o))
 		return false;
-	st = smx_route_srv(&o, domain, &rt, reason, sizeof(reason));
-	if (st == SMX_OK) {
+	memset(&rt, 0, sizeof(rt));
+	st = r->io->route_srv(&o, domain, &rt, reason, sizeof(reason));
+	switch (
+	    deliver_dns_outcome(SMX_ROUTE_SRV, st, &rt, domain, reason, out)) {
+	case DELIVER_DNS_DECIDED:
+		return true;
+	case DELIVER_DNS_GO_ON:
 		smx_route_format(&rt, fmt, sizeof(fmt));
 		smx_log_debug("%s: %s: %s", queue_id(r), domain, fmt);
-		run_srv(r, &rt, domain, agg);
+		r->agg.route = OUTCOME_ROUTE_SRV;
+		run_srv(r, &rt, domain);
 		return false;
-	}
-	if (st != SMX_NOTFOUND) {
-		(void)snprintf(text, sizeof(text),
-		    "DNS lookup of _secmx._tcp.%s failed: %s", domain, reason);
-		outcome_set(out, SMX_TEMPFAIL, "4.4.3", text);
-		return true;
+	case DELIVER_DNS_NEXT:
+		break;
 	}
 	r->route_name = "mx";
+	r->agg.route = OUTCOME_ROUTE_MX;
 	if (!dns_opts(r, &o))
 		return false;
-	st = smx_route_mx(&o, domain, &rt, reason, sizeof(reason));
-	if (st == SMX_OK && rt.is_null) {
-		outcome_set(out, SMX_PERMFAIL, "5.1.10",
-		    "Recipient address rejected: domain does not accept mail (null MX)");
+	memset(&rt, 0, sizeof(rt));
+	st = r->io->route_mx(&o, domain, &rt, reason, sizeof(reason));
+	if (deliver_dns_outcome(SMX_ROUTE_MX, st, &rt, domain, reason, out) ==
+	    DELIVER_DNS_DECIDED)
 		return true;
-	}
-	if (st == SMX_NOTFOUND) {
-		(void)snprintf(text, sizeof(text),
-		    "Host or domain name not found. Name service error for name=%s type=MX: Host not found",
-		    domain);
-		outcome_set(out, SMX_PERMFAIL, "5.1.2", text);
-		return true;
-	}
-	if (st != SMX_OK) {
-		(void)snprintf(text, sizeof(text),
-		    "DNS lookup of MX for %s failed: %s", domain, reason);
-		outcome_set(out, SMX_TEMPFAIL, "4.4.3", text);
-		return true;
-	}
 	smx_route_format(&rt, fmt, sizeof(fmt));
 	smx_log_debug("%s: %s: %s", queue_id(r), domain, fmt);
-	run_mx(r, &rt, domain, agg);
+	run_mx(r, &rt);
 	return false;
 }
 
-/*
- * The destination: the next hop, else the single domain of all
- * recipients. Also the domain used for destination_roles (dest_domain,
- * "" when there is none). false with *out set on failure.
- */
-static bool
-destination(struct run *r, struct smx_route_nexthop *nh, char *dest_domain,
-    size_t size, struct outcome *out)
+/* The end of the run: out of time, local trouble, or the folding. */
+static void
+finish(struct run *r)
 {
-	const struct deliver_request *rq = r->rq;
-	char first[SMX_DOMAIN_MAX + 3] = "";
-	char d[SMX_DOMAIN_MAX + 3];
-	char text[2 * SMX_DOMAIN_MAX + 128];
-	size_t i;
+	char text[TRANSPORT_LINE_MAX + 1];
+	struct outcome o;
 
-	for (i = 0; i < rq->n_recipients; i++) {
-		if (smx_route_address_domain(rq->recipients[i], d, sizeof(d)) !=
-		    SMX_OK) {
-			first[0] = '\0';
-			if (rq->nexthop != NULL && rq->nexthop[0] != '\0')
-				break;
-			outcome_set(out, SMX_TEMPFAIL, "4.3.5",
-			    "recipient address without a usable domain and no next hop");
-			return false;
-		}
-		if (i == 0) {
-			smx_strlcpy(first, d, sizeof(first));
-		} else if (strcmp(first, d) != 0) {
-			if (rq->nexthop != NULL && rq->nexthop[0] != '\0') {
-				first[0] = '\0';
-				break;
-			}
-			(void)snprintf(text, sizeof(text),
-			    "recipients of different domains (%s, %s) without a next hop; set secmx_destination_recipient_limit = 1",
-			    first, d);
-			outcome_set(out, SMX_TEMPFAIL, "4.3.5", text);
-			return false;
-		}
+	if (r->is_local_failure) {
+		outcome_agg_decide(&r->agg, &r->local);
+	} else if (r->is_out_of_time && r->agg.n_pending > 0) {
+		const struct outcome *last = r->agg.n_transient > 0
+		    ? &r->agg.best_transient
+		    : &r->agg.best_refused;
+
+		(void)snprintf(text, sizeof(text),
+		    "delivery time limit reached (%.3000s)",
+		    r->agg.n_attempts > 0 ? last->line : "no attempt made");
+		outcome_set(&o, SMX_TEMPFAIL, "4.4.7", text);
+		smx_strlcpy(o.relay, last->relay, sizeof(o.relay));
+		outcome_agg_decide(&r->agg, &o);
 	}
-	if (rq->nexthop != NULL && rq->nexthop[0] != '\0') {
-		if (smx_route_parse_nexthop(rq->nexthop, strlen(rq->nexthop),
-		        nh) != SMX_OK) {
-			outcome_set(out, SMX_TEMPFAIL, "4.3.5",
-			    "bad next-hop argument");
-			return false;
-		}
-	} else if (smx_route_parse_nexthop(first, strlen(first), nh) !=
-	    SMX_OK) {
-		outcome_set(out, SMX_TEMPFAIL, "4.3.5", "bad recipient domain");
-		return false;
-	}
-	if (nh->kind == SMX_ROUTE_NEXTHOP_DOMAIN)
-		smx_strlcpy(dest_domain, nh->host, size);
-	else if (first[0] != '[')
-		smx_strlcpy(dest_domain, first, size);
-	else
-		dest_domain[0] = '\0';
-	return true;
+	outcome_agg_finish(&r->agg);
+}
+
+/* The arrays of one run; false when memory is short. */
+static bool
+run_alloc(struct run *r, size_t n)
+{
+	r->rcpts = calloc(n, sizeof(*r->rcpts));
+	r->idx = calloc(n, sizeof(*r->idx));
+	r->rr = calloc(n, sizeof(*r->rr));
+	return r->rcpts != NULL && r->idx != NULL && r->rr != NULL;
+}
+
+static void
+run_free(struct run *r)
+{
+	free(r->rcpts);
+	free(r->idx);
+	free(r->rr);
 }
 
 void
 deliver_run(const struct deliver_request *rq, struct outcome *out)
 {
+	const struct smx_route_nexthop *nh = rq->dest;
 	struct run r;
-	struct smx_route_nexthop nh;
-	struct outcome_agg agg;
-	char sender_domain[SMX_DOMAIN_MAX + 3];
-	char dest_domain[SMX_DOMAIN_MAX + 3];
-	bool is_done = false;
+	struct outcome decided;
+	size_t i;
 
 	memset(&r, 0, sizeof(r));
 	r.rq = rq;
+	r.io = rq->io != NULL ? rq->io : &deliver_io_default;
+	r.role_name = rq->is_sos ? "sos" : "bes";
 	r.route_name = "mx";
-	memset(&nh, 0, sizeof(nh));
-	outcome_agg_init(&agg, OUTCOME_ROUTE_RELAY, false, "");
-	if (smx_route_address_domain(rq->sender, sender_domain,
-	        sizeof(sender_domain)) != SMX_OK)
-		sender_domain[0] = '\0';
-	if (!destination(&r, &nh, dest_domain, sizeof(dest_domain), out)) {
-		r.role_name = smx_role_name(
-		    smx_route_sender_role(rq->cfg, sender_domain, NULL));
-		goto done;
+	outcome_agg_init(&r.agg,
+	    nh->kind == SMX_ROUTE_NEXTHOP_DOMAIN ? OUTCOME_ROUTE_MX
+	                                         : OUTCOME_ROUTE_RELAY,
+	    rq->is_sos, nh->host, out, rq->n_recipients);
+	if (rq->cfg->local_listeners != NULL &&
+	    smx_route_self_parse(rq->cfg->local_listeners,
+	        strlen(rq->cfg->local_listeners), &r.self) != SMX_OK)
+		r.self.n_items = 0; /* checked when the config was loaded */
+	if (!run_alloc(&r, rq->n_recipients)) {
+		local_failure(&r, SMX_TEMPFAIL, "4.3.0", "out of memory");
+	} else if (nh->kind != SMX_ROUTE_NEXTHOP_DOMAIN) {
+		run_relay(&r, nh);
+	} else if (run_domain(&r, nh->host, &decided)) {
+		outcome_agg_decide(&r.agg, &decided);
 	}
-	r.is_sos =
-	    smx_route_sender_role(rq->cfg, sender_domain,
-	        dest_domain[0] != '\0' ? dest_domain : NULL) == SMX_ROLE_SOS;
-	r.role_name = r.is_sos ? "sos" : "bes";
-	if (nh.kind == SMX_ROUTE_NEXTHOP_DOMAIN)
-		is_done = run_domain(&r, nh.host, &agg, out);
-	else
-		run_relay(&r, &nh, &agg);
-	if (is_done)
-		goto done;
-	if (r.is_local_failure) {
-		*out = r.local;
-	} else if (r.is_out_of_time && !agg.is_final) {
-		char text[TRANSPORT_LINE_MAX + 1];
-		struct outcome last;
-
-		outcome_agg_finish(&agg, &last);
-		(void)snprintf(text, sizeof(text),
-		    "delivery time limit reached (%.3000s)",
-		    agg.n_attempts > 0 ? last.line : "no attempt made");
-		outcome_set(out, SMX_TEMPFAIL, "4.4.7", text);
-		smx_strlcpy(out->relay, last.relay, sizeof(out->relay));
-	} else {
-		outcome_agg_finish(&agg, out);
-	}
-done:
-	audit(&r, out->relay, out->tls_protocol, out->tls_cipher,
-	    out->tls_verified, out->status, out->line);
-	smx_tls_ctx_free(r.ctx_verify);
-	smx_tls_ctx_free(r.ctx_none);
+	finish(&r);
+	for (i = 0; i < rq->n_recipients; i++)
+		audit(&r, i, out[i].relay, out[i].tls_protocol,
+		    out[i].tls_cipher, out[i].tls_verified, out[i].stage,
+		    outcome_class_name(out[i].cls), out[i].status, out[i].line);
+	run_free(&r);
 }

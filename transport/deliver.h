@@ -2,31 +2,153 @@
 #ifndef DELIVER_H
 #define DELIVER_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "smx_config.h"
+#include "smx_dns.h"
+#include "smx_route.h"
 #include "outcome.h"
+#include "smtp_session.h"
 
 struct spool;
+struct smx_tls_ctx;
 
 /*
- * struct deliver_request - one pipe(8) delivery request. Everything is
- * borrowed from the caller and must outlive deliver_run.
+ * deliver - the SecMX sending rules: which role, which destination,
+ * which route, which TLS policy per target, and what a DNS answer or a
+ * failed attempt means. The decisions are pure functions over plain
+ * structs; deliver_run walks a route with the I/O of a struct deliver_io
+ * (the real DNS and SMTP session, or fakes in tests).
+ */
+
+/*
+ * deliver_role - the sending role for mail from sender to rcpt:
+ * SMX_ROLE_SOS or SMX_ROLE_BES. sender_roles is looked up with the
+ * sender's domain (the null sender skips it), else default_sender_role;
+ * destination_roles is looked up with the recipient's domain, never a
+ * next hop (smx_route_destination_sos); SOS wins. Pure.
+ */
+enum smx_role deliver_role(const struct smx_config *, const char *sender,
+    const char *rcpt);
+
+/*
+ * deliver_destination - where mail for rcpt goes: nexthop when it is set
+ * (pipe(8)'s ${nexthop}: a domain, "[host]:port" or "[address]:port"),
+ * else the recipient's domain. Returns true with *out; false with *err
+ * set (deferred 4.3.5: a bad next hop, a recipient without a usable
+ * domain and no next hop). Pure.
+ */
+bool deliver_destination(const char *nexthop, const char *rcpt,
+    struct smx_route_nexthop *out, struct outcome *err);
+
+/*
+ * What DNS said about a destination, for deliver_dns_outcome:
+ * kind: SMX_ROUTE_SRV (the _secmx._tcp lookup) or SMX_ROUTE_MX; st: the
+ * smx_route_srv or smx_route_mx status; rt: its route (read on SMX_OK).
+ */
+enum deliver_dns_step {
+	DELIVER_DNS_GO_ON = 0, /* deliver along rt */
+	DELIVER_DNS_NEXT,      /* no SecMX servers: look up MX */
+	DELIVER_DNS_DECIDED,   /* *out is the outcome of every recipient */
+};
+
+/*
+ * deliver_dns_outcome - the meaning of one route lookup for domain:
+ * SRV targets: go on; no SRV records or the null target: next (MX);
+ * MX hosts: go on; null MX: bounce 5.1.10; no such domain: bounce 5.1.2;
+ * any DNS trouble: defer 4.4.3 (never a bounce). reason is the lookup's.
+ * Pure.
+ */
+enum deliver_dns_step deliver_dns_outcome(enum smx_route_kind kind,
+    enum smx_status st, const struct smx_route *rt, const char *domain,
+    const char *reason, struct outcome *out);
+
+/*
+ * struct deliver_target - how one target is tried: the TLS policy, and
+ * whether its certificate is checked (the tls_verify context with
+ * reference names) or not.
+ */
+struct deliver_target {
+	enum smtp_tls_policy tls;
+	bool is_verify;
+};
+
+/*
+ * deliver_target_policy - SRV targets: TLS mandatory and verified per
+ * tls_verify, for both roles; MX hosts and [relay] next hops: TLS
+ * mandatory (unverified) for a Secure Only Sender, opportunistic for a
+ * Best Effort Sender. Pure.
+ */
+struct deliver_target deliver_target_policy(bool is_sos,
+    enum outcome_route route);
+
+/*
+ * struct deliver_io - the I/O of a delivery run. deliver_io_default is
+ * the real one: smx_route_srv, smx_route_mx, smx_dns_lookup_addrs,
+ * smtp_session_deliver, deliver_is_local_addr, smx_io_now_ms.
+ */
+struct deliver_io {
+	enum smx_status (*route_srv)(const struct smx_dns_opts *,
+	    const char *domain, struct smx_route *, char *reason,
+	    size_t reason_size);
+	enum smx_status (*route_mx)(const struct smx_dns_opts *,
+	    const char *domain, struct smx_route *, char *reason,
+	    size_t reason_size);
+	enum smx_status (*lookup_addrs)(const struct smx_dns_opts *,
+	    const char *host, uint16_t port, struct smx_dns_addr_set *,
+	    char *reason, size_t reason_size);
+	enum smx_status (*session)(const struct smtp_session_params *,
+	    struct smtp_session_result *);
+	smx_route_is_local_fn *is_local_addr;
+	long long (*now_ms)(void);
+};
+
+extern const struct deliver_io deliver_io_default;
+
+/*
+ * deliver_is_local_addr - true when the address belongs to this host:
+ * a datagram socket can be bound to it. Never fails (false on error).
+ */
+bool deliver_is_local_addr(int family, const unsigned char *addr);
+
+/*
+ * struct deliver_tls - the TLS client contexts of delivery runs, made on
+ * first use from the configuration and kept by the caller across runs:
+ * verify (per tls_verify, for SRV targets) and none (encrypt only). Zero
+ * it before the first run; free with deliver_tls_free.
+ */
+struct deliver_tls {
+	struct smx_tls_ctx *verify;
+	struct smx_tls_ctx *none;
+};
+
+/* deliver_tls_free - free both contexts and zero *t. */
+void deliver_tls_free(struct deliver_tls *t);
+
+/*
+ * struct deliver_request - one group of recipients of one message that
+ * share the destination and the sending role. Everything is borrowed
+ * from the caller and must outlive deliver_run.
+ * io: NULL for deliver_io_default. tls: the caller's contexts.
  * queue_id: for the audit log ("NOQUEUE" when unknown).
  * sender: the envelope sender, "" for the null sender.
  * recipients: 1..SMTP_RECIPIENTS_MAX addresses.
- * nexthop: NULL or "" for the recipients' domain, else as
- *   smx_route_parse_nexthop accepts ("example.org", "[relay]:2525").
+ * dest: from deliver_destination. is_sos: from deliver_role.
  * helo: our EHLO name. message: the spooled message.
- * deadline_ms: smx_io_now_ms() value at which delivery_time_limit ends.
+ * deadline_ms: now_ms() value at which delivery_time_limit ends.
  */
 struct deliver_request {
 	const struct smx_config *cfg;
+	const struct deliver_io *io;
+	struct deliver_tls *tls;
 	const char *queue_id;
 	const char *sender;
 	const char *const *recipients;
 	size_t n_recipients;
-	const char *nexthop;
+	const struct smx_route_nexthop *dest;
+	bool is_sos;
 	const char *helo;
 	struct spool *message;
 	long long deadline_ms;
@@ -34,14 +156,16 @@ struct deliver_request {
 
 /*
  * deliver_run - deliver the message under the Secure Only Sender or Best
- * Effort Sender rules: the sending role from the tables, the SecMX SRV
- * targets with mandatory TLS, else the MX hosts (opportunistic TLS for
- * BES, mandatory TLS for SOS), or the [host] next hop alone; every
- * address of each target in order, within the deadline. Logs one audit
- * line per attempt and recipient and one per outcome and recipient.
- * *out is always filled (outcome.h): delivered, deferred or bounced with
- * its status line. Local trouble (TLS setup, bad arguments) is deferred.
- * Never exits; the caller must ignore SIGPIPE.
+ * Effort Sender rules along the destination's route: the [host] next hop
+ * alone (MX rules, no SRV or MX lookup), the _secmx._tcp SRV targets
+ * with mandatory, verified TLS, else the MX hosts; every address of each
+ * target in order, within the deadline, skipping addresses that are this
+ * host (local_listeners). Each attempt carries the recipients that have
+ * no final outcome yet. Logs one audit line per attempt and recipient
+ * and one per outcome and recipient. out[0..n_recipients) is always
+ * filled: delivered, deferred or bounced with its status line. Local
+ * trouble (TLS setup, memory, bad arguments) is deferred. Never exits;
+ * the caller must ignore SIGPIPE.
  */
 void deliver_run(const struct deliver_request *, struct outcome *out);
 

@@ -150,6 +150,9 @@ compose(struct outcome *o, enum smx_status status, const char *code,
 	memcpy(dsn, code, code_len);
 	dsn[code_len] = '\0';
 	dsn[0] = class_digit(o->status);
+	o->cls = o->status == SMX_OK    ? OUTCOME_SENT
+	    : o->status == SMX_PERMFAIL ? OUTCOME_TRANSACTION
+	                                : OUTCOME_TRANSIENT;
 	n = outcome_sanitize(o->line, sizeof(o->line), dsn, code_len);
 	if (text == NULL || text[0] == '\0' || n + 1 >= sizeof(o->line))
 		return;
@@ -202,59 +205,97 @@ outcome_time_budget(long long remaining_ms, unsigned long connect_s,
 	return true;
 }
 
+enum outcome_class
+outcome_classify(const struct smtp_session_result *r)
+{
+	if (r->is_delivered && r->status == SMX_OK)
+		return OUTCOME_SENT;
+	switch (r->fault) {
+	case SMTP_FAULT_NONE:
+		/* Not delivered without a fault: nothing was accepted. */
+		return OUTCOME_TRANSIENT;
+	case SMTP_FAULT_REPLY:
+		switch (r->stage) {
+		case SMTP_STAGE_MAIL:
+		case SMTP_STAGE_RCPT:
+		case SMTP_STAGE_DATA:
+		case SMTP_STAGE_END_OF_DATA:
+			return OUTCOME_TRANSACTION;
+		case SMTP_STAGE_STARTTLS:
+			return OUTCOME_REFUSED;
+		default:
+			return OUTCOME_TRANSIENT; /* greeting, EHLO, HELO */
+		}
+	case SMTP_FAULT_NO_TLS:
+	case SMTP_FAULT_TLS_ALERT:
+	case SMTP_FAULT_TLS_VERIFY:
+		return OUTCOME_REFUSED;
+	case SMTP_FAULT_LOOP:
+		return OUTCOME_LOOP;
+	case SMTP_FAULT_SMTPUTF8:
+	case SMTP_FAULT_SIZE:
+		return OUTCOME_MESSAGE;
+	case SMTP_FAULT_LOCAL:
+		return OUTCOME_LOCAL;
+	case SMTP_FAULT_TIMEOUT:
+	case SMTP_FAULT_LOST:
+	case SMTP_FAULT_PROTOCOL:
+		break;
+	}
+	return OUTCOME_TRANSIENT;
+}
+
+const char *
+outcome_class_name(enum outcome_class c)
+{
+	switch (c) {
+	case OUTCOME_SENT:
+		return "sent";
+	case OUTCOME_TRANSACTION:
+	case OUTCOME_MESSAGE:
+		return "final";
+	case OUTCOME_REFUSED:
+		return "refused";
+	case OUTCOME_LOOP:
+		return "loop";
+	case OUTCOME_LOCAL:
+		return "local";
+	case OUTCOME_TRANSIENT:
+		break;
+	}
+	return "transient";
+}
+
+void
+outcome_attempt_line(const struct smtp_session_result *res, char *out,
+    size_t size)
+{
+	size_t len;
+
+	if (size == 0)
+		return;
+	smtp_session_format(res, out, size);
+	len = strlen(out);
+	(void)snprintf(out + len, size - len, " [stage=%s class=%s]",
+	    smtp_stage_name(res->stage),
+	    outcome_class_name(outcome_classify(res)));
+}
+
 void
 outcome_agg_init(struct outcome_agg *a, enum outcome_route route, bool is_sos,
-    const char *domain)
+    const char *domain, struct outcome *rcpt, size_t n_rcpts)
 {
+	size_t i;
+
 	memset(a, 0, sizeof(*a));
 	a->route = route;
 	a->is_sos = is_sos;
 	smx_strlcpy(a->domain, domain != NULL ? domain : "", sizeof(a->domain));
-}
-
-/* A reply to one of these commands is about this message, not the host. */
-static bool
-is_transaction(const char *command)
-{
-	static const char *const names[] = { "MAIL FROM", "RCPT TO", "DATA",
-		"end of data" };
-	size_t i;
-
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-		if (command != NULL && strcmp(command, names[i]) == 0)
-			return true;
-	}
-	return false;
-}
-
-/*
- * The host answered but gave no usable TLS: STARTTLS not offered
- * (4.7.4), refused, or the handshake failed (4.7.5). Postfix smtp(8)
- * wording and codes; see smtp_session.h.
- */
-static bool
-is_not_secure(const struct smtp_session_result *r)
-{
-	const char *cmd = r->command != NULL ? r->command : "";
-
-	return strcmp(cmd, "STARTTLS") == 0 ||
-	    strncmp(r->enhanced, "4.7.4", 6) == 0;
-}
-
-/* How informative a failure is; higher wins. */
-#define RANK_FINAL 100
-static int
-rank(const struct smtp_session_result *r)
-{
-	const char *cmd = r->command != NULL ? r->command : "";
-
-	if (r->reply_code != 0)
-		return 4; /* the server said something */
-	if (is_not_secure(r))
-		return 3;
-	if (strcmp(cmd, "connect") != 0)
-		return 2; /* lost connection, timeout, protocol error */
-	return 1;
+	a->rcpt = rcpt;
+	a->n_rcpts = n_rcpts;
+	a->n_pending = n_rcpts;
+	for (i = 0; i < n_rcpts; i++)
+		memset(&rcpt[i], 0, sizeof(rcpt[i]));
 }
 
 /* The relay and TLS details of the attempt behind o. */
@@ -269,102 +310,221 @@ copy_attempt(struct outcome *o, const struct smtp_session_result *res)
 		    sizeof(o->tls_cipher));
 	}
 	o->tls_verified = res->tls.verified;
+	o->stage = res->stage;
+	o->cls = outcome_classify(res);
 }
 
-/* Keep res as the best so far when r beats it; the first of a rank stays. */
+/* Make recipient i final with o (unless it already is). */
 static void
-keep(struct outcome_agg *a, int r, const struct smtp_session_result *res,
-    enum smx_status status, const char *line)
+settle(struct outcome_agg *a, size_t i, const struct outcome *o)
 {
-	if (r <= a->best_rank)
+	if (i >= a->n_rcpts || a->rcpt[i].is_final)
 		return;
-	a->best_rank = r;
-	outcome_set_line(&a->best, status, line);
-	copy_attempt(&a->best, res);
+	a->rcpt[i] = *o;
+	a->rcpt[i].is_final = true;
+	a->n_pending--;
 }
 
-bool
-outcome_agg_add(struct outcome_agg *a, const struct smtp_session_result *res)
+/* How informative a transient failure is; higher wins. */
+static int
+rank(const struct smtp_session_result *r)
+{
+	if (r->reply_code != 0)
+		return 4; /* the server said something */
+	if (r->stage > SMTP_STAGE_BANNER)
+		return 3; /* lost it while talking */
+	if (r->stage == SMTP_STAGE_BANNER)
+		return 2;
+	return 1; /* connect */
+}
+
+/* A host-level failure: count it and keep the best of its kind. */
+static void
+count_host(struct outcome_agg *a, enum outcome_class cls,
+    const struct smtp_session_result *res, const char *line)
+{
+	struct outcome *best;
+	int r = rank(res);
+
+	switch (cls) {
+	case OUTCOME_REFUSED:
+		best = a->n_refused++ == 0 ? &a->best_refused : NULL;
+		break;
+	case OUTCOME_LOOP:
+		best = a->n_loop++ == 0 ? &a->best_loop : NULL;
+		break;
+	default:
+		a->n_transient++;
+		best = r > a->rank_transient ? &a->best_transient : NULL;
+		if (best != NULL)
+			a->rank_transient = r;
+		break;
+	}
+	if (best == NULL)
+		return;
+	outcome_set_line(best, SMX_TEMPFAIL, line);
+	copy_attempt(best, res);
+}
+
+/* The outcome "delivered via ..." for the accepted recipients. */
+static void
+sent_outcome(const struct smtp_session_result *res, struct outcome *o)
+{
+	char text[TRANSPORT_LINE_MAX + 1];
+
+	(void)snprintf(text, sizeof(text), "delivered via %s %s (%s)",
+	    res->peer, res->has_tls ? res->tls.protocol : "without TLS",
+	    res->text);
+	outcome_set(o, SMX_OK, "2.0.0", text);
+	copy_attempt(o, res);
+}
+
+/* The server's reply to one recipient's RCPT TO as its outcome. */
+static void
+rcpt_outcome(const struct smtp_session_result *res,
+    const struct smtp_rcpt_result *rr, struct outcome *o)
 {
 	char line[TRANSPORT_LINE_MAX + 1];
 
-	a->n_attempts++;
-	if (res->is_delivered && res->status == SMX_OK) {
-		char text[TRANSPORT_LINE_MAX + 1];
+	smtp_rcpt_format(res, rr, line, sizeof(line));
+	outcome_set_line(o,
+	    rr->reply_code / 100 == 5 ? SMX_PERMFAIL : SMX_TEMPFAIL, line);
+	copy_attempt(o, res);
+	o->stage = SMTP_STAGE_RCPT;
+	o->cls = OUTCOME_TRANSACTION;
+}
 
-		(void)snprintf(text, sizeof(text), "delivered via %s %s (%s)",
-		    res->peer, res->has_tls ? res->tls.protocol : "without TLS",
-		    res->text);
-		a->is_final = true;
-		a->best_rank = RANK_FINAL;
-		outcome_set(&a->best, SMX_OK, "2.0.0", text);
-		copy_attempt(&a->best, res);
-		return true;
-	}
-	smtp_session_format(res, line, sizeof(line));
-	if (res->status == SMX_INVALID ||
-	    (res->reply_code != 0 && is_transaction(res->command)) ||
-	    (res->status == SMX_PERMFAIL && res->reply_code == 0)) {
-		/*
-		 * The receiver's verdict on this message, a message the
-		 * server's SIZE refuses, or parameters no server would
-		 * take (local trouble: deferred).
-		 */
-		a->is_final = true;
-		a->best_rank = 0;
-		keep(a, RANK_FINAL, res,
-		    res->status == SMX_PERMFAIL ? SMX_PERMFAIL : SMX_TEMPFAIL,
+bool
+outcome_agg_add(struct outcome_agg *a, const struct smtp_session_result *res,
+    const struct smtp_rcpt_result *rr, const size_t *idx, size_t n)
+{
+	enum outcome_class cls = outcome_classify(res);
+	char line[TRANSPORT_LINE_MAX + 1];
+	struct outcome all;
+	struct outcome one;
+	size_t i;
+
+	a->n_attempts++;
+	outcome_attempt_line(res, line, sizeof(line));
+	switch (cls) {
+	case OUTCOME_REFUSED:
+	case OUTCOME_TRANSIENT:
+	case OUTCOME_LOOP:
+		count_host(a, cls, res, line);
+		return a->n_pending == 0;
+	case OUTCOME_SENT:
+		sent_outcome(res, &all);
+		break;
+	default:
+		outcome_set_line(&all,
+		    cls == OUTCOME_LOCAL              ? SMX_TEMPFAIL
+		        : res->status == SMX_PERMFAIL ? SMX_PERMFAIL
+		                                      : SMX_TEMPFAIL,
 		    line);
-		return true;
+		copy_attempt(&all, res);
+		break;
 	}
-	if (is_not_secure(res) && res->reply_code / 100 != 4)
-		a->n_not_secure++;
-	else
-		a->n_other++;
-	keep(a, rank(res), res, SMX_TEMPFAIL, line);
-	return false;
+	for (i = 0; i < n; i++) {
+		/* A recipient the server refused keeps its own reply. */
+		if (rr[i].reply_code != 0 && !rr[i].is_accepted) {
+			rcpt_outcome(res, &rr[i], &one);
+			settle(a, idx[i], &one);
+		} else if (rr[i].is_accepted ||
+		    (cls != OUTCOME_SENT &&
+		        (cls != OUTCOME_TRANSACTION ||
+		            res->stage != SMTP_STAGE_RCPT))) {
+			settle(a, idx[i], &all);
+		}
+	}
+	return a->n_pending == 0 || cls == OUTCOME_LOCAL;
 }
 
 void
 outcome_agg_add_local(struct outcome_agg *a, const char *enhanced,
     const char *text)
 {
-	struct outcome o;
+	char line[TRANSPORT_LINE_MAX + 1];
 
 	a->n_attempts++;
-	a->n_other++;
-	if (a->best_rank >= 1)
+	a->n_transient++;
+	if (a->rank_transient >= 1)
 		return;
-	outcome_set(&o, SMX_TEMPFAIL, enhanced, text);
-	a->best = o;
-	a->best_rank = 1;
+	(void)snprintf(line, sizeof(line), "%s [stage=none class=transient]",
+	    text);
+	outcome_set(&a->best_transient, SMX_TEMPFAIL, enhanced, line);
+	a->rank_transient = 1;
 }
 
 void
-outcome_agg_finish(const struct outcome_agg *a, struct outcome *out)
+outcome_agg_add_loop(struct outcome_agg *a, const char *peer)
 {
 	char text[TRANSPORT_LINE_MAX + 1];
 
-	if (a->is_final) {
-		*out = a->best;
+	a->n_attempts++;
+	if (a->n_loop++ > 0)
 		return;
-	}
-	if (a->n_attempts == 0 || a->best_rank == 0) {
+	(void)snprintf(text, sizeof(text),
+	    "%s is this host (local_listeners) [stage=connect class=loop]",
+	    peer);
+	outcome_set(&a->best_loop, SMX_PERMFAIL, "5.4.6", text);
+	smx_strlcpy(a->best_loop.relay, peer, sizeof(a->best_loop.relay));
+	a->best_loop.stage = SMTP_STAGE_CONNECT;
+	a->best_loop.cls = OUTCOME_LOOP;
+}
+
+/* A bounce that wraps the line of the attempt that explains it. */
+static void
+bounce(struct outcome *out, const struct outcome *why, const char *enhanced,
+    const char *text)
+{
+	char full[TRANSPORT_LINE_MAX + 1];
+
+	(void)snprintf(full, sizeof(full), "%.900s (%.3000s)", text, why->line);
+	outcome_set(out, SMX_PERMFAIL, enhanced, full);
+	smx_strlcpy(out->relay, why->relay, sizeof(out->relay));
+	out->stage = why->stage;
+	out->cls = why->cls;
+}
+
+void
+outcome_agg_finish(struct outcome_agg *a)
+{
+	char text[TRANSPORT_LINE_MAX + 1];
+	struct outcome o;
+
+	if (a->n_pending == 0)
+		return;
+	if (a->n_attempts == 0) {
 		(void)snprintf(text, sizeof(text), "no route to %s", a->domain);
-		outcome_set(out, SMX_TEMPFAIL, "4.4.4", text);
-		return;
-	}
-	if (a->route == OUTCOME_ROUTE_MX && a->is_sos && a->n_other == 0 &&
-	    a->n_not_secure > 0) {
+		outcome_set(&o, SMX_TEMPFAIL, "4.4.4", text);
+	} else if (a->n_transient > 0) {
+		o = a->best_transient;
+	} else if (a->n_loop > 0) {
+		(void)snprintf(text, sizeof(text),
+		    "mail for %s loops back to myself", a->domain);
+		bounce(&o, &a->best_loop, "5.4.6", text);
+	} else if (a->route == OUTCOME_ROUTE_MX && a->is_sos &&
+	    a->n_refused > 0) {
 		/* SecMX Level 2 section 5: an SOS bounces the mail. */
 		(void)snprintf(text, sizeof(text),
-		    "TLS is not available from any MX host of %s: no secure route to %s exists under the Secure Only Sender policy (%.2000s)",
-		    a->domain, a->domain, a->best.line);
-		outcome_set(out, SMX_PERMFAIL, "5.7.4", text);
-		smx_strlcpy(out->relay, a->best.relay, sizeof(out->relay));
-		return;
+		    "TLS is not available from any MX host of %s: no secure route to %s exists under the Secure Only Sender policy",
+		    a->domain, a->domain);
+		bounce(&o, &a->best_refused, "5.7.4", text);
+	} else {
+		o = a->best_refused;
 	}
-	*out = a->best;
-	out->status = SMX_TEMPFAIL;
-	out->line[0] = '4';
+	if (o.status != SMX_PERMFAIL) {
+		o.status = SMX_TEMPFAIL;
+		o.line[0] = '4';
+	}
+	outcome_agg_decide(a, &o);
+}
+
+void
+outcome_agg_decide(struct outcome_agg *a, const struct outcome *o)
+{
+	size_t i;
+
+	for (i = 0; i < a->n_rcpts; i++)
+		settle(a, i, o);
 }

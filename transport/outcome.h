@@ -10,20 +10,69 @@
 #include "smtp_session.h"
 
 /*
- * The result of one secmx-transport run as pipe(8) reads it: one status
- * line on stdout and an exit code. Pure: no I/O, no logging.
+ * The results of secmx-transport's delivery attempts, classified and
+ * folded into one outcome per recipient: one status line and an exit
+ * code as pipe(8) reads them. Pure: no I/O, no logging.
  */
 
 /*
- * struct outcome - the status of the whole delivery request.
+ * What one attempt means for delivery (outcome_classify):
+ *	SENT		the server accepted the message (for the recipients
+ *			it accepted at RCPT TO);
+ *	TRANSACTION	the server's verdict on this message: a 4xx or 5xx
+ *			reply to MAIL FROM, RCPT TO, DATA or the end of data;
+ *			final for the recipients it concerns;
+ *	MESSAGE		the message cannot be sent this way at all: larger
+ *			than the server's SIZE (5.3.4), SMTPUTF8 needed but
+ *			not offered (5.6.7); final, as in Postfix smtp(8);
+ *	REFUSED		the server was reached and refused secure delivery:
+ *			EHLO without STARTTLS (or EHLO refused when TLS is
+ *			required), a 4xx or 5xx reply to STARTTLS, a fatal
+ *			TLS alert from the server, a certificate that fails
+ *			verification;
+ *	TRANSIENT	a fault that may go away: connect failure, timeout
+ *			or lost connection at any stage (STARTTLS and the
+ *			handshake included), malformed or unexpected data,
+ *			a refused greeting, EHLO or HELO;
+ *	LOOP		the server is this host (5.4.6);
+ *	LOCAL		our own trouble (bad parameters): defer at once.
+ */
+enum outcome_class {
+	OUTCOME_SENT = 0,
+	OUTCOME_TRANSACTION,
+	OUTCOME_MESSAGE,
+	OUTCOME_REFUSED,
+	OUTCOME_TRANSIENT,
+	OUTCOME_LOOP,
+	OUTCOME_LOCAL,
+};
+
+/*
+ * outcome_classify - the class of one attempt's result, from its stage,
+ * fault and reply code only. The one place that decides refused versus
+ * transient. Pure; never fails.
+ */
+enum outcome_class outcome_classify(const struct smtp_session_result *);
+
+/*
+ * outcome_class_name - "sent", "final", "final", "refused", "transient",
+ * "loop" or "local" for audit lines and DSN text. Never NULL.
+ */
+const char *outcome_class_name(enum outcome_class);
+
+/*
+ * struct outcome - the status of one recipient (or of the whole request
+ * before any attempt).
  * status: SMX_OK (delivered), SMX_TEMPFAIL (defer) or SMX_PERMFAIL
  *   (bounce); other values are never stored.
  * line: "2.0.0 ...", "4.x.x ..." or "5.x.x ...", printable ASCII, no CR,
  *   LF or NUL, at most TRANSPORT_LINE_MAX bytes; the class digit always
  *   matches status.
- * relay, tls_protocol, tls_cipher, tls_verified: the attempt that decided
- *   the outcome, for the audit log ("" / SMX_TLS_VERIFIED_NONE when no
- *   attempt decided it or it ran in plaintext).
+ * relay, tls_protocol, tls_cipher, tls_verified, stage, cls: the attempt
+ *   that decided the outcome, for the audit log ("" / SMX_TLS_VERIFIED_NONE
+ *   / SMTP_STAGE_NONE when no attempt decided it or it ran in plaintext).
+ * is_final: set by the folding below once the recipient's outcome can no
+ *   longer change.
  */
 struct outcome {
 	enum smx_status status;
@@ -32,6 +81,9 @@ struct outcome {
 	char tls_protocol[16];
 	char tls_cipher[64];
 	enum smx_tls_verified tls_verified;
+	enum smtp_stage stage;
+	enum outcome_class cls;
+	bool is_final;
 };
 
 /*
@@ -64,8 +116,8 @@ size_t outcome_sanitize(char *out, size_t size, const char *in, size_t len);
  * enhanced, when a valid code, is used with its class digit forced to
  * match the status (a receiver's "5.1.1" in a deferral becomes "4.1.1",
  * as Postfix does); otherwise the default 2.0.0, 4.0.0 or 5.0.0. TEXT is
- * sanitised and the line truncated to TRANSPORT_LINE_MAX. The TLS and
- * relay fields are cleared. Never fails.
+ * sanitised and the line truncated to TRANSPORT_LINE_MAX. The attempt
+ * fields are cleared. Never fails.
  */
 void outcome_set(struct outcome *o, enum smx_status status,
     const char *enhanced, const char *text);
@@ -99,62 +151,98 @@ enum outcome_route {
 
 /*
  * struct outcome_agg - the attempts of one delivery folded into one
- * outcome. Initialise with outcome_agg_init, feed every attempt with
- * outcome_agg_add or outcome_agg_add_local, read with outcome_agg_finish.
- * The caller owns it; it holds no pointers.
+ * outcome per recipient. Initialise with outcome_agg_init, feed every
+ * attempt with outcome_agg_add (or a target that could not be tried with
+ * outcome_agg_add_local, one that is this host with outcome_agg_add_loop),
+ * end with outcome_agg_finish. The caller owns it and the recipients'
+ * outcomes (rcpt, n_rcpts entries).
  */
 struct outcome_agg {
 	enum outcome_route route;
 	bool is_sos;
 	char domain[SMX_DOMAIN_MAX + 1];
+	struct outcome *rcpt; /* one per recipient, caller's */
+	size_t n_rcpts;
+	size_t n_pending; /* recipients whose outcome is not final yet */
 	size_t n_attempts;
-	size_t n_not_secure; /* answered, but no usable STARTTLS */
-	size_t n_other;      /* unreachable, lost, refused, local trouble */
-	bool is_final;       /* delivered, or a receiver's transaction reply */
-	int best_rank;       /* of best; 0 when nothing recorded */
-	struct outcome best; /* the final or most informative result */
+	size_t n_refused;              /* hosts that refused secure delivery */
+	size_t n_transient;            /* hosts with a fault that may go away */
+	size_t n_loop;                 /* hosts that are this host */
+	int rank_transient;            /* of best_transient; 0 when none */
+	struct outcome best_transient; /* the most informative of each */
+	struct outcome best_refused;
+	struct outcome best_loop;
 };
 
 /*
  * outcome_agg_init - start folding for a route to domain (copied, cut to
- * SMX_DOMAIN_MAX) under the Secure Only (is_sos) or Best Effort policy.
+ * SMX_DOMAIN_MAX) under the Secure Only (is_sos) or Best Effort policy,
+ * for n_rcpts recipients whose outcomes go to rcpt[] (all not final).
  */
 void outcome_agg_init(struct outcome_agg *, enum outcome_route, bool is_sos,
-    const char *domain);
+    const char *domain, struct outcome *rcpt, size_t n_rcpts);
 
 /*
- * outcome_agg_add - record one smtp_session_deliver result. Returns true
- * when it decides the delivery and no further target may be tried:
- * delivered ("2.0.0 delivered via host[addr]:port TLSv1.3"), a
- * receiver's 4xx or 5xx reply to MAIL FROM, RCPT TO, DATA or the end of
- * data (defer or bounce with the receiver's code), or SMX_INVALID from
- * the session (local trouble: defer). Anything else (connect failure,
- * timeout, lost connection, a refusal at the banner or EHLO, a TLS
- * failure) lets the next target be tried.
+ * outcome_agg_add - record one smtp_session_deliver result for the
+ * recipients the attempt carried: the session's recipient i is the
+ * caller's idx[i], and rr[i] its RCPT result (n of them). By class:
+ *	SENT: every accepted recipient is delivered ("2.0.0 delivered via
+ *	    host[addr]:port TLSv1.3 (reply)"), every refused one gets the
+ *	    server's reply (4xx defer, 5xx bounce); all final;
+ *	TRANSACTION, MESSAGE: the recipients concerned get the server's
+ *	    reply or the reason; final;
+ *	LOCAL: every recipient carried is deferred; final;
+ *	REFUSED, TRANSIENT, LOOP: counted for outcome_agg_finish; nothing
+ *	    is final, the next target may be tried.
+ * Returns true when no further target may be tried: no recipient is
+ * pending, or local trouble.
  */
-bool outcome_agg_add(struct outcome_agg *, const struct smtp_session_result *);
+bool outcome_agg_add(struct outcome_agg *, const struct smtp_session_result *,
+    const struct smtp_rcpt_result *rr, const size_t *idx, size_t n);
 
 /*
- * outcome_agg_add_local - record a target that could not be tried
- * (its addresses could not be looked up, ...), with a DSN code and text.
- * It counts as unreachable. Never final.
+ * outcome_agg_add_local - record a target that could not be tried (its
+ * addresses could not be looked up, ...), with a DSN code and text. It
+ * counts as transient.
  */
 void outcome_agg_add_local(struct outcome_agg *, const char *enhanced,
     const char *text);
 
 /*
- * outcome_agg_finish - the outcome of everything recorded:
- *   - a final result as recorded;
- *   - nothing recorded: defer "4.4.4 ... no route";
- *   - Secure Only Sender over MX where every host answered and none
- *     offered working STARTTLS: bounce "5.7.4 ... no secure route to
- *     DOMAIN exists under the Secure Only Sender policy";
- *   - otherwise defer with the most informative failure: a server's reply
- *     before one from TLS trouble, before a lost connection, before a
- *     connect failure or a target without addresses (the first of each
- *     kind). SRV and relay routes never bounce except on a receiver's
- *     transaction reply.
+ * outcome_agg_add_loop - record a target that is this host by its
+ * address and port (local_listeners), peer "host[addr]:port". Not tried.
  */
-void outcome_agg_finish(const struct outcome_agg *, struct outcome *out);
+void outcome_agg_add_loop(struct outcome_agg *, const char *peer);
+
+/*
+ * outcome_agg_finish - every recipient not yet final gets the outcome of
+ * everything recorded, and becomes final:
+ *   - nothing recorded: defer "4.4.4 ... no route";
+ *   - any transient fault: defer with the most informative one (a reply
+ *     before a lost connection before a connect failure);
+ *   - else any host that is this host: bounce "5.4.6 mail for DOMAIN
+ *     loops back to myself";
+ *   - else a Secure Only Sender over MX where every host was reached and
+ *     refused: bounce "5.7.4 ... no secure route to DOMAIN exists under
+ *     the Secure Only Sender policy";
+ *   - else (SRV and relay routes never bounce for TLS) defer with the
+ *     refusal.
+ */
+void outcome_agg_finish(struct outcome_agg *);
+
+/*
+ * outcome_agg_decide - every recipient not yet final gets *o and becomes
+ * final (a DNS answer, local trouble or the time limit decided).
+ */
+void outcome_agg_decide(struct outcome_agg *, const struct outcome *o);
+
+/*
+ * outcome_attempt_line - the DSN line of one attempt: the session's line
+ * (smtp_session_format) with " [stage=STAGE class=CLASS]", so that every
+ * deferral or bounce names the host, the stage and the class. Truncated
+ * to size; never fails.
+ */
+void outcome_attempt_line(const struct smtp_session_result *, char *out,
+    size_t size);
 
 #endif

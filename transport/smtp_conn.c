@@ -46,6 +46,8 @@ smtp_conn_open(struct smtp_conn *c, const struct sockaddr *addr,
     size_t reason_size)
 {
 	long long deadline = smx_io_deadline(connect_timeout_ms);
+	bool is_timeout = false;
+	enum smx_status st;
 	socklen_t err_len;
 	int err = 0;
 	int flags;
@@ -69,9 +71,17 @@ smtp_conn_open(struct smtp_conn *c, const struct sockaddr *addr,
 			    strerror(errno));
 			goto fail;
 		}
-		if (smx_io_wait_for(c->fd, POLLOUT, deadline,
-		        "while connecting", reason, reason_size) != SMX_OK)
+		st = smx_io_wait(c->fd, POLLOUT, deadline);
+		if (st != SMX_OK) {
+			is_timeout = st == SMX_NOTFOUND;
+			if (is_timeout)
+				snprintf(reason, reason_size,
+				    "timeout while connecting");
+			else
+				snprintf(reason, reason_size, "poll: %s",
+				    strerror(errno));
 			goto fail;
+		}
 		err_len = sizeof(err);
 		if (getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &err_len) < 0)
 			err = errno;
@@ -84,6 +94,7 @@ smtp_conn_open(struct smtp_conn *c, const struct sockaddr *addr,
 	return SMX_OK;
 fail:
 	smtp_conn_close(c);
+	c->is_timeout = is_timeout;
 	return SMX_TEMPFAIL;
 }
 
@@ -93,10 +104,16 @@ smtp_conn_write(struct smtp_conn *c, const void *buf, size_t len, char *reason,
 {
 	enum smx_status st;
 
-	if (c->tls != NULL)
-		return smx_tls_write(c->tls, buf, len, c->timeout_ms, reason,
+	c->is_timeout = false;
+	if (c->tls != NULL) {
+		st = smx_tls_write(c->tls, buf, len, c->timeout_ms, reason,
 		    reason_size);
+		c->is_timeout = st != SMX_OK &&
+		    smx_tls_failure(c->tls) == SMX_TLS_FAIL_TIMEOUT;
+		return st;
+	}
 	st = smx_io_write_all(c->fd, buf, len, smx_io_deadline(c->timeout_ms));
+	c->is_timeout = st == SMX_NOTFOUND;
 	if (st == SMX_NOTFOUND)
 		snprintf(reason, reason_size, "timeout while sending");
 	else if (st != SMX_OK)
@@ -111,21 +128,27 @@ fill(struct smtp_conn *c, long long deadline, char *reason, size_t reason_size)
 {
 	size_t room = SMTP_CONN_RBUF_SIZE - c->r_len;
 	long long left = deadline - smx_io_now_ms();
+	enum smx_status st;
 	size_t got = 0;
 	ssize_t n;
 
+	c->is_timeout = false;
 	if (room == 0) {
 		snprintf(reason, reason_size, "reply too long");
 		return SMX_INVALID;
 	}
 	if (left <= 0) {
+		c->is_timeout = true;
 		snprintf(reason, reason_size, "timeout while reading reply");
 		return SMX_TEMPFAIL;
 	}
 	if (c->tls != NULL) {
 		if (smx_tls_read(c->tls, c->rbuf + c->r_len, room, &got,
-		        (int)left, reason, reason_size) != SMX_OK)
+		        (int)left, reason, reason_size) != SMX_OK) {
+			c->is_timeout =
+			    smx_tls_failure(c->tls) == SMX_TLS_FAIL_TIMEOUT;
 			return SMX_TEMPFAIL;
+		}
 	} else {
 		for (;;) {
 			n = read(c->fd, c->rbuf + c->r_len, room);
@@ -140,14 +163,23 @@ fill(struct smtp_conn *c, long long deadline, char *reason, size_t reason_size)
 				    strerror(errno));
 				return SMX_TEMPFAIL;
 			}
-			if (smx_io_wait_for(c->fd, POLLIN, deadline,
-			        "while reading reply", reason,
-			        reason_size) != SMX_OK)
+			st = smx_io_wait(c->fd, POLLIN, deadline);
+			if (st == SMX_NOTFOUND) {
+				c->is_timeout = true;
+				snprintf(reason, reason_size,
+				    "timeout while reading reply");
 				return SMX_TEMPFAIL;
+			}
+			if (st != SMX_OK) {
+				snprintf(reason, reason_size, "poll: %s",
+				    strerror(errno));
+				return SMX_TEMPFAIL;
+			}
 		}
 	}
 	if (got == 0) {
-		snprintf(reason, reason_size, "lost connection");
+		snprintf(reason, reason_size,
+		    "connection closed by the server");
 		return SMX_TEMPFAIL;
 	}
 	c->r_len += got;
@@ -176,6 +208,32 @@ smtp_conn_read_reply(struct smtp_conn *c, struct smtp_reply *r, char *reason,
 	}
 	memmove(c->rbuf, c->rbuf + used, c->r_len - used);
 	c->r_len -= used;
+	return SMX_OK;
+}
+
+enum smx_status
+smtp_conn_read_final_reply(struct smtp_conn *c, struct smtp_reply *r,
+    char *reason, size_t reason_size)
+{
+	long long deadline = smx_io_deadline(c->timeout_ms);
+	struct smtp_reply_scan sc;
+	enum smx_status st;
+	size_t used = 0;
+
+	smtp_reply_scan_init(&sc);
+	for (;;) {
+		st = smtp_reply_scan(&sc, c->rbuf, c->r_len, &used);
+		c->r_len = 0; /* taken, or after the reply and dropped */
+		if (st == SMX_OK)
+			break;
+		if (st != SMX_NOTFOUND) {
+			snprintf(reason, reason_size, "malformed reply");
+			return SMX_INVALID;
+		}
+		if ((st = fill(c, deadline, reason, reason_size)) != SMX_OK)
+			return st;
+	}
+	*r = sc.reply;
 	return SMX_OK;
 }
 

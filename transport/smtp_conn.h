@@ -22,6 +22,7 @@ struct smtp_conn {
 	int timeout_ms;           /* per read or write (smtp_timeout) */
 	char *rbuf;               /* SMTP_CONN_RBUF_SIZE bytes */
 	size_t r_len;             /* bytes in rbuf */
+	bool is_timeout; /* the last failed read or write ran out of time */
 };
 
 /*
@@ -47,7 +48,8 @@ enum smx_status smtp_conn_open(struct smtp_conn *, const struct sockaddr *addr,
 
 /*
  * smtp_conn_write - send len bytes (plaintext or TLS) within timeout_ms.
- * Returns SMX_OK or SMX_TEMPFAIL with a reason. Never exits; never raises
+ * Returns SMX_OK or SMX_TEMPFAIL with a reason (is_timeout tells a
+ * timeout from a lost connection). Never exits; never raises
  * SIGPIPE in plaintext (MSG_NOSIGNAL); for TLS see smx_tls_connect.
  */
 enum smx_status smtp_conn_write(struct smtp_conn *, const void *buf, size_t len,
@@ -57,11 +59,23 @@ enum smx_status smtp_conn_write(struct smtp_conn *, const void *buf, size_t len,
  * smtp_conn_read_reply - read until one complete reply is buffered, each
  * read waiting at most timeout_ms, and parse it into *r. Bytes after the
  * reply stay buffered (see smtp_conn_has_input). Returns SMX_OK,
- * SMX_TEMPFAIL (timeout, lost connection, I/O error) or SMX_INVALID
+ * SMX_TEMPFAIL (timeout, lost connection, I/O error; is_timeout tells
+ * which) or SMX_INVALID
  * (malformed reply, caps exceeded), with a reason. Never exits.
  */
 enum smx_status smtp_conn_read_reply(struct smtp_conn *, struct smtp_reply *r,
     char *reason, size_t reason_size);
+
+/*
+ * smtp_conn_read_final_reply - read the reply that decides delivery (to
+ * the end of data) with smtp_reply_scan: any line ends, lengths and
+ * bytes; the whole reply within one timeout. Bytes that follow it are
+ * dropped, never an error. Returns SMX_OK with *r, SMX_TEMPFAIL (timeout,
+ * lost connection) or SMX_INVALID (not a reply, or over
+ * SMTP_REPLY_SCAN_MAX), with a reason. Never exits.
+ */
+enum smx_status smtp_conn_read_final_reply(struct smtp_conn *,
+    struct smtp_reply *r, char *reason, size_t reason_size);
 
 /*
  * smtp_conn_has_input - true when bytes are buffered that no command has

@@ -27,6 +27,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "smx_util.h"
+
 /* RFC 5321 section 4.2: textstring = 1*(%d09 / %d32-126). */
 static bool
 is_text_byte(unsigned char c)
@@ -190,6 +192,112 @@ smtp_reply_parse(const char *buf, size_t len, struct smtp_reply *out,
 	*out = r;
 	*consumed = pos;
 	return SMX_OK;
+}
+
+void
+smtp_reply_scan_init(struct smtp_reply_scan *sc)
+{
+	memset(sc, 0, sizeof(*sc));
+}
+
+/* The first bytes of the first line: the code. */
+static bool
+scan_code(struct smtp_reply_scan *sc, size_t pos, char c)
+{
+	struct smtp_reply *r = &sc->reply;
+
+	if (pos == 0) {
+		if (c < '2' || c > '5')
+			return false;
+		r->code = (unsigned)(c - '0') * 100;
+	} else if (c >= '0' && c <= '9') {
+		r->code += (unsigned)(c - '0') * (pos == 1 ? 10 : 1);
+	}
+	return true;
+}
+
+/* One byte of text of the current line, escaped, within the caps. */
+static void
+scan_text(struct smtp_reply_scan *sc, char c)
+{
+	struct smtp_reply *r = &sc->reply;
+
+	if (sc->line_text == 0 && r->n_lines > 1 &&
+	    r->text_len + 1 < sizeof(r->text)) {
+		r->text[r->text_len++] = '\n';
+		r->text[r->text_len] = '\0';
+	}
+	if (r->text_len + 5 < sizeof(r->text) &&
+	    sc->line_text < SMTP_REPLY_LINE_MAX)
+		(void)smx_escape(r->text, sizeof(r->text), &r->text_len, &c, 1);
+	sc->line_text++;
+}
+
+/* The end of a line: the enhanced code of the first one. */
+static void
+scan_line_end(struct smtp_reply_scan *sc)
+{
+	struct smtp_reply *r = &sc->reply;
+
+	if (r->n_lines == 1)
+		parse_enhanced(r->text, strcspn(r->text, "\n"), r->code,
+		    r->enhanced, sizeof(r->enhanced));
+	sc->line_pos = 0;
+	sc->line_text = 0;
+	sc->is_last_line = false;
+	sc->is_cr = false;
+}
+
+/* One byte of the current line at position line_pos (CR LF excluded). */
+static bool
+scan_byte(struct smtp_reply_scan *sc, char c)
+{
+	size_t pos = sc->line_pos++;
+
+	if (pos < 3 && sc->reply.n_lines == 1)
+		return scan_code(sc, pos, c);
+	if (pos == 3)
+		sc->is_last_line = c != '-';
+	else if (pos > 3)
+		scan_text(sc, c);
+	return true;
+}
+
+enum smx_status
+smtp_reply_scan(struct smtp_reply_scan *sc, const char *buf, size_t len,
+    size_t *used)
+{
+	struct smtp_reply *r = &sc->reply;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		char c = buf[i];
+
+		if (++sc->n_bytes > SMTP_REPLY_SCAN_MAX)
+			return SMX_INVALID;
+		if (sc->line_pos == 0 && !sc->is_cr)
+			r->n_lines++;
+		if (c == '\n') {
+			bool is_last = sc->is_last_line || sc->line_pos <= 3;
+
+			if (r->n_lines == 1 && sc->line_pos == 0)
+				return SMX_INVALID;
+			scan_line_end(sc);
+			if (is_last) {
+				*used = i + 1;
+				return SMX_OK;
+			}
+			continue;
+		}
+		/* A CR counts only right before LF; otherwise it is text. */
+		if (sc->is_cr && !scan_byte(sc, '\r'))
+			return SMX_INVALID;
+		sc->is_cr = c == '\r';
+		if (!sc->is_cr && !scan_byte(sc, c))
+			return SMX_INVALID;
+	}
+	*used = len;
+	return SMX_NOTFOUND;
 }
 
 bool

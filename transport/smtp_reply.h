@@ -46,6 +46,41 @@ enum smx_status smtp_reply_parse(const char *buf, size_t len,
     struct smtp_reply *out, size_t *consumed);
 
 /*
+ * struct smtp_reply_scan - a forgiving reader of the one reply that
+ * decides whether a message was delivered (the reply to the end of data):
+ * once a receiver said 2xx there, the message is sent whatever the rest
+ * of the reply looks like (RFC 5321 section 4.2 is not enforced): lines
+ * may end in a bare LF, be of any length, hold any bytes. The reply ends
+ * at the first line whose fourth byte is not '-'. Bytes after it are not
+ * looked at. Fill with smtp_reply_scan_init, feed with smtp_reply_scan.
+ */
+struct smtp_reply_scan {
+	struct smtp_reply reply; /* code, enhanced code, escaped text */
+	size_t n_bytes;          /* bytes taken so far, over all lines */
+	size_t line_pos;         /* bytes of the current line so far */
+	size_t line_text;        /* bytes of its text recorded */
+	bool is_last_line;       /* the current line ends the reply */
+	bool is_cr;              /* the previous byte was a CR */
+};
+
+void smtp_reply_scan_init(struct smtp_reply_scan *);
+
+/*
+ * smtp_reply_scan - take bytes from buf (len) until the reply is complete.
+ * The first line must start with a digit 2-5 (its next two bytes count
+ * when they are digits); every other byte is accepted. Text goes into
+ * reply.text escaped by smx_escape (printable ASCII), lines joined with
+ * '\n', cut at SMTP_REPLY_TEXT_MAX; an enhanced status code at the start
+ * of the first line is taken as smtp_reply_parse takes it.
+ * Returns SMX_OK when the reply is complete (*used: bytes of buf that
+ * belong to it); SMX_NOTFOUND when all of buf was taken and more is
+ * needed; SMX_INVALID when the first byte is not a digit 2-5 or the
+ * reply runs over SMTP_REPLY_SCAN_MAX bytes. Pure; never exits.
+ */
+enum smx_status smtp_reply_scan(struct smtp_reply_scan *, const char *buf,
+    size_t len, size_t *used);
+
+/*
  * smtp_reply_next_line - iterate over the lines of r->text: *pos starts at
  * 0; each call sets *line and *line_len (not NUL-terminated) and returns
  * true, or false when no lines are left.

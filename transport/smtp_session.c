@@ -3,10 +3,13 @@
  * NAME
  *	smtp_session - one SMTP delivery attempt to one server address
  * DESCRIPTION
- *	Drives the client side of RFC 5321 over smtp_conn: banner, EHLO,
- *	STARTTLS (RFC 3207), MAIL, RCPT, DATA and QUIT, one command at a
- *	time, and condenses the outcome into a struct smtp_session_result
- *	that carries everything a DSN line and an audit log line need.
+ *	Drives the client side of RFC 5321 over smtp_conn: banner, EHLO
+ *	(HELO when EHLO is refused and TLS is optional), STARTTLS (RFC
+ *	3207), MAIL, RCPT, DATA and QUIT, one command at a time, and
+ *	condenses the outcome into a struct smtp_session_result that says
+ *	where the attempt ended (stage), why (fault) and what the server
+ *	said, with one struct smtp_rcpt_result per recipient. What the
+ *	outcome means for delivery is outcome_classify's business.
  * LIMITS
  *	Commands up to SMTP_COMMAND_MAX bytes, paths up to SMTP_PATH_MAX,
  *	at most SMTP_RECIPIENTS_MAX recipients; replies as smtp_reply; each
@@ -16,15 +19,18 @@
  * DIAGNOSTICS
  *	Returns a status and fills the result; logs nothing itself.
  * SECURITY
- *	Server replies are untrusted and parsed strictly. Bytes the server
- *	sends before being asked are a protocol error, and after the
- *	STARTTLS reply they abort the session (CVE-2011-0411). No NUL, CR
- *	or LF ever goes into a command argument. Message data is sent only
- *	through smtp_data (no bare CR/LF, dot-stuffing, one end marker).
- *	With mandatory TLS there is never a plaintext fallback.
+ *	Server replies are untrusted and parsed strictly, except the reply
+ *	to the end of data (smtp_reply_scan), which only decides whether
+ *	the message was delivered. Bytes the server sends before being
+ *	asked are a protocol error, and after the STARTTLS reply they abort
+ *	the session (CVE-2011-0411). No NUL, CR or LF ever goes into a
+ *	command argument. Message data is sent only through smtp_data (no
+ *	bare CR/LF, dot-stuffing, one end marker). With mandatory TLS there
+ *	is never a plaintext fallback.
  * SEE ALSO
  *	RFC 5321 sections 3, 4.1 and 4.5.3; RFC 3207; RFC 1870 (SIZE);
- *	RFC 3463; Postfix smtp(8) and src/smtp/smtp_proto.c.
+ *	RFC 6531 (SMTPUTF8); RFC 3463; Postfix smtp(8),
+ *	src/smtp/smtp_proto.c.
  */
 #include "smtp_session.h"
 
@@ -47,6 +53,8 @@ struct session {
 	struct smtp_reply reply;
 	bool has_starttls;        /* EHLO offered STARTTLS */
 	bool has_size;            /* EHLO offered SIZE */
+	bool has_smtputf8;        /* EHLO offered SMTPUTF8 */
+	bool needs_smtputf8;      /* an address has non-ASCII bytes */
 	bool is_broken;           /* connection unusable: no QUIT */
 	unsigned long size_limit; /* SIZE n, 0 for none */
 	char reason[SMX_TLS_REASON_MAX];
@@ -58,13 +66,59 @@ enum attempt {
 	ATTEMPT_RETRY_PLAIN,
 };
 
+/* What a stage is called in DSN text: "in reply to %s command". */
+static const char *
+stage_command(enum smtp_stage stage)
+{
+	switch (stage) {
+	case SMTP_STAGE_EHLO:
+		return "EHLO";
+	case SMTP_STAGE_STARTTLS:
+	case SMTP_STAGE_HANDSHAKE:
+		return "STARTTLS";
+	case SMTP_STAGE_MAIL:
+		return "MAIL FROM";
+	case SMTP_STAGE_RCPT:
+		return "RCPT TO";
+	case SMTP_STAGE_DATA:
+		return "DATA";
+	case SMTP_STAGE_BODY:
+	case SMTP_STAGE_END_OF_DATA:
+		return "end of DATA";
+	default:
+		return "";
+	}
+}
+
+const char *
+smtp_stage_name(enum smtp_stage stage)
+{
+	static const char *const names[] = {
+		[SMTP_STAGE_NONE] = "none",
+		[SMTP_STAGE_CONNECT] = "connect",
+		[SMTP_STAGE_BANNER] = "banner",
+		[SMTP_STAGE_EHLO] = "ehlo",
+		[SMTP_STAGE_STARTTLS] = "starttls",
+		[SMTP_STAGE_HANDSHAKE] = "handshake",
+		[SMTP_STAGE_MAIL] = "mail",
+		[SMTP_STAGE_RCPT] = "rcpt",
+		[SMTP_STAGE_DATA] = "data",
+		[SMTP_STAGE_BODY] = "body",
+		[SMTP_STAGE_END_OF_DATA] = "eod",
+	};
+
+	if ((size_t)stage < sizeof(names) / sizeof(names[0]))
+		return names[stage];
+	return "none";
+}
+
 static void set_result(struct session *s, enum smx_status st,
-    const char *enhanced, const char *command, const char *fmt, ...)
-    __attribute__((format(printf, 5, 6)));
+    const char *enhanced, enum smtp_stage stage, enum smtp_fault fault,
+    const char *fmt, ...) __attribute__((format(printf, 6, 7)));
 
 static void
 set_result(struct session *s, enum smx_status st, const char *enhanced,
-    const char *command, const char *fmt, ...)
+    enum smtp_stage stage, enum smtp_fault fault, const char *fmt, ...)
 {
 	struct smtp_session_result *r = s->res;
 	va_list ap;
@@ -72,58 +126,79 @@ set_result(struct session *s, enum smx_status st, const char *enhanced,
 	r->status = st;
 	r->is_delivered = st == SMX_OK;
 	smx_strlcpy(r->enhanced, enhanced, sizeof(r->enhanced));
-	r->command = command;
+	r->stage = stage;
+	r->fault = fault;
 	r->reply_code = 0;
 	va_start(ap, fmt);
 	(void)vsnprintf(r->text, sizeof(r->text), fmt, ap);
 	va_end(ap);
 }
 
+/* The status and default enhanced code of a reply's class. */
+static enum smx_status
+reply_class(unsigned code, const char **dflt)
+{
+	switch (code / 100) {
+	case 2:
+		*dflt = "2.0.0";
+		return SMX_OK;
+	case 5:
+		*dflt = "5.0.0";
+		return SMX_PERMFAIL;
+	case 3: /* where none belongs: a protocol problem */
+		*dflt = "4.5.0";
+		return SMX_TEMPFAIL;
+	default:
+		*dflt = "4.0.0";
+		return SMX_TEMPFAIL;
+	}
+}
+
 /* The outcome is the server's reply in s->reply. */
 static enum smx_status
-reply_result(struct session *s, const char *command)
+reply_result(struct session *s, enum smtp_stage stage)
 {
 	struct smtp_session_result *r = s->res;
-	unsigned cls = s->reply.code / 100;
-	enum smx_status st;
 	const char *dflt;
+	enum smx_status st = reply_class(s->reply.code, &dflt);
 
-	if (cls == 2) {
-		st = SMX_OK;
-		dflt = "2.0.0";
-	} else if (cls == 5) {
-		st = SMX_PERMFAIL;
-		dflt = "5.0.0";
-	} else {
-		st = SMX_TEMPFAIL; /* 4yz, and 3yz where none belongs */
-		dflt = "4.0.0";
-	}
-	if (cls == 3)
-		dflt = "4.5.0";
 	r->status = st;
 	r->is_delivered = false;
 	smx_strlcpy(r->enhanced,
-	    s->reply.enhanced[0] != '\0' && cls != 3 ? s->reply.enhanced : dflt,
+	    s->reply.enhanced[0] != '\0' && s->reply.code / 100 != 3
+	        ? s->reply.enhanced
+	        : dflt,
 	    sizeof(r->enhanced));
-	r->command = command;
+	r->stage = stage;
+	r->fault = st == SMX_OK ? SMTP_FAULT_NONE : SMTP_FAULT_REPLY;
 	r->reply_code = s->reply.code;
 	smtp_reply_format(&s->reply, r->text, sizeof(r->text));
 	return st;
 }
 
-/* A failed read or write: lost connection, timeout or protocol error. */
+/*
+ * A failed read or write: a timeout, a lost connection or a protocol
+ * error (Postfix smtp(8) wording).
+ */
 static enum smx_status
-io_result(struct session *s, enum smx_status st, const char *command,
+io_result(struct session *s, enum smx_status st, enum smtp_stage stage,
     const char *while_what)
 {
+	const char *peer = s->res->peer;
+
+	s->is_broken = true;
 	if (st == SMX_INVALID)
-		set_result(s, SMX_TEMPFAIL, "4.5.0", command,
-		    "protocol error with %s while %s: %s", s->res->peer,
-		    while_what, s->reason);
+		set_result(s, SMX_TEMPFAIL, "4.5.0", stage, SMTP_FAULT_PROTOCOL,
+		    "protocol error with %s while %s: %s", peer, while_what,
+		    s->reason);
+	else if (s->conn.is_timeout)
+		set_result(s, SMX_TEMPFAIL, "4.4.2", stage, SMTP_FAULT_TIMEOUT,
+		    "conversation with %s timed out while %s", peer,
+		    while_what);
 	else
-		set_result(s, SMX_TEMPFAIL, "4.4.2", command,
-		    "lost connection with %s while %s: %s", s->res->peer,
-		    while_what, s->reason);
+		set_result(s, SMX_TEMPFAIL, "4.4.2", stage, SMTP_FAULT_LOST,
+		    "lost connection with %s while %s: %s", peer, while_what,
+		    s->reason);
 	return SMX_TEMPFAIL;
 }
 
@@ -132,33 +207,35 @@ io_result(struct session *s, enum smx_status st, const char *command,
  * for: a protocol error (no pipelining here).
  */
 static enum smx_status
-read_reply(struct session *s, const char *command, const char *while_what)
+read_reply(struct session *s, enum smtp_stage stage, const char *while_what)
 {
 	enum smx_status st;
 
 	st = smtp_conn_read_reply(&s->conn, &s->reply, s->reason,
 	    sizeof(s->reason));
 	if (st != SMX_OK)
-		return io_result(s, st, command, while_what);
+		return io_result(s, st, stage, while_what);
 	/* After STARTTLS, smtp_conn_starttls makes the stricter check. */
-	if (strcmp(command, "STARTTLS") != 0 &&
+	if (stage != SMTP_STAGE_STARTTLS &&
 	    smtp_conn_has_input(&s->conn, false)) {
 		smx_strlcpy(s->reason, "unexpected data after reply",
 		    sizeof(s->reason));
-		return io_result(s, SMX_INVALID, command, while_what);
+		return io_result(s, SMX_INVALID, stage, while_what);
 	}
 	return SMX_OK;
 }
 
 /* Send "line" CRLF and read the reply. */
-static enum smx_status chat(struct session *s, const char *command,
+static enum smx_status chat(struct session *s, enum smtp_stage stage,
     const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
 static enum smx_status
-chat(struct session *s, const char *command, const char *fmt, ...)
+chat(struct session *s, enum smtp_stage stage, const char *fmt, ...)
 {
 	char line[SMTP_COMMAND_MAX + 1];
 	char what[64];
+	const char *name;
+	size_t name_len;
 	va_list ap;
 	int n;
 
@@ -166,17 +243,46 @@ chat(struct session *s, const char *command, const char *fmt, ...)
 	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= sizeof(line) - 2) {
-		set_result(s, SMX_TEMPFAIL, "4.3.0", command,
+		set_result(s, SMX_TEMPFAIL, "4.3.0", stage, SMTP_FAULT_LOCAL,
 		    "command too long");
 		return SMX_TEMPFAIL;
 	}
 	memcpy(line + n, "\r\n", 2);
-	snprintf(what, sizeof(what), "sending %s", command);
+	/* The command's name: the stage's ("MAIL FROM"), or "RSET", ... */
+	name = stage_command(stage);
+	name_len = strlen(name);
+	if (name_len == 0 || strncmp(line, name, name_len) != 0) {
+		name = line;
+		name_len = strcspn(line, " \r");
+	}
+	snprintf(what, sizeof(what), "sending %.*s", (int)name_len, name);
 	if (smtp_conn_write(&s->conn, line, (size_t)n + 2, s->reason,
 	        sizeof(s->reason)) != SMX_OK)
-		return io_result(s, SMX_TEMPFAIL, command, what);
-	snprintf(what, sizeof(what), "receiving the reply to %s", command);
-	return read_reply(s, command, what);
+		return io_result(s, SMX_TEMPFAIL, stage, what);
+	snprintf(what, sizeof(what), "receiving the reply to %.*s",
+	    (int)name_len, name);
+	return read_reply(s, stage, what);
+}
+
+/* The first word of the first line of a reply is our own name. */
+static bool
+is_own_name(const struct session *s)
+{
+	const char *t = s->reply.text;
+	size_t len = strcspn(t, " \t\n");
+
+	return len > 0 && strlen(s->p->helo) == len &&
+	    smx_ascii_ncasecmp(t, s->p->helo, len) == 0;
+}
+
+/* The server is this host: Postfix's "mail for ... loops back to myself". */
+static enum smx_status
+loop_result(struct session *s, enum smtp_stage stage)
+{
+	set_result(s, SMX_PERMFAIL, "5.4.6", stage, SMTP_FAULT_LOOP,
+	    "mail for %s loops back to myself (the server greets as %s)",
+	    s->res->peer, s->p->helo);
+	return SMX_PERMFAIL;
 }
 
 /* Collect the EHLO extensions we use; forget everything else. */
@@ -190,12 +296,16 @@ parse_ehlo(struct session *s)
 
 	s->has_starttls = false;
 	s->has_size = false;
+	s->has_smtputf8 = false;
 	s->size_limit = 0;
 	while (smtp_reply_next_line(&s->reply, &pos, &line, &len)) {
 		if (i++ == 0)
 			continue; /* the greeting line */
 		if (len == 8 && smx_ascii_ncasecmp(line, "STARTTLS", 8) == 0)
 			s->has_starttls = true;
+		else if (len == 8 &&
+		    smx_ascii_ncasecmp(line, "SMTPUTF8", 8) == 0)
+			s->has_smtputf8 = true;
 		else if (len >= 4 && smx_ascii_ncasecmp(line, "SIZE", 4) == 0 &&
 		    (len == 4 || line[4] == ' ')) {
 			unsigned long n = 0;
@@ -211,17 +321,62 @@ parse_ehlo(struct session *s)
 	}
 }
 
+/*
+ * EHLO; a 5xx reply makes it HELO when TLS is not mandatory (Postfix
+ * smtp(8) does the same), and a refusal of TLS when it is.
+ */
 static enum smx_status
 ehlo(struct session *s)
 {
 	enum smx_status st;
 
-	if ((st = chat(s, "EHLO", "EHLO %s", s->p->helo)) != SMX_OK)
+	if ((st = chat(s, SMTP_STAGE_EHLO, "EHLO %s", s->p->helo)) != SMX_OK)
+		return st;
+	if (s->reply.code == 250) {
+		if (is_own_name(s))
+			return loop_result(s, SMTP_STAGE_EHLO);
+		parse_ehlo(s);
+		return SMX_OK;
+	}
+	if (s->reply.code / 100 != 5)
+		return reply_result(s, SMTP_STAGE_EHLO);
+	if (s->res->has_tls)
+		return reply_result(s, SMTP_STAGE_EHLO);
+	if (s->p->tls_policy == SMTP_TLS_ENCRYPT) {
+		reply_result(s, SMTP_STAGE_EHLO);
+		s->res->status = SMX_TEMPFAIL;
+		s->res->enhanced[0] = '4';
+		s->res->fault = SMTP_FAULT_NO_TLS;
+		return SMX_TEMPFAIL;
+	}
+	if ((st = chat(s, SMTP_STAGE_EHLO, "HELO %s", s->p->helo)) != SMX_OK)
 		return st;
 	if (s->reply.code != 250)
-		return reply_result(s, "EHLO");
-	parse_ehlo(s);
+		return reply_result(s, SMTP_STAGE_EHLO);
+	s->res->is_helo = true;
+	s->has_starttls = false;
+	s->has_size = false;
+	s->has_smtputf8 = false;
+	s->size_limit = 0;
 	return SMX_OK;
+}
+
+/* A failed handshake: the fault the TLS layer saw. */
+static enum smtp_fault
+handshake_fault(const struct smx_tls_info *info)
+{
+	switch (info->failure) {
+	case SMX_TLS_FAIL_TIMEOUT:
+		return SMTP_FAULT_TIMEOUT;
+	case SMX_TLS_FAIL_LOST:
+		return SMTP_FAULT_LOST;
+	case SMX_TLS_FAIL_ALERT:
+		return SMTP_FAULT_TLS_ALERT;
+	case SMX_TLS_FAIL_VERIFY:
+		return SMTP_FAULT_TLS_VERIFY;
+	default:
+		return SMTP_FAULT_PROTOCOL;
+	}
 }
 
 /*
@@ -236,23 +391,25 @@ starttls(struct session *s, bool may_use_tls)
 	const struct smtp_session_params *p = s->p;
 	bool is_mandatory = p->tls_policy == SMTP_TLS_ENCRYPT;
 	enum smx_status st;
+	enum smtp_fault fault;
 
 	if (p->tls_policy == SMTP_TLS_NONE || !may_use_tls)
 		return SMX_OK;
 	if (!s->has_starttls) {
 		if (!is_mandatory)
 			return SMX_OK;
-		set_result(s, SMX_TEMPFAIL, "4.7.4", "EHLO",
+		set_result(s, SMX_TEMPFAIL, "4.7.4", SMTP_STAGE_EHLO,
+		    SMTP_FAULT_NO_TLS,
 		    "TLS is required, but was not offered by host %s",
 		    s->res->peer);
 		return SMX_TEMPFAIL;
 	}
-	if ((st = chat(s, "STARTTLS", "STARTTLS")) != SMX_OK)
+	if ((st = chat(s, SMTP_STAGE_STARTTLS, "STARTTLS")) != SMX_OK)
 		return st;
 	if (s->reply.code != 220) {
 		if (!is_mandatory)
 			return SMX_OK; /* refused: go on in plaintext */
-		reply_result(s, "STARTTLS");
+		reply_result(s, SMTP_STAGE_STARTTLS);
 		s->res->status = SMX_TEMPFAIL;
 		s->res->enhanced[0] = '4';
 		return SMX_TEMPFAIL;
@@ -269,8 +426,9 @@ starttls(struct session *s, bool may_use_tls)
 	}
 	s->is_broken = true; /* no SMTP after a failed handshake */
 	if (st == SMX_INVALID) {
-		set_result(s, SMX_TEMPFAIL, "4.7.5", "STARTTLS",
-		    "Cannot start TLS with %s: %s", s->res->peer, s->reason);
+		set_result(s, SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_STARTTLS,
+		    SMTP_FAULT_PROTOCOL, "Cannot start TLS with %s: %s",
+		    s->res->peer, s->reason);
 		return SMX_TEMPFAIL;
 	}
 	if (!is_mandatory) {
@@ -278,12 +436,16 @@ starttls(struct session *s, bool may_use_tls)
 		    sizeof(s->res->tls_failure));
 		return SMX_NOTFOUND;
 	}
+	fault = handshake_fault(&s->res->tls);
 	if (st == SMX_PERMFAIL)
-		set_result(s, SMX_TEMPFAIL, "4.7.5", "STARTTLS",
-		    "Server certificate not verified");
+		set_result(s, SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_HANDSHAKE,
+		    SMTP_FAULT_TLS_VERIFY,
+		    "Server certificate not verified: %s",
+		    s->res->tls.verify_reason);
 	else
-		set_result(s, SMX_TEMPFAIL, "4.7.5", "STARTTLS",
-		    "Cannot start TLS: handshake failure");
+		set_result(s, SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_HANDSHAKE,
+		    fault, "Cannot start TLS: handshake failure with %s: %s",
+		    s->res->peer, s->reason);
 	return SMX_TEMPFAIL;
 }
 
@@ -297,48 +459,75 @@ data_write(void *ctx, const char *buf, size_t len)
 	    sizeof(s->reason));
 }
 
-/* MAIL FROM and every RCPT TO; SMX_OK when all recipients were taken. */
+/* Record the reply to one RCPT TO in *r. */
+static void
+rcpt_reply(const struct session *s, struct smtp_rcpt_result *r)
+{
+	const char *dflt;
+	enum smx_status st = reply_class(s->reply.code, &dflt);
+
+	memset(r, 0, sizeof(*r));
+	r->is_accepted = st == SMX_OK;
+	r->reply_code = s->reply.code;
+	smx_strlcpy(r->enhanced,
+	    s->reply.enhanced[0] != '\0' && s->reply.code / 100 != 3
+	        ? s->reply.enhanced
+	        : dflt,
+	    sizeof(r->enhanced));
+	smtp_reply_format(&s->reply, r->text, sizeof(r->text));
+}
+
+/*
+ * MAIL FROM and every RCPT TO. SMX_OK when at least one recipient was
+ * accepted; otherwise the worst refusal (permanent before temporary)
+ * after RSET.
+ */
 static enum smx_status
 envelope(struct session *s)
 {
 	const struct smtp_session_params *p = s->p;
-	unsigned long long size = spool_size(p->message);
-	struct smtp_session_result worst;
-	bool has_worst = false;
+	char size[32] = "";
+	const struct smtp_rcpt_result *worst = NULL;
 	enum smx_status st;
 	size_t i;
 
 	if (s->has_size)
-		st = chat(s, "MAIL FROM", "MAIL FROM:<%s> SIZE=%llu", p->sender,
-		    size);
-	else
-		st = chat(s, "MAIL FROM", "MAIL FROM:<%s>", p->sender);
+		snprintf(size, sizeof(size), " SIZE=%llu",
+		    spool_size(p->message));
+	st = chat(s, SMTP_STAGE_MAIL, "MAIL FROM:<%s>%s%s", p->sender, size,
+	    s->needs_smtputf8 ? " SMTPUTF8" : "");
 	if (st != SMX_OK)
 		return st;
 	if (s->reply.code / 100 != 2)
-		return reply_result(s, "MAIL FROM");
+		return reply_result(s, SMTP_STAGE_MAIL);
 	for (i = 0; i < p->n_recipients; i++) {
-		if ((st = chat(s, "RCPT TO", "RCPT TO:<%s>",
+		if ((st = chat(s, SMTP_STAGE_RCPT, "RCPT TO:<%s>",
 		         p->recipients[i])) != SMX_OK)
 			return st;
-		if (s->reply.code / 100 == 2) {
+		rcpt_reply(s, &p->rcpt[i]);
+		if (p->rcpt[i].is_accepted) {
 			s->res->n_accepted++;
 			continue;
 		}
-		/* Keep the worst: permanent beats temporary. */
-		st = reply_result(s, "RCPT TO");
-		if (!has_worst ||
-		    (st == SMX_PERMFAIL && worst.status != SMX_PERMFAIL)) {
-			worst = *s->res;
-			has_worst = true;
-		}
+		if (worst == NULL ||
+		    (p->rcpt[i].reply_code / 100 == 5 &&
+		        worst->reply_code / 100 != 5))
+			worst = &p->rcpt[i];
 	}
-	if (!has_worst)
+	if (s->res->n_accepted > 0)
 		return SMX_OK;
 	/* No DATA: reset the transaction; its reply does not matter. */
-	(void)chat(s, "RSET", "RSET");
-	worst.n_accepted = s->res->n_accepted;
-	*s->res = worst;
+	set_result(s,
+	    worst->reply_code / 100 == 5 ? SMX_PERMFAIL : SMX_TEMPFAIL,
+	    worst->enhanced, SMTP_STAGE_RCPT, SMTP_FAULT_REPLY, "%s",
+	    worst->text);
+	s->res->reply_code = worst->reply_code;
+	{
+		struct smtp_session_result saved = *s->res;
+
+		(void)chat(s, SMTP_STAGE_MAIL, "RSET");
+		*s->res = saved;
+	}
 	return s->res->status;
 }
 
@@ -347,18 +536,25 @@ data(struct session *s)
 {
 	enum smx_status st;
 
-	if ((st = chat(s, "DATA", "DATA")) != SMX_OK)
+	if ((st = chat(s, SMTP_STAGE_DATA, "DATA")) != SMX_OK)
 		return st;
 	if (s->reply.code != 354)
-		return reply_result(s, "DATA");
+		return reply_result(s, SMTP_STAGE_DATA);
 	st = smtp_data_send_spool(s->p->message, data_write, s);
 	if (st != SMX_OK)
-		return io_result(s, SMX_TEMPFAIL, "end of data",
+		return io_result(s, SMX_TEMPFAIL, SMTP_STAGE_BODY,
 		    "sending message body");
-	if ((st = read_reply(s, "end of data",
-	         "receiving the reply to end of data")) != SMX_OK)
-		return st;
-	st = reply_result(s, "end of data");
+	/*
+	 * Once the server says 2xx here the message is delivered: read the
+	 * reply forgivingly, so that an odd reply never leads to a retry
+	 * and a second copy.
+	 */
+	st = smtp_conn_read_final_reply(&s->conn, &s->reply, s->reason,
+	    sizeof(s->reason));
+	if (st != SMX_OK)
+		return io_result(s, st, SMTP_STAGE_END_OF_DATA,
+		    "receiving the reply to end of DATA");
+	st = reply_result(s, SMTP_STAGE_END_OF_DATA);
 	if (st == SMX_OK)
 		s->res->is_delivered = true;
 	return st;
@@ -370,8 +566,55 @@ quit(struct session *s)
 {
 	struct smtp_session_result saved = *s->res;
 
-	(void)chat(s, "QUIT", "QUIT");
+	(void)chat(s, SMTP_STAGE_NONE, "QUIT");
 	*s->res = saved;
+}
+
+/* The banner: 220, and not our own name. */
+static enum smx_status
+banner(struct session *s)
+{
+	enum smx_status st;
+
+	st = read_reply(s, SMTP_STAGE_BANNER,
+	    "receiving the initial server greeting");
+	if (st != SMX_OK)
+		return st;
+	if (s->reply.code != 220) {
+		reply_result(s, SMTP_STAGE_BANNER);
+		s->res->fault = SMTP_FAULT_REPLY;
+		if (s->res->status == SMX_OK)
+			s->res->status = SMX_TEMPFAIL;
+		return s->res->status;
+	}
+	if (is_own_name(s))
+		return loop_result(s, SMTP_STAGE_BANNER);
+	return SMX_OK;
+}
+
+/* What the server must offer for this message, checked after EHLO. */
+static enum smx_status
+check_offers(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+
+	if (s->needs_smtputf8 && !s->has_smtputf8) {
+		/* Postfix smtp(8): a permanent failure of the message. */
+		set_result(s, SMX_PERMFAIL, "5.6.7", SMTP_STAGE_EHLO,
+		    SMTP_FAULT_SMTPUTF8,
+		    "SMTPUTF8 is required, but was not offered by host %s",
+		    s->res->peer);
+		return SMX_PERMFAIL;
+	}
+	if (s->has_size && s->size_limit > 0 &&
+	    spool_size(p->message) > s->size_limit) {
+		set_result(s, SMX_PERMFAIL, "5.3.4", SMTP_STAGE_EHLO,
+		    SMTP_FAULT_SIZE,
+		    "message size %llu exceeds size limit %lu of server %s",
+		    spool_size(p->message), s->size_limit, s->res->peer);
+		return SMX_PERMFAIL;
+	}
+	return SMX_OK;
 }
 
 /* One connection: everything from connect to QUIT. */
@@ -380,27 +623,16 @@ attempt(struct session *s, bool may_use_tls)
 {
 	const struct smtp_session_params *p = s->p;
 	enum smx_status st;
-	bool is_connected = false;
 
 	if (smtp_conn_open(&s->conn, p->addr, p->addr_len,
 	        p->connect_timeout_ms, p->timeout_ms, s->reason,
 	        sizeof(s->reason)) != SMX_OK) {
-		set_result(s, SMX_TEMPFAIL, "4.4.1", "connect",
+		set_result(s, SMX_TEMPFAIL, "4.4.1", SMTP_STAGE_CONNECT,
+		    s->conn.is_timeout ? SMTP_FAULT_TIMEOUT : SMTP_FAULT_LOST,
 		    "connect to %s: %s", s->res->peer, s->reason);
 		return ATTEMPT_DONE;
 	}
-	if ((st = read_reply(s, "banner",
-	         "receiving the initial server greeting")) != SMX_OK)
-		goto out;
-	if (s->reply.code != 220) {
-		reply_result(s, "banner");
-		if (s->res->status == SMX_OK)
-			s->res->status = SMX_TEMPFAIL;
-		is_connected = true;
-		goto out;
-	}
-	is_connected = true;
-	if ((st = ehlo(s)) != SMX_OK)
+	if ((st = banner(s)) != SMX_OK || (st = ehlo(s)) != SMX_OK)
 		goto out;
 	st = starttls(s, may_use_tls);
 	if (st == SMX_NOTFOUND) {
@@ -412,27 +644,32 @@ attempt(struct session *s, bool may_use_tls)
 	/* RFC 3207 section 4.2: forget what was said before TLS. */
 	if (s->res->has_tls && (st = ehlo(s)) != SMX_OK)
 		goto out;
-	if (s->has_size && s->size_limit > 0 &&
-	    spool_size(p->message) > s->size_limit) {
-		set_result(s, SMX_PERMFAIL, "5.3.4", "",
-		    "message size %llu exceeds size limit %lu of server %s",
-		    spool_size(p->message), s->size_limit, s->res->peer);
-		goto out;
-	}
-	if ((st = envelope(s)) != SMX_OK)
+	if ((st = check_offers(s)) != SMX_OK || (st = envelope(s)) != SMX_OK)
 		goto out;
 	(void)data(s);
 out:
-	if (is_connected && !s->is_broken)
+	if (!s->is_broken)
 		quit(s);
 	smtp_conn_close(&s->conn);
 	return ATTEMPT_DONE;
 }
 
+/* No NUL (implied), CR or LF, at most max bytes. */
 static bool
 is_clean_arg(const char *v, size_t max)
 {
 	return v != NULL && strlen(v) <= max && strpbrk(v, "\r\n") == NULL;
+}
+
+/* Any byte outside ASCII: the address needs SMTPUTF8 (RFC 6531). */
+static bool
+has_non_ascii(const char *v)
+{
+	for (; *v != '\0'; v++) {
+		if ((unsigned char)*v >= 0x80)
+			return true;
+	}
+	return false;
 }
 
 /* Check everything that goes into a command before connecting. */
@@ -442,7 +679,8 @@ params_ok(const struct smtp_session_params *p)
 	size_t i;
 
 	if (p->addr == NULL || p->message == NULL || p->n_recipients == 0 ||
-	    p->n_recipients > SMTP_RECIPIENTS_MAX || p->recipients == NULL)
+	    p->n_recipients > SMTP_RECIPIENTS_MAX || p->recipients == NULL ||
+	    p->rcpt == NULL)
 		return false;
 	if (p->tls_policy != SMTP_TLS_NONE && p->tls_ctx == NULL)
 		return false;
@@ -483,59 +721,89 @@ format_peer(const struct smtp_session_params *p, char *out, size_t size)
 	    addr, port);
 }
 
+/* A fresh result for a new connection; the recipients are unasked. */
+static void
+result_reset(struct session *s)
+{
+	size_t i;
+
+	memset(s->res, 0, sizeof(*s->res));
+	format_peer(s->p, s->res->peer, sizeof(s->res->peer));
+	for (i = 0; i < s->p->n_recipients; i++)
+		memset(&s->p->rcpt[i], 0, sizeof(s->p->rcpt[i]));
+	s->is_broken = false;
+}
+
 enum smx_status
 smtp_session_deliver(const struct smtp_session_params *p,
     struct smtp_session_result *res)
 {
 	struct session sess;
 	struct session *s = &sess;
+	size_t i;
 
 	memset(&sess, 0, sizeof(sess));
 	memset(res, 0, sizeof(*res));
-	res->command = "";
 	s->p = p;
 	s->res = res;
 	smtp_conn_init(&s->conn);
 	if (!params_ok(p)) {
-		set_result(s, SMX_INVALID, "5.3.0", "",
-		    "invalid delivery parameters");
+		set_result(s, SMX_INVALID, "4.3.0", SMTP_STAGE_NONE,
+		    SMTP_FAULT_LOCAL, "invalid delivery parameters");
 		return SMX_INVALID;
 	}
-	format_peer(p, res->peer, sizeof(res->peer));
+	s->needs_smtputf8 = has_non_ascii(p->sender);
+	for (i = 0; i < p->n_recipients; i++)
+		s->needs_smtputf8 |= has_non_ascii(p->recipients[i]);
+	result_reset(s);
 	if (attempt(s, true) == ATTEMPT_RETRY_PLAIN) {
 		/* Postfix "may": a failed handshake is retried in plaintext. */
 		char failure[sizeof(res->tls_failure)];
 
 		smx_strlcpy(failure, res->tls_failure, sizeof(failure));
-		memset(res, 0, sizeof(*res));
-		res->command = "";
-		format_peer(p, res->peer, sizeof(res->peer));
+		result_reset(s);
 		res->is_tls_fallback = true;
 		smx_strlcpy(res->tls_failure, failure,
 		    sizeof(res->tls_failure));
-		s->is_broken = false;
 		(void)attempt(s, false);
 	}
 	return res->status;
+}
+
+/* "host X said: REPLY (in reply to CMD command)", or the reason. */
+static void
+format_line(const char *enhanced, unsigned reply_code, const char *peer,
+    const char *text, enum smtp_stage stage, char *out, size_t size)
+{
+	const char *cmd = stage_command(stage);
+	int n;
+
+	if (reply_code != 0 && stage == SMTP_STAGE_BANNER)
+		n = snprintf(out, size, "%s host %s refused to talk to me: %s",
+		    enhanced, peer, text);
+	else if (reply_code != 0)
+		n = snprintf(out, size, "%s host %s said: %s", enhanced, peer,
+		    text);
+	else
+		n = snprintf(out, size, "%s %s", enhanced, text);
+	if (n < 0 || (size_t)n >= size || reply_code == 0 || cmd[0] == '\0')
+		return;
+	(void)snprintf(out + n, size - (size_t)n, " (in reply to %s command)",
+	    cmd);
 }
 
 void
 smtp_session_format(const struct smtp_session_result *res, char *out,
     size_t size)
 {
-	const char *cmd = res->command != NULL ? res->command : "";
-	int n;
+	format_line(res->enhanced, res->reply_code, res->peer, res->text,
+	    res->stage, out, size);
+}
 
-	if (res->reply_code != 0)
-		n = snprintf(out, size, "%s host %s said: %s", res->enhanced,
-		    res->peer, res->text);
-	else
-		n = snprintf(out, size, "%s %s", res->enhanced, res->text);
-	if (n < 0 || (size_t)n >= size || cmd[0] == '\0' ||
-	    strcmp(cmd, "connect") == 0)
-		return;
-	if (strcmp(cmd, "end of data") == 0)
-		cmd = "end of DATA"; /* Postfix's wording */
-	(void)snprintf(out + n, size - (size_t)n, " (in reply to %s command)",
-	    cmd);
+void
+smtp_rcpt_format(const struct smtp_session_result *res,
+    const struct smtp_rcpt_result *rcpt, char *out, size_t size)
+{
+	format_line(rcpt->enhanced, rcpt->reply_code, res->peer, rcpt->text,
+	    SMTP_STAGE_RCPT, out, size);
 }

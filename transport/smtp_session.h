@@ -20,15 +20,62 @@ enum smtp_tls_policy {
 	                       * verify=ca (Postfix "encrypt"/"secure") */
 };
 
+/* Where in the dialogue an attempt ended. */
+enum smtp_stage {
+	SMTP_STAGE_NONE = 0,    /* nothing started (bad parameters) */
+	SMTP_STAGE_CONNECT,     /* the TCP connection */
+	SMTP_STAGE_BANNER,      /* the server's greeting */
+	SMTP_STAGE_EHLO,        /* EHLO (or HELO after a refused EHLO) */
+	SMTP_STAGE_STARTTLS,    /* the STARTTLS command and its reply */
+	SMTP_STAGE_HANDSHAKE,   /* the TLS handshake and its verification */
+	SMTP_STAGE_MAIL,        /* MAIL FROM */
+	SMTP_STAGE_RCPT,        /* RCPT TO */
+	SMTP_STAGE_DATA,        /* the DATA command */
+	SMTP_STAGE_BODY,        /* sending the message */
+	SMTP_STAGE_END_OF_DATA, /* the reply to the end of data */
+};
+
+/* What went wrong, if anything; see outcome_classify for what it means. */
+enum smtp_fault {
+	SMTP_FAULT_NONE = 0,   /* delivered (or probed) without trouble */
+	SMTP_FAULT_REPLY,      /* the server's reply decided (reply_code) */
+	SMTP_FAULT_TIMEOUT,    /* no reply or no progress in time */
+	SMTP_FAULT_LOST,       /* refused, reset or closed connection */
+	SMTP_FAULT_PROTOCOL,   /* malformed reply, unexpected bytes */
+	SMTP_FAULT_NO_TLS,     /* TLS required, STARTTLS not offered */
+	SMTP_FAULT_TLS_ALERT,  /* the server ended the handshake (alert) */
+	SMTP_FAULT_TLS_VERIFY, /* the server's certificate did not verify */
+	SMTP_FAULT_LOOP,       /* the server is this host (5.4.6) */
+	SMTP_FAULT_SMTPUTF8,   /* SMTPUTF8 needed, not offered (5.6.7) */
+	SMTP_FAULT_SIZE,       /* larger than the server's SIZE (5.3.4) */
+	SMTP_FAULT_LOCAL,      /* our trouble: parameters, memory */
+};
+
+#define SMTP_SESSION_TEXT_MAX 1024 /* reply or reason text in a result */
+#define SMTP_SESSION_PEER_MAX (SMX_DOMAIN_MAX + 64) /* "host[addr]:port" */
+
+/*
+ * struct smtp_rcpt_result - what the server said to one RCPT TO.
+ * is_accepted: a 2xx reply; otherwise reply_code, enhanced and text hold
+ * the refusal (reply_code 0: never asked, the attempt ended before).
+ */
+struct smtp_rcpt_result {
+	bool is_accepted;
+	unsigned reply_code;
+	char enhanced[SMTP_ENHANCED_MAX + 1];
+	char text[SMTP_SESSION_TEXT_MAX]; /* the reply on one line */
+};
+
 /* Everything one attempt needs. The caller owns all of it. */
 struct smtp_session_params {
 	const struct sockaddr *addr; /* IPv4/IPv6 address with the port */
 	socklen_t addr_len;
 	const char *host;   /* server name for logs and SNI, or NULL */
-	const char *helo;   /* our EHLO name */
+	const char *helo;   /* our EHLO name; a server that uses it is us */
 	const char *sender; /* envelope sender; "" for the null sender */
 	const char *const *recipients;
-	size_t n_recipients; /* 1..SMTP_RECIPIENTS_MAX */
+	size_t n_recipients;           /* 1..SMTP_RECIPIENTS_MAX */
+	struct smtp_rcpt_result *rcpt; /* n_recipients results, filled */
 	enum smtp_tls_policy tls_policy;
 	struct smx_tls_ctx *tls_ctx;  /* needed unless SMTP_TLS_NONE */
 	const char *const *tls_names; /* reference names for verify=ca */
@@ -38,29 +85,26 @@ struct smtp_session_params {
 	struct spool *message;  /* rewound and read by the session */
 };
 
-#define SMTP_SESSION_TEXT_MAX 1024 /* reply or reason text in a result */
-#define SMTP_SESSION_PEER_MAX (SMX_DOMAIN_MAX + 64) /* "host[addr]:port" */
-
 /*
  * struct smtp_session_result - the outcome of one attempt, enough for one
  * DSN line and one audit log line.
  */
 struct smtp_session_result {
-	bool is_delivered;
+	bool is_delivered;      /* the accepted recipients have the message */
 	enum smx_status status; /* SMX_OK, SMX_TEMPFAIL, SMX_PERMFAIL or
 	                         * SMX_INVALID (bad parameters) */
+	enum smtp_stage stage;  /* where it ended */
+	enum smtp_fault fault;  /* why, SMTP_FAULT_NONE when delivered */
 	char enhanced[SMTP_ENHANCED_MAX + 1]; /* "2.0.0", "4.7.5", ... */
 	unsigned reply_code; /* the server's code, 0 for a local cause */
 	char text[SMTP_SESSION_TEXT_MAX]; /* server reply ("550 5.1.1 ...")
-	                                   * on one line, or the local reason */
-	const char *command; /* "connect", "banner", "EHLO", "STARTTLS",
-	                      * "MAIL FROM", "RCPT TO", "DATA", "end of
-	                      * data", or "" (static strings) */
+	                                   * on one line, or the reason */
 	char peer[SMTP_SESSION_PEER_MAX]; /* "host[addr]:port" */
 	bool has_tls;                     /* the session ran over TLS */
 	struct smx_tls_info tls;          /* protocol, cipher, verification */
 	bool is_tls_fallback; /* SMTP_TLS_MAY: TLS failed, plaintext used */
 	char tls_failure[SMX_TLS_REASON_MAX]; /* why, with is_tls_fallback */
+	bool is_helo;      /* EHLO was refused; HELO was used */
 	size_t n_accepted; /* recipients the server accepted */
 };
 
@@ -69,9 +113,20 @@ struct smtp_session_result {
  * banner, EHLO, STARTTLS per the policy (never pipelined; the session is
  * aborted when bytes follow the STARTTLS reply; EHLO again after TLS
  * with the old extensions forgotten), MAIL FROM (SIZE=n when the server
- * advertised SIZE), RCPT TO for each recipient, then DATA and the message
- * only when every recipient was accepted (otherwise RSET and the worst
- * recipient outcome: permanent before temporary), and QUIT.
+ * advertised SIZE, SMTPUTF8 when an address needs it), RCPT TO for each
+ * recipient (each reply into rcpt[]), then DATA and the message when at
+ * least one recipient was accepted (otherwise RSET), and QUIT.
+ *
+ * A server that greets us or answers EHLO with our own helo name is this
+ * host: the attempt ends with SMTP_FAULT_LOOP (5.4.6). EHLO refused with
+ * 5xx: HELO instead when TLS is optional (SMTP_TLS_MAY, TLS then
+ * impossible), SMTP_FAULT_NO_TLS when it is mandatory. An address with
+ * non-ASCII bytes needs a server that offers SMTPUTF8, else
+ * SMTP_FAULT_SMTPUTF8 (5.6.7, RFC 6531).
+ *
+ * The reply to the end of data is read with smtp_reply_scan: once the
+ * server has said 2xx there, the message is delivered, whatever the
+ * reply looks like.
  *
  * TLS failures follow Postfix smtp(8): with SMTP_TLS_ENCRYPT "4.7.4 TLS is
  * required, but was not offered by host ...", "4.7.5 Cannot start TLS:
@@ -81,24 +136,42 @@ struct smtp_session_result {
  *
  * Senders, recipients, the HELO name and the host are checked first:
  * NUL, CR, LF, over-long paths (SMTP_PATH_MAX) or bad counts give
- * SMX_INVALID without any connection. Otherwise *res is always filled:
- * SMX_OK and is_delivered when the server accepted the message at end of
- * data; SMX_TEMPFAIL or SMX_PERMFAIL with the enhanced code (the server's
- * when it gave one of the right class, else a default: 4.4.1 connect
- * failure, 4.4.2 lost connection or timeout, 4.5.0 protocol error,
- * 4.0.0/5.0.0 from the reply class). Returns res->status. Never exits.
- * The caller must ignore SIGPIPE (see smx_tls_connect).
+ * SMX_INVALID (SMTP_FAULT_LOCAL) without any connection. Otherwise *res
+ * is always filled: SMX_OK and is_delivered when the server accepted the
+ * message at end of data for the n_accepted recipients (the others have
+ * their refusal in rcpt[]); SMX_TEMPFAIL or SMX_PERMFAIL with the stage,
+ * the fault and the enhanced code (the server's when it gave one of the
+ * right class, else a default: 4.4.1 connect failure, 4.4.2 lost
+ * connection or timeout, 4.5.0 protocol error, 4.0.0/5.0.0 from the reply
+ * class). Returns res->status. Never exits. The caller must ignore SIGPIPE
+ * (see smx_tls_connect).
  */
 enum smx_status smtp_session_deliver(const struct smtp_session_params *p,
     struct smtp_session_result *res);
 
 /*
+ * smtp_stage_name - the stage as an audit token: "connect", "banner",
+ * "ehlo", "starttls", "handshake", "mail", "rcpt", "data", "body", "eod"
+ * or "none". Never NULL.
+ */
+const char *smtp_stage_name(enum smtp_stage);
+
+/*
  * smtp_session_format - one DSN text line for res, Postfix style:
  * "5.1.1 host mx[192.0.2.1]:25 said: 550 5.1.1 ... (in reply to RCPT TO
- * command)" or "4.4.1 connect to mx[192.0.2.1]:25: Connection refused".
- * Truncated to size; never fails.
+ * command)", "4.4.1 connect to mx[192.0.2.1]:25: Connection refused" or
+ * "4.4.2 lost connection with mx[192.0.2.1]:25 while receiving the reply
+ * to STARTTLS". Truncated to size; never fails.
  */
 void smtp_session_format(const struct smtp_session_result *res, char *out,
     size_t size);
+
+/*
+ * smtp_rcpt_format - the same for one refused recipient of res:
+ * "5.1.1 host mx[192.0.2.1]:25 said: 550 5.1.1 ... (in reply to RCPT TO
+ * command)". Truncated to size; never fails.
+ */
+void smtp_rcpt_format(const struct smtp_session_result *res,
+    const struct smtp_rcpt_result *rcpt, char *out, size_t size);
 
 #endif

@@ -15,8 +15,10 @@
  *	   it can be sent to a second server.
  *	2. The role: sender_roles looked up with the sender's domain, else
  *	   default_sender_role; destination_roles looked up with the
- *	   destination domain can make it SOS (SOS wins).
- *	3. The destination: NEXTHOP, else the recipients' common domain.
+ *	   recipient's domain (never the next hop) can make it SOS (SOS
+ *	   wins). A Secure Only recipient never leaves in plaintext,
+ *	   whatever route the next hop names.
+ *	3. The destination: NEXTHOP, else the recipient's domain.
  *	   NEXTHOP "[host]", "[host]:port" or "[192.0.2.1]:2525" means that
  *	   host only, with the TLS rules of an MX route (no SRV or MX
  *	   lookup).
@@ -32,8 +34,17 @@
  *	   bounces (5.1.10), a domain that does not exist bounces (5.1.2).
  *
  *	A receiver's 4xx reply defers, its 5xx reply bounces, with its
- *	enhanced status code and the command it answered. With several
- *	recipients the message is sent only when every one was accepted.
+ *	enhanced status code and the command it answered. A fault (timeout,
+ *	lost connection, at any stage) defers, never bounces; once the
+ *	receiver answered the end of data with 2xx the message is sent. A
+ *	server that is this host (it greets with helo_name, or it is an
+ *	address of this host at a port of local_listeners) is skipped: a
+ *	mail loop bounces with 5.4.6.
+ *
+ *	pipe(8) takes one exit status for all recipients of a run, so the
+ *	transport takes exactly one recipient (main.cf:
+ *	secmx_destination_recipient_limit = 1); with more it delivers
+ *	nothing and defers (4.3.5).
  * OPTIONS
  *	-c FILE	configuration file (default /etc/secmx/secmx.conf).
  *	-v	debug logging (never message content or secrets).
@@ -42,9 +53,10 @@
  *	-q QUEUE_ID
  *		Postfix queue id, for the log.
  *	-n NEXTHOP
- *		destination domain or [host]:port; default: the recipients'
- *		domain, which must then be the same for all of them.
- *	--	ends the options; every further argument is a recipient.
+ *		destination domain or [host]:port; default: the recipient's
+ *		domain.
+ *	--	ends the options; the one further argument is the
+ *		recipient.
  * EXIT STATUS
  *	Exactly one line on standard output, which pipe(8) puts into the
  *	log and the DSN; it starts with an enhanced status code (the
@@ -64,7 +76,8 @@
  *	sender_roles, destination_roles, default_sender_role,
  *	tls_min_protocol, tls_verify, tls_ca_file, tls_ca_path,
  *	dns_nameservers, dns_timeout, dns_trust_ad, helo_name,
- *	smtp_connect_timeout, smtp_timeout, delivery_time_limit.
+ *	local_listeners, smtp_connect_timeout, smtp_timeout,
+ *	delivery_time_limit.
  *	log_destination is ignored: standard output and standard error are
  *	read by pipe(8), so this program always logs to syslog.
  * EXAMPLE
@@ -232,6 +245,8 @@ main(int argc, char **argv)
 {
 	struct smx_config *cfg = NULL;
 	struct deliver_request rq;
+	struct deliver_tls tls;
+	struct smx_route_nexthop dest;
 	struct outcome out;
 	struct spool sp;
 	struct args a;
@@ -245,11 +260,24 @@ main(int argc, char **argv)
 	(void)signal(SIGPIPE, SIG_IGN);
 	smx_log_open(IDENT, SMX_LOG_SYSLOG);
 	spool_init(&sp);
+	memset(&tls, 0, sizeof(tls));
 	if (!parse_args(argc, argv, &a, &why)) {
 		smx_log_error("usage error: %s", why);
 		(void)snprintf(text, sizeof(text),
 		    "secmx-transport usage error: %s", why);
 		return fail(SMX_TEMPFAIL, "4.3.5", text);
+	}
+	/*
+	 * pipe(8) takes one exit status for every recipient of a run: with
+	 * several, delivered ones would be bounced or sent again.
+	 */
+	if (a.n_recipients > 1) {
+		smx_log_error(
+		    "%s: %zu recipients in one run; set secmx_destination_recipient_limit = 1 in main.cf",
+		    a.queue_id != NULL ? a.queue_id : "NOQUEUE",
+		    a.n_recipients);
+		return fail(SMX_TEMPFAIL, "4.3.5",
+		    "secmx-transport takes one recipient per run: set secmx_destination_recipient_limit = 1 in main.cf");
 	}
 	/* Spool first: the whole message is ours before any network work. */
 	if (spool_read_fd(&sp, STDIN_FILENO, 0, err, sizeof(err)) != SMX_OK) {
@@ -267,18 +295,7 @@ main(int argc, char **argv)
 	}
 	(void)signal(SIGALRM, on_alarm);
 	(void)alarm((unsigned)cfg->delivery_time_limit);
-	memset(&rq, 0, sizeof(rq));
-	rq.cfg = cfg;
-	rq.queue_id = a.queue_id;
-	rq.sender = a.sender;
-	rq.recipients = a.recipients;
-	rq.n_recipients = a.n_recipients;
-	rq.nexthop = a.nexthop;
-	rq.message = &sp;
-	/* Leave a second for the last line before the alarm. */
-	rq.deadline_ms =
-	    start + (long long)cfg->delivery_time_limit * 1000 - 1000;
-	if ((rq.helo = helo_name(cfg, helo, sizeof(helo))) == NULL) {
+	if (helo_name(cfg, helo, sizeof(helo)) == NULL) {
 		smx_log_error(
 		    "the host name is not usable in EHLO; set helo_name in %s",
 		    cfg->path);
@@ -286,9 +303,29 @@ main(int argc, char **argv)
 		    "secmx configuration error: no usable helo_name");
 		goto out;
 	}
+	if (!deliver_destination(a.nexthop, a.recipients[0], &dest, &out)) {
+		rc = finish(&out);
+		goto out;
+	}
+	memset(&rq, 0, sizeof(rq));
+	rq.cfg = cfg;
+	rq.tls = &tls;
+	rq.queue_id = a.queue_id;
+	rq.sender = a.sender;
+	rq.recipients = a.recipients;
+	rq.n_recipients = 1;
+	rq.dest = &dest;
+	rq.is_sos =
+	    deliver_role(cfg, a.sender, a.recipients[0]) == SMX_ROLE_SOS;
+	rq.helo = helo;
+	rq.message = &sp;
+	/* Leave a second for the last line before the alarm. */
+	rq.deadline_ms =
+	    start + (long long)cfg->delivery_time_limit * 1000 - 1000;
 	deliver_run(&rq, &out);
 	rc = finish(&out);
 out:
+	deliver_tls_free(&tls);
 	smx_config_free(cfg);
 	spool_free(&sp);
 	return rc;

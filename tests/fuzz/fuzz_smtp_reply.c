@@ -58,6 +58,50 @@ check_reply(const struct smtp_reply *r, size_t consumed, size_t len)
 		abort();
 }
 
+/*
+ * The forgiving reader of the reply to the end of data: whole and byte
+ * by byte give the same answer; the text is printable; bounds hold.
+ */
+static void
+check_scan(const char *buf, size_t size)
+{
+	static struct smtp_reply_scan a;
+	static struct smtp_reply_scan b;
+	enum smx_status sa;
+	enum smx_status sb = SMX_NOTFOUND;
+	size_t used = 0;
+	size_t total = 0;
+	size_t i;
+
+	smtp_reply_scan_init(&a);
+	sa = smtp_reply_scan(&a, buf, size, &used);
+	if (used > size ||
+	    (sa != SMX_OK && sa != SMX_NOTFOUND && sa != SMX_INVALID))
+		abort();
+	smtp_reply_scan_init(&b);
+	for (i = 0; i < size && sb == SMX_NOTFOUND; i++) {
+		size_t one = 0;
+
+		sb = smtp_reply_scan(&b, buf + i, 1, &one);
+		total += one;
+	}
+	if (sa != sb || (sa == SMX_OK && total != used))
+		abort();
+	if (sa != SMX_OK)
+		return;
+	if (a.reply.code < 200 || a.reply.code > 599 ||
+	    a.reply.text_len > SMTP_REPLY_TEXT_MAX ||
+	    strlen(a.reply.text) != a.reply.text_len ||
+	    strcmp(a.reply.text, b.reply.text) != 0)
+		abort();
+	for (i = 0; i < a.reply.text_len; i++) {
+		unsigned char c = (unsigned char)a.reply.text[i];
+
+		if (c != '\n' && (c < 32 || c > 126))
+			abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -68,6 +112,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size > SMTP_REPLY_WIRE_MAX + SMTP_REPLY_LINE_MAX)
 		size = SMTP_REPLY_WIRE_MAX + SMTP_REPLY_LINE_MAX;
+	check_scan(buf, size);
 	st = smtp_reply_parse(buf, size, &r1, &used);
 	if (st == SMX_NOTFOUND || st == SMX_INVALID)
 		return 0;

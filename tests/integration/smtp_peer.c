@@ -4,7 +4,7 @@
  *	smx-smtp-peer - fault-injecting SMTP test server on loopback
  * SYNOPSIS
  *	smx-smtp-peer -s scenario -t transcript -p pidfile
- *	    [-c cert.pem -k key.pem] [-m TLSv1.2|TLSv1.3]
+ *	    [-c cert.pem -k key.pem] [-m TLSv1.2|TLSv1.3] [-n name] [-f n]
  * DESCRIPTION
  *	Listens on 127.0.0.1 on a port chosen by the kernel, writes that
  *	port as one decimal line on stdout, its pid to pidfile, and then
@@ -24,9 +24,29 @@
  *	mail4, mail5, data4, data5, eod4, eod5
  *	           a 4xx or 5xx reply to MAIL, DATA or the end of data
  *	dropdata   after 354, reads some data and closes the connection
+ *	ehlo5      EHLO refused with 550 (HELO works, without extensions)
+ *	ehlo4      EHLO answered 421, then the connection is closed
+ *	stls_stall no reply to STARTTLS
+ *	stls_close the connection is closed instead of a STARTTLS reply
+ *	stls454, stls554
+ *	           STARTTLS answered 454 4.7.0 or 554 5.7.0
+ *	hs_stall   220 to STARTTLS, then no answer to the ClientHello
+ *	hs_close   220 to STARTTLS, the ClientHello read, the connection
+ *	           closed
+ *	hs_reset   the same, closed with a TCP reset
+ *	hs_alert   the handshake refused with a handshake_failure alert
+ *	eod_utf8, eod_lf, eod_long, eod_extra
+ *	           the message accepted with an odd 250 reply: UTF-8 text,
+ *	           a bare LF line end, a 2000-byte line, bytes after it
+ *	loop       greets and answers EHLO with the -n name (default
+ *	           peer.test), as a server that is the client itself
+ *	utf8       SMTPUTF8 offered in EHLO
  *	In every scenario a recipient containing "temp" gets 450 4.2.1 and
- *	one containing "bad" gets 550 5.1.1; others get 250.
- *	A wrong-name certificate scenario is "normal" with that certificate.
+ *	one containing "bad" gets 550 5.1.1; others get 250. SMTPUTF8 is
+ *	offered only in "utf8". With -f N the scenario applies to the first
+ *	N connections only; later ones are "normal" (a fault that goes
+ *	away). A wrong-name certificate scenario is "normal" with that
+ *	certificate.
  * LIMITS
  *	Lines up to 4096 bytes; every socket wait is bounded by a 10 s
  *	SO_RCVTIMEO/SO_SNDTIMEO (30 s in the stall scenario).
@@ -66,6 +86,9 @@ struct client {
 };
 
 static const char *scenario = "normal";
+static const char *configured_scenario = "normal";
+static const char *greeting_name = "peer.test";
+static long faulty_connections = -1; /* -f: how many get the scenario */
 static SSL_CTX *server_ctx;
 
 static bool
@@ -199,6 +222,42 @@ reply_rcpt(struct client *c, const char *line)
 		send_text(c, "250 2.1.5 Ok\r\n");
 }
 
+/* Close with a TCP reset instead of a FIN. */
+static void
+reset(int fd)
+{
+	struct linger lg = { 1, 0 };
+
+	(void)setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+}
+
+/* The reply to the end of data. */
+static const char *
+eod_reply(void)
+{
+	static char long_reply[2100];
+
+	if (is("eod4"))
+		return "452 4.3.1 Insufficient storage\r\n";
+	if (is("eod5"))
+		return "554 5.6.0 Content rejected\r\n";
+	if (is("eod_utf8"))
+		return "250 2.0.0 Ok: queued as PEER1 \xe2\x9c\x93 gespeichert, "
+		       "\xc3\xbc"
+		       "bernommen\r\n";
+	if (is("eod_lf"))
+		return "250 2.0.0 Ok: queued as PEER1\n";
+	if (is("eod_extra"))
+		return "250 2.0.0 Ok: queued as PEER1\r\n* extra bytes after the reply\r\n";
+	if (is("eod_long")) {
+		memcpy(long_reply, "250 2.0.0 Ok: queued as PEER1 ", 30);
+		memset(long_reply + 30, 'x', 2000);
+		memcpy(long_reply + 2030, "\r\n", 3);
+		return long_reply;
+	}
+	return "250 2.0.0 Ok: queued as PEER1\r\n";
+}
+
 /* The dialogue after the banner; returns when the client is done. */
 static void
 dialogue(struct client *c)
@@ -207,13 +266,50 @@ dialogue(struct client *c)
 
 	while (get_line(c, line, sizeof(line))) {
 		if (strncmp(line, "EHLO", 4) == 0) {
-			send_text(c, "250-peer.test\r\n");
+			if (is("ehlo5")) {
+				send_text(c, "550 5.5.1 EHLO not accepted\r\n");
+				continue;
+			}
+			if (is("ehlo4")) {
+				send_text(c, "421 4.3.2 Busy, try later\r\n");
+				return;
+			}
+			send_text(c, "250-");
+			send_text(c, is("loop") ? greeting_name : "peer.test");
+			send_text(c, "\r\n");
 			if (c->ssl == NULL && !is("notls"))
 				send_text(c, "250-STARTTLS\r\n");
+			if (is("utf8"))
+				send_text(c, "250-SMTPUTF8\r\n");
 			send_text(c, "250-SIZE 10240000\r\n250 8BITMIME\r\n");
+		} else if (strncmp(line, "HELO", 4) == 0) {
+			send_text(c, "250 peer.test\r\n");
 		} else if (strcmp(line, "STARTTLS") == 0) {
 			if (c->ssl != NULL || is("notls")) {
 				send_text(c, "502 5.5.1 Not now\r\n");
+			} else if (is("stls_stall")) {
+				while (get_byte(c) >= 0)
+					;
+				return;
+			} else if (is("stls_close")) {
+				return;
+			} else if (is("stls454") || is("stls554")) {
+				send_text(c,
+				    is("stls454")
+				        ? "454 4.7.0 TLS not available now\r\n"
+				        : "554 5.7.0 No TLS here\r\n");
+			} else if (is("hs_stall") || is("hs_close") ||
+			    is("hs_reset")) {
+				send_text(c,
+				    "220 2.0.0 Ready to start TLS\r\n");
+				c->len = c->pos = 0;
+				(void)get_byte(c); /* the ClientHello */
+				if (is("hs_stall"))
+					while (get_byte(c) >= 0)
+						;
+				else if (is("hs_reset"))
+					reset(c->fd);
+				return;
 			} else if (is("inject")) {
 				send_text(c, "220 ready\r\n250 injected\r\n");
 				while (get_byte(c) >= 0)
@@ -251,11 +347,7 @@ dialogue(struct client *c)
 			send_text(c, "354 End data with <CR><LF>.<CR><LF>\r\n");
 			if (!read_body(c))
 				return;
-			send_text(c,
-			    is("eod4") ? "452 4.3.1 Insufficient storage\r\n"
-			        : is("eod5")
-			        ? "554 5.6.0 Content rejected\r\n"
-			        : "250 2.0.0 Ok: queued as PEER1\r\n");
+			send_text(c, eod_reply());
 		} else if (strcmp(line, "RSET") == 0) {
 			send_text(c, "250 2.0.0 Ok\r\n");
 		} else if (strcmp(line, "QUIT") == 0) {
@@ -285,13 +377,27 @@ serve(int fd, int transcript)
 	}
 	if (is("implicit") && !start_tls(&c))
 		goto out;
-	if (send_text(&c, "220 peer.test ESMTP secmx test peer\r\n"))
+	if (send_text(&c, "220 ") &&
+	    send_text(&c, is("loop") ? greeting_name : "peer.test") &&
+	    send_text(&c, " ESMTP secmx test peer\r\n"))
 		dialogue(&c);
 out:
 	if (c.ssl != NULL) {
 		(void)SSL_shutdown(c.ssl);
 		SSL_free(c.ssl);
 	}
+}
+
+/* hs_alert: refuse every ClientHello with a handshake_failure alert. */
+static int
+refuse_hello(SSL *ssl, int *alert, void *arg)
+{
+	(void)ssl;
+	(void)arg;
+	if (!is("hs_alert"))
+		return SSL_CLIENT_HELLO_SUCCESS;
+	*alert = SSL_AD_HANDSHAKE_FAILURE;
+	return SSL_CLIENT_HELLO_ERROR;
 }
 
 static SSL_CTX *
@@ -302,6 +408,7 @@ make_ctx(const char *cert, const char *key, const char *max_proto)
 	if (ctx == NULL || SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
 		goto fail;
+	SSL_CTX_set_client_hello_cb(ctx, refuse_hello, NULL);
 	if (max_proto != NULL &&
 	    SSL_CTX_set_max_proto_version(ctx,
 	        strcmp(max_proto, "TLSv1.2") == 0 ? TLS1_2_VERSION
@@ -350,10 +457,16 @@ main(int argc, char **argv)
 	int opt;
 	FILE *fp;
 
-	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:")) != -1) {
 		switch (opt) {
 		case 's':
-			scenario = optarg;
+			scenario = configured_scenario = optarg;
+			break;
+		case 'n':
+			greeting_name = optarg;
+			break;
+		case 'f':
+			faulty_connections = strtol(optarg, NULL, 10);
 			break;
 		case 'c':
 			cert = optarg;
@@ -372,7 +485,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto]\n");
+			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n]\n");
 			return 1;
 		}
 	}
@@ -405,6 +518,12 @@ main(int argc, char **argv)
 				continue;
 			perror("smx-smtp-peer: accept");
 			return 1;
+		}
+		if (faulty_connections >= 0) {
+			scenario = faulty_connections > 0 ? configured_scenario
+			                                  : "normal";
+			if (faulty_connections > 0)
+				faulty_connections--;
 		}
 		serve(fd, transcript);
 		(void)close(fd);

@@ -47,11 +47,22 @@ printf 'default_sender_role = bes\ndelivery_time_limit = 3s\n' \
     >"$work/short.conf"
 printf 'secure.example sos\n' >"$work/sender_roles"
 printf 'sender_roles = %s/sender_roles\n' "$work" >"$work/roles.conf"
+printf 'default_sender_role = sos\nsmtp_timeout = 2s\n' >"$work/sosstall.conf"
+printf 'default_sender_role = bes\nhelo_name = loop.example.test\n' \
+    >"$work/loop.conf"
+# destination_roles: mail to dest.example is Secure Only, whatever the
+# sender and whatever the next hop names.
+printf 'dest.example sos\n' >"$work/destination_roles"
+printf 'default_sender_role = bes\ndestination_roles = %s/destination_roles\n' \
+    "$work" >"$work/dest.conf"
 
-# peer_start SCENARIO: start smx-smtp-peer, set peer_pid and port.
+# peer_start SCENARIO [PEER-OPTIONS...]: start smx-smtp-peer, set
+# peer_pid and port.
 peer_start() {
+	_scen=$1
+	shift
 	rm -f "$work/port" "$work/transcript" "$work/pid"
-	"$peer" -s "$1" -t "$work/transcript" -p "$work/pid" \
+	"$peer" -s "$_scen" "$@" -t "$work/transcript" -p "$work/pid" \
 	    -c "$work/certs/mx1.example.test.pem" \
 	    -k "$work/certs/mx1.example.test.key" >"$work/port" &
 	peer_pid=$!
@@ -64,7 +75,7 @@ peer_start() {
 		sleep 0.1
 		i=$((i + 1))
 	done
-	fail "peer $1 did not start"
+	fail "peer $_scen did not start"
 	return 1
 }
 
@@ -135,6 +146,11 @@ scenario() {
 	fi
 }
 
+# body_count: how many times the message body reached the peer.
+body_count() {
+	grep -c '^hello' "$work/transcript" 2>/dev/null || true
+}
+
 # Normal TLS delivery, both roles.
 scenario "sos normal" normal sos.conf 0 "2.0.0 delivered via " "TLSv1."
 scenario "bes normal" normal bes.conf 0 "2.0.0 delivered via " "TLSv1."
@@ -144,8 +160,8 @@ case "$line" in
 esac
 
 # No STARTTLS: SOS defers (a relay next hop never bounces for TLS), BES
-# delivers in plaintext.
-scenario "sos notls" notls sos.conf 75 "4.7.4 " "(in reply to EHLO command)"
+# delivers in plaintext. Every DSN names the stage and the class.
+scenario "sos notls" notls sos.conf 75 "4.7.4 " "[stage=ehlo class=refused]"
 scenario "bes notls" notls bes.conf 0 "2.0.0 delivered via " "without TLS"
 # The role from sender_roles.
 peer_start notls && {
@@ -154,12 +170,54 @@ peer_start notls && {
 	peer_stop
 	expect "sender_roles sos" 75 "4.7.4 "
 }
+# destination_roles is keyed by the recipient's domain, not the next
+# hop: a Best Effort Sender's mail to dest.example (sos) does not go
+# through a relay in plaintext.
+peer_start notls && {
+	run dest.conf "$msg" -f a@open.example -n "[127.0.0.1]:$port" \
+	    -- rcpt@dest.example
+	peer_stop
+	expect "destination_roles through a relay" 75 "4.7.4 " \
+	    "class=refused"
+	if grep -q '^MAIL' "$work/transcript"; then
+		fail "destination_roles through a relay: MAIL sent in plaintext"
+	fi
+}
+peer_start notls && {
+	run dest.conf "$msg" -f a@open.example -n "[127.0.0.1]:$port" \
+	    -- rcpt@other.example
+	peer_stop
+	expect "destination_roles: other domains" 0 "2.0.0 " "without TLS"
+}
 
 # Handshake failure: SOS defers, BES retries in plaintext.
 scenario "sos hsfail" hsfail sos.conf 75 "4.7.5 " \
-    "(in reply to STARTTLS command)"
+    "[stage=handshake class=transient]"
 scenario "bes hsfail" hsfail bes.conf 0 "2.0.0 delivered via " \
     "without TLS"
+
+# Faults in the STARTTLS stage are transient (defer), never a refusal.
+scenario "sos stls_stall" stls_stall sosstall.conf 75 "4.4.2 " \
+    "timed out while receiving the reply to STARTTLS [stage=starttls class=transient]"
+scenario "sos stls_close" stls_close sos.conf 75 "4.4.2 " \
+    "[stage=starttls class=transient]"
+scenario "sos hs_stall" hs_stall sosstall.conf 75 "4.7.5 " \
+    "[stage=handshake class=transient]"
+scenario "sos hs_close" hs_close sos.conf 75 "4.7.5 " \
+    "[stage=handshake class=transient]"
+scenario "sos hs_reset" hs_reset sos.conf 75 "4.7.5 " \
+    "[stage=handshake class=transient]"
+# Refusals: a reply to STARTTLS, a fatal alert.
+scenario "sos stls454" stls454 sos.conf 75 "4.7.0 " \
+    "454 4.7.0 TLS not available now (in reply to STARTTLS command) [stage=starttls class=refused]"
+scenario "bes stls454" stls454 bes.conf 0 "2.0.0 " "without TLS"
+scenario "sos hs_alert" hs_alert sos.conf 75 "4.7.5 " \
+    "[stage=handshake class=refused]"
+scenario "bes hs_alert" hs_alert bes.conf 0 "2.0.0 " "without TLS"
+# EHLO refused: HELO for a Best Effort Sender, a refusal for SOS.
+scenario "bes ehlo5" ehlo5 bes.conf 0 "2.0.0 " "without TLS"
+grep -q '^HELO ' "$work/transcript" || fail "bes ehlo5: no HELO sent"
+scenario "sos ehlo5" ehlo5 sos.conf 75 "4." "[stage=ehlo class=refused]"
 
 # Data after the STARTTLS 220 reply (CVE-2011-0411): defer, with the
 # reason.
@@ -183,24 +241,63 @@ scenario "eod4" eod4 sos.conf 75 "4.3.1 " \
 scenario "eod5" eod5 bes.conf 69 "5.6.0 " \
     "(in reply to end of DATA command)"
 
+# Accepted at the end of data with an odd 250: sent (exit 0), once.
+for odd in eod_utf8 eod_lf eod_long eod_extra; do
+	scenario "$odd" "$odd" sos.conf 0 "2.0.0 delivered via " "queued as PEER1"
+	[ "$(body_count)" = 1 ] ||
+	    fail "$odd: the body reached the peer $(body_count) times"
+done
+
 # Connection dropped after DATA; a stalled server with smtp_timeout=2s.
-scenario "dropdata" dropdata sos.conf 75 "4.4.2 "
-scenario "stall" stall stall.conf 75 "4.4.2 "
+scenario "dropdata" dropdata sos.conf 75 "4.4.2 " "class=transient"
+scenario "stall" stall stall.conf 75 "4.4.2 " "[stage=banner class=transient]"
 # delivery_time_limit too short for any attempt: 4.4.7, nothing sent.
 scenario "time limit" stall short.conf 75 "4.4.7 " \
     "delivery time limit reached"
 
-# Several recipients: one refused permanently -> bounce, and no DATA.
+# Mail loops: a server that greets with our own name, and an address and
+# port where this host's own Postfix listens (local_listeners).
+peer_start loop -n loop.example.test && {
+	run loop.conf "$msg" -f s@src.example -n "[127.0.0.1]:$port" \
+	    -- rcpt@dest.example
+	peer_stop
+	expect "loop by name" 69 "5.4.6 " "loops back to myself"
+	if grep -q '^MAIL' "$work/transcript"; then
+		fail "loop by name: MAIL sent"
+	fi
+}
+peer_start normal && {
+	printf 'default_sender_role = bes\nlocal_listeners = %s\n' "$port" \
+	    >"$work/self.conf"
+	run self.conf "$msg" -f s@src.example -n "[127.0.0.1]:$port" \
+	    -- rcpt@dest.example
+	peer_stop
+	expect "loop by address" 69 "5.4.6 " "is this host (local_listeners)"
+	if [ -s "$work/transcript" ]; then
+		fail "loop by address: the transport connected"
+	fi
+}
+
+# SMTPUTF8 (RFC 6531): an address with non-ASCII bytes only to a server
+# that offers it, with the SMTPUTF8 parameter; else bounced 5.6.7.
+utf8_rcpt=$(printf 'b\303\266b@dest.example')
+scenario "smtputf8 not offered" normal sos.conf 69 "5.6.7 " \
+    "SMTPUTF8 is required, but was not offered" "$utf8_rcpt"
+scenario "smtputf8 offered" utf8 sos.conf 0 "2.0.0 delivered via " "TLSv1." \
+    "$utf8_rcpt"
+grep -q '^MAIL FROM:<sender@src.example> SIZE=[0-9]* SMTPUTF8' \
+    "$work/transcript" || fail "smtputf8 offered: no SMTPUTF8 parameter"
+
+# More than one recipient: pipe(8) would take one status for all; the
+# transport delivers nothing and asks for the recipient limit.
 peer_start normal && {
 	run bes.conf "$msg" -f s@src.example -n "[127.0.0.1]:$port" \
 	    -- ok@dest.example bad@dest.example
 	peer_stop
-	expect "mixed recipients" 69 "5.1.1 " "(in reply to RCPT TO command)"
-	if grep -q '^DATA' "$work/transcript"; then
-		fail "mixed recipients: DATA was sent"
-	fi
-	if ! grep -q '^RSET' "$work/transcript"; then
-		fail "mixed recipients: no RSET"
+	expect "two recipients" 75 "4.3.5 " \
+	    "secmx_destination_recipient_limit = 1"
+	if [ -s "$work/transcript" ]; then
+		fail "two recipients: the transport connected"
 	fi
 }
 
@@ -228,9 +325,11 @@ peer_start normal && {
 
 # Local trouble: never a bounce, nothing on stderr, no network.
 run bes.conf "$msg" -f s@src.example -- a@one.example b@two.example
-expect "mixed domains" 75 "4.3.5 " "different domains"
+expect "two domains" 75 "4.3.5 " "secmx_destination_recipient_limit = 1"
 run bes.conf "$msg" -f s@src.example -n "bad:nexthop" -- a@one.example
 expect "bad nexthop" 75 "4.3.5 " "next-hop"
+run bes.conf "$msg" -f s@src.example -- bob
+expect "no domain" 75 "4.3.5 " "without a usable domain"
 run bes.conf "$msg" -f s@src.example
 expect "no recipients" 75 "4.3.5 " "usage"
 run bes.conf "$msg" -- a@one.example

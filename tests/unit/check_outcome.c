@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for transport/outcome.c: statuses to pipe(8) exit codes and
- * status lines, line sanitising, the time budget of an attempt, and the
- * folding of attempts into one outcome under the SOS and BES rules.
+ * status lines, line sanitising, the time budget of an attempt, the
+ * classification of every attempt result (refused or transient), and the
+ * folding of attempts into one outcome per recipient under the SOS and
+ * BES rules.
  */
 #include <check.h>
 #include <stdio.h>
@@ -11,9 +13,7 @@
 #include <sysexits.h>
 
 #include "outcome.h"
-
-/* Bounded copy into a char array of the fake results. */
-#define SET(d, s) snprintf((d), sizeof(d), "%s", (s))
+#include "fake_session.h"
 
 START_TEST(test_outcome_exit_code)
 {
@@ -200,129 +200,66 @@ START_TEST(test_outcome_time_budget)
 }
 END_TEST
 
-/* Attempt results as smtp_session_deliver fills them. */
-enum kind {
-	K_END = 0,
-	K_SENT_TLS,
-	K_SENT_PLAIN,
-	K_CONNECT, /* 4.4.1 connect refused */
-	K_LOST,    /* 4.4.2 lost connection */
-	K_NOTLS,   /* 4.7.4 not offered */
-	K_HSFAIL,  /* 4.7.5 handshake failure */
-	K_BANNER5, /* 554 at the banner */
-	K_RCPT5,   /* 550 5.1.1 to RCPT TO */
-	K_RCPT4,   /* 450 4.2.1 to RCPT TO */
-	K_MAIL5,   /* 550 5.7.1 to MAIL FROM */
-	K_EOD4,    /* 452 4.3.1 at end of data */
-	K_SIZE,    /* 5.3.4 message too large for the server's SIZE */
-	K_INVALID, /* bad parameters */
-	K_NOADDR,  /* local: no addresses */
-	K_STLS454, /* 454 4.7.0 to STARTTLS with TLS mandatory */
+/* outcome_classify: every fault of every stage, refused or transient. */
+static const struct {
+	enum fake_kind kind;
+	enum outcome_class cls;
+} class_cases[] = {
+	{ K_SENT_TLS, OUTCOME_SENT },
+	{ K_SENT_PLAIN, OUTCOME_SENT },
+	{ K_RCPT_MIXED, OUTCOME_SENT },
+	/* The server refused secure delivery. */
+	{ K_NOTLS, OUTCOME_REFUSED },
+	{ K_EHLO5, OUTCOME_REFUSED },
+	{ K_STLS454, OUTCOME_REFUSED },
+	{ K_STLS554, OUTCOME_REFUSED },
+	{ K_HS_ALERT, OUTCOME_REFUSED },
+	{ K_VERIFY, OUTCOME_REFUSED },
+	/* Faults at any stage, STARTTLS and the handshake included. */
+	{ K_CONNECT, OUTCOME_TRANSIENT },
+	{ K_CONNECT_TIME, OUTCOME_TRANSIENT },
+	{ K_BANNER_TIME, OUTCOME_TRANSIENT },
+	{ K_BANNER5, OUTCOME_TRANSIENT },
+	{ K_EHLO4, OUTCOME_TRANSIENT },
+	{ K_STLS_TIME, OUTCOME_TRANSIENT },
+	{ K_STLS_LOST, OUTCOME_TRANSIENT },
+	{ K_INJECT, OUTCOME_TRANSIENT },
+	{ K_HS_TIME, OUTCOME_TRANSIENT },
+	{ K_HS_LOST, OUTCOME_TRANSIENT },
+	{ K_HS_GARBAGE, OUTCOME_TRANSIENT },
+	{ K_BODY_LOST, OUTCOME_TRANSIENT },
+	{ K_EOD_TIME, OUTCOME_TRANSIENT },
+	/* The receiver's verdict on the message. */
+	{ K_MAIL4, OUTCOME_TRANSACTION },
+	{ K_MAIL5, OUTCOME_TRANSACTION },
+	{ K_RCPT4, OUTCOME_TRANSACTION },
+	{ K_RCPT5, OUTCOME_TRANSACTION },
+	{ K_DATA4, OUTCOME_TRANSACTION },
+	{ K_EOD4, OUTCOME_TRANSACTION },
+	{ K_EOD5, OUTCOME_TRANSACTION },
+	{ K_SMTPUTF8, OUTCOME_MESSAGE },
+	{ K_SIZE, OUTCOME_MESSAGE },
+	{ K_LOOP, OUTCOME_LOOP },
+	{ K_INVALID, OUTCOME_LOCAL },
 };
 
-static void
-fake(enum kind k, struct smtp_session_result *r)
+START_TEST(test_outcome_classify)
 {
-	memset(r, 0, sizeof(*r));
-	r->command = "";
-	snprintf(r->peer, sizeof(r->peer), "mx.example[192.0.2.%d]:25", (int)k);
-	switch (k) {
-	case K_SENT_TLS:
-	case K_SENT_PLAIN:
-		r->is_delivered = true;
-		r->status = SMX_OK;
-		r->reply_code = 250;
-		SET(r->enhanced, "2.0.0");
-		SET(r->text, "250 2.0.0 Ok: queued as X");
-		r->command = "end of data";
-		r->has_tls = k == K_SENT_TLS;
-		if (r->has_tls) {
-			SET(r->tls.protocol, "TLSv1.3");
-			SET(r->tls.cipher, "TLS_AES_256_GCM_SHA384");
-		}
-		break;
-	case K_CONNECT:
-		r->status = SMX_TEMPFAIL;
-		SET(r->enhanced, "4.4.1");
-		SET(r->text, "connect to x: Connection refused");
-		r->command = "connect";
-		break;
-	case K_LOST:
-		r->status = SMX_TEMPFAIL;
-		SET(r->enhanced, "4.4.2");
-		SET(r->text, "lost connection with x while sending");
-		r->command = "DATA";
-		break;
-	case K_NOTLS:
-		r->status = SMX_TEMPFAIL;
-		SET(r->enhanced, "4.7.4");
-		SET(r->text, "TLS is required, but was not offered");
-		r->command = "EHLO";
-		break;
-	case K_HSFAIL:
-		r->status = SMX_TEMPFAIL;
-		SET(r->enhanced, "4.7.5");
-		SET(r->text, "Cannot start TLS: handshake failure");
-		r->command = "STARTTLS";
-		break;
-	case K_STLS454:
-		r->status = SMX_TEMPFAIL;
-		r->reply_code = 454;
-		SET(r->enhanced, "4.7.0");
-		SET(r->text, "454 4.7.0 TLS not available");
-		r->command = "STARTTLS";
-		break;
-	case K_BANNER5:
-		r->status = SMX_PERMFAIL;
-		r->reply_code = 554;
-		SET(r->enhanced, "5.0.0");
-		SET(r->text, "554 go away");
-		r->command = "banner";
-		break;
-	case K_RCPT5:
-		r->status = SMX_PERMFAIL;
-		r->reply_code = 550;
-		SET(r->enhanced, "5.1.1");
-		SET(r->text, "550 5.1.1 unknown user");
-		r->command = "RCPT TO";
-		r->has_tls = true;
-		break;
-	case K_RCPT4:
-		r->status = SMX_TEMPFAIL;
-		r->reply_code = 450;
-		SET(r->enhanced, "4.2.1");
-		SET(r->text, "450 4.2.1 busy");
-		r->command = "RCPT TO";
-		break;
-	case K_MAIL5:
-		r->status = SMX_PERMFAIL;
-		r->reply_code = 550;
-		SET(r->enhanced, "5.7.1");
-		SET(r->text, "550 5.7.1 sender rejected");
-		r->command = "MAIL FROM";
-		break;
-	case K_EOD4:
-		r->status = SMX_TEMPFAIL;
-		r->reply_code = 452;
-		SET(r->enhanced, "4.3.1");
-		SET(r->text, "452 4.3.1 storage");
-		r->command = "end of data";
-		break;
-	case K_SIZE:
-		r->status = SMX_PERMFAIL;
-		SET(r->enhanced, "5.3.4");
-		SET(r->text, "message size 9 exceeds size limit 1");
-		break;
-	case K_INVALID:
-		r->status = SMX_INVALID;
-		SET(r->enhanced, "5.3.0");
-		SET(r->text, "invalid delivery parameters");
-		break;
-	case K_NOADDR:
-	case K_END:
-		break;
-	}
+	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[2];
+	char line[TRANSPORT_LINE_MAX + 1];
+	char want[64];
+
+	fake_result(class_cases[_i].kind, 1, &res, rr, 2);
+	ck_assert_int_eq(outcome_classify(&res), class_cases[_i].cls);
+	/* The DSN line of an attempt names the host, the stage, the class. */
+	outcome_attempt_line(&res, line, sizeof(line));
+	snprintf(want, sizeof(want), " [stage=%s class=%s]",
+	    smtp_stage_name(res.stage),
+	    outcome_class_name(class_cases[_i].cls));
+	ck_assert_msg(strstr(line, want) != NULL, "%s lacks %s", line, want);
 }
+END_TEST
 
 #define SEQ(...)                                                               \
 	{                                                                      \
@@ -332,63 +269,93 @@ fake(enum kind k, struct smtp_session_result *r)
 static const struct {
 	enum outcome_route route;
 	bool is_sos;
-	enum kind seq[6];
+	enum fake_kind seq[6];
 	size_t n_used; /* results consumed before a final one */
 	enum smx_status want_st;
 	const char *want_prefix;
 } agg_cases[] = {
 	/* Delivered on the second host. */
 	{ OUTCOME_ROUTE_SRV, true, SEQ(K_CONNECT, K_SENT_TLS), 2, SMX_OK,
-	    "2.0.0 delivered via mx.example[192.0.2.1]:25 TLSv1.3 (250 2.0.0 Ok: queued as X)" },
+	    "2.0.0 delivered via mx.example[192.0.2.2]:25 TLSv1.3 (250 2.0.0 Ok: queued as X)" },
 	{ OUTCOME_ROUTE_MX, false, SEQ(K_SENT_PLAIN), 1, SMX_OK,
-	    "2.0.0 delivered via mx.example[192.0.2.2]:25 without TLS" },
-	/* SOS over MX: every host answered, none qualified -> 5.7.4. */
-	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTLS, K_HSFAIL), 2, SMX_PERMFAIL,
-	    "5.7.4 TLS is not available from any MX host of dest.example: no secure route to dest.example exists under the Secure Only Sender policy" },
+	    "2.0.0 delivered via mx.example[192.0.2.1]:25 without TLS" },
+	/* SOS over MX: every host reached and refused -> 5.7.4. */
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTLS, K_STLS554), 2, SMX_PERMFAIL,
+	    "5.7.4 TLS is not available from any MX host of dest.example: no secure route to dest.example exists under the Secure Only Sender policy (4.7.4 TLS is required" },
 	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTLS), 1, SMX_PERMFAIL, "5.7.4 " },
-	/* Some MX unreachable -> defer. */
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_HS_ALERT), 1, SMX_PERMFAIL, "5.7.4 " },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_STLS454, K_EHLO5), 2, SMX_PERMFAIL,
+	    "5.7.4 " },
+	/* A fault on the way is not a refusal: defer, on any MX. */
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_STLS_TIME), 1, SMX_TEMPFAIL,
+	    "4.4.2 conversation with x timed out while receiving the reply to STARTTLS [stage=starttls class=transient]" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_STLS_LOST), 1, SMX_TEMPFAIL,
+	    "4.4.2 lost connection" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_HS_TIME), 1, SMX_TEMPFAIL,
+	    "4.7.5 Cannot start TLS: handshake failure with x: timeout [stage=handshake class=transient]" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_HS_LOST), 1, SMX_TEMPFAIL, "4.7.5 " },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_HS_GARBAGE), 1, SMX_TEMPFAIL,
+	    "4.7.5 " },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_INJECT), 1, SMX_TEMPFAIL,
+	    "4.7.5 Cannot start TLS with x" },
 	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTLS, K_CONNECT), 2, SMX_TEMPFAIL,
-	    "4.7.4 TLS is required" },
-	{ OUTCOME_ROUTE_MX, true, SEQ(K_CONNECT, K_HSFAIL), 2, SMX_TEMPFAIL,
-	    "4.7.5 Cannot start TLS" },
+	    "4.4.1 connect to x" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_CONNECT, K_HS_ALERT), 2, SMX_TEMPFAIL,
+	    "4.4.1 " },
 	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOADDR, K_NOTLS), 2, SMX_TEMPFAIL,
-	    "4.7.4 " },
-	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTLS, K_LOST), 2, SMX_TEMPFAIL,
-	    "4.7.4 " },
-	/* A temporary TLS refusal is not "no TLS": defer. */
-	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTLS, K_STLS454), 2, SMX_TEMPFAIL,
-	    "4.7.0 host mx.example[192.0.2.15]:25 said: 454 4.7.0 TLS not available (in reply to STARTTLS command)" },
-	/* SRV and relay routes never bounce on TLS trouble. */
-	{ OUTCOME_ROUTE_SRV, true, SEQ(K_NOTLS, K_HSFAIL), 2, SMX_TEMPFAIL,
-	    "4.7.4 TLS is required, but was not offered (in reply to EHLO command)" },
-	{ OUTCOME_ROUTE_SRV, true, SEQ(K_HSFAIL, K_NOTLS), 2, SMX_TEMPFAIL,
-	    "4.7.5 Cannot start TLS: handshake failure (in reply to STARTTLS command)" },
-	{ OUTCOME_ROUTE_RELAY, true, SEQ(K_NOTLS), 1, SMX_TEMPFAIL,
-	    "4.7.4 TLS is required, but was not offered (in reply to EHLO command)" },
-	/* BES over MX: TLS trouble is not the policy's business. */
+	    "4.4.4 cannot find the addresses" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTLS, K_BANNER5), 2, SMX_TEMPFAIL,
+	    "4.0.0 host mx.example[192.0.2.2]:25 refused to talk to me: 554 go away" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_EHLO4, K_NOTLS), 2, SMX_TEMPFAIL,
+	    "4.3.2 host mx.example[192.0.2.1]:25 said: 421 4.3.2 busy (in reply to EHLO command) [stage=ehlo class=transient]" },
+	/* SRV and relay routes never bounce on TLS refusals. */
+	{ OUTCOME_ROUTE_SRV, true, SEQ(K_NOTLS, K_HS_ALERT), 2, SMX_TEMPFAIL,
+	    "4.7.4 TLS is required, but was not offered by host x [stage=ehlo class=refused]" },
+	{ OUTCOME_ROUTE_SRV, false, SEQ(K_VERIFY), 1, SMX_TEMPFAIL,
+	    "4.7.5 Server certificate not verified" },
+	{ OUTCOME_ROUTE_RELAY, true, SEQ(K_NOTLS), 1, SMX_TEMPFAIL, "4.7.4 " },
+	/* BES over MX: nothing is refused there (STARTTLS is optional). */
 	{ OUTCOME_ROUTE_MX, false, SEQ(K_NOTLS), 1, SMX_TEMPFAIL, "4.7.4 " },
+	/* A mail loop: 5.4.6, unless another host may still work. */
+	{ OUTCOME_ROUTE_MX, false, SEQ(K_LOOP), 1, SMX_PERMFAIL,
+	    "5.4.6 mail for dest.example loops back to myself" },
+	{ OUTCOME_ROUTE_SRV, true, SEQ(K_SELF, K_LOOP), 2, SMX_PERMFAIL,
+	    "5.4.6 mail for dest.example loops back to myself (5.4.6 x[192.0.2.9]:25 is this host" },
+	{ OUTCOME_ROUTE_MX, false, SEQ(K_LOOP, K_CONNECT), 2, SMX_TEMPFAIL,
+	    "4.4.1 " },
+	{ OUTCOME_ROUTE_MX, false, SEQ(K_LOOP, K_SENT_PLAIN), 2, SMX_OK,
+	    "2.0.0 delivered" },
 	/* A receiver's reply to the transaction decides at once. */
 	{ OUTCOME_ROUTE_SRV, true, SEQ(K_CONNECT, K_RCPT5, K_SENT_TLS), 2,
 	    SMX_PERMFAIL,
-	    "5.1.1 host mx.example[192.0.2.8]:25 said: 550 5.1.1 unknown user (in reply to RCPT TO command)" },
+	    "5.1.1 host mx.example[192.0.2.2]:25 said: 550 5.1.1 unknown user (in reply to RCPT TO command)" },
 	{ OUTCOME_ROUTE_MX, false, SEQ(K_RCPT4, K_SENT_TLS), 1, SMX_TEMPFAIL,
-	    "4.2.1 host mx.example[192.0.2.9]:25 said: 450 4.2.1 busy (in reply to RCPT TO command)" },
+	    "4.2.1 host mx.example[192.0.2.1]:25 said: 450 4.2.1 busy (in reply to RCPT TO command)" },
 	{ OUTCOME_ROUTE_MX, false, SEQ(K_MAIL5), 1, SMX_PERMFAIL,
-	    "5.7.1 host mx.example[192.0.2.10]:25 said: 550 5.7.1 sender rejected (in reply to MAIL FROM command)" },
+	    "5.7.1 host mx.example[192.0.2.1]:25 said: 550 5.7.1 sender rejected (in reply to MAIL FROM command)" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_MAIL4, K_SENT_TLS), 1, SMX_TEMPFAIL,
+	    "4.3.0 host" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_DATA4, K_SENT_TLS), 1, SMX_TEMPFAIL,
+	    "4.3.0 host mx.example[192.0.2.1]:25 said: 451 4.3.0 no data now (in reply to DATA command)" },
 	{ OUTCOME_ROUTE_MX, true, SEQ(K_EOD4), 1, SMX_TEMPFAIL,
-	    "4.3.1 host mx.example[192.0.2.11]:25 said: 452 4.3.1 storage (in reply to end of DATA command)" },
+	    "4.3.1 host mx.example[192.0.2.1]:25 said: 452 4.3.1 storage (in reply to end of DATA command)" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_EOD5), 1, SMX_PERMFAIL, "5.6.0 host" },
 	{ OUTCOME_ROUTE_MX, false, SEQ(K_SIZE, K_SENT_TLS), 1, SMX_PERMFAIL,
 	    "5.3.4 message size" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_SMTPUTF8, K_SENT_TLS), 1, SMX_PERMFAIL,
+	    "5.6.7 SMTPUTF8 is required, but was not offered by host x" },
 	{ OUTCOME_ROUTE_MX, false, SEQ(K_INVALID, K_SENT_TLS), 1, SMX_TEMPFAIL,
 	    "4.3.0 invalid delivery parameters" },
-	/* A 5xx banner is not about the message: next host, then defer. */
-	{ OUTCOME_ROUTE_MX, false, SEQ(K_BANNER5, K_CONNECT), 2, SMX_TEMPFAIL,
-	    "4.0.0 host mx.example[192.0.2.7]:25 said: 554 go away (in reply to banner command)" },
-	/* The most informative failure: a reply, then TLS, then lost. */
-	{ OUTCOME_ROUTE_SRV, false, SEQ(K_CONNECT, K_LOST, K_HSFAIL), 3,
-	    SMX_TEMPFAIL, "4.7.5 Cannot start TLS" },
-	{ OUTCOME_ROUTE_SRV, false, SEQ(K_CONNECT, K_LOST), 2, SMX_TEMPFAIL,
-	    "4.4.2 lost connection" },
+	/* Lost while sending or waiting: next host; none left: defer. */
+	{ OUTCOME_ROUTE_SRV, true, SEQ(K_BODY_LOST, K_SENT_TLS), 2, SMX_OK,
+	    "2.0.0 " },
+	{ OUTCOME_ROUTE_SRV, true, SEQ(K_EOD_TIME), 1, SMX_TEMPFAIL,
+	    "4.4.2 conversation with x timed out while receiving the reply to end of DATA" },
+	/* The most informative fault: a reply, then lost, then connect. */
+	{ OUTCOME_ROUTE_SRV, false, SEQ(K_CONNECT, K_HS_LOST, K_EHLO4), 3,
+	    SMX_TEMPFAIL, "4.3.2 host" },
+	{ OUTCOME_ROUTE_SRV, false, SEQ(K_CONNECT, K_HS_LOST), 2, SMX_TEMPFAIL,
+	    "4.7.5 Cannot start TLS" },
 	{ OUTCOME_ROUTE_SRV, false, SEQ(K_CONNECT, K_CONNECT), 2, SMX_TEMPFAIL,
 	    "4.4.1 connect to x: Connection refused" },
 	{ OUTCOME_ROUTE_SRV, false, SEQ(K_NOADDR), 1, SMX_TEMPFAIL,
@@ -398,30 +365,45 @@ static const struct {
 	    "4.4.4 no route to dest.example" },
 };
 
-START_TEST(test_outcome_aggregate)
+/* Feed one fake attempt for n recipients (all pending, in order). */
+static bool
+feed(struct outcome_agg *agg, enum fake_kind k, int host, size_t n)
 {
 	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[4];
+	size_t idx[4] = { 0, 1, 2, 3 };
+
+	ck_assert_uint_le(n, 4);
+	if (k == K_NOADDR) {
+		outcome_agg_add_local(agg, "4.4.4",
+		    "cannot find the addresses of mx.example: host not found");
+		return false;
+	}
+	if (k == K_SELF) {
+		outcome_agg_add_loop(agg, "x[192.0.2.9]:25");
+		return false;
+	}
+	fake_result(k, host, &res, rr, n);
+	return outcome_agg_add(agg, &res, rr, idx, n);
+}
+
+START_TEST(test_outcome_aggregate)
+{
 	struct outcome_agg agg;
 	struct outcome out;
 	size_t n_used = 0;
 	size_t i;
 
 	outcome_agg_init(&agg, agg_cases[_i].route, agg_cases[_i].is_sos,
-	    "dest.example");
+	    "dest.example", &out, 1);
 	for (i = 0; agg_cases[_i].seq[i] != K_END; i++) {
-		bool is_final;
-
 		n_used++;
-		if (agg_cases[_i].seq[i] == K_NOADDR) {
-			outcome_agg_add_local(&agg, "4.4.4",
-			    "cannot find the addresses of mx.example: host not found");
-			continue;
-		}
-		fake(agg_cases[_i].seq[i], &res);
-		if ((is_final = outcome_agg_add(&agg, &res)))
+		if (feed(&agg, agg_cases[_i].seq[i], (int)i + 1, 1))
 			break;
 	}
-	outcome_agg_finish(&agg, &out);
+	outcome_agg_finish(&agg);
+	ck_assert(out.is_final);
+	ck_assert_uint_eq(agg.n_pending, 0);
 	ck_assert_uint_eq(n_used, agg_cases[_i].n_used);
 	ck_assert_int_eq(out.status, agg_cases[_i].want_st);
 	ck_assert_msg(strncmp(out.line, agg_cases[_i].want_prefix,
@@ -438,26 +420,83 @@ END_TEST
 /* The relay and TLS of the deciding attempt reach the audit line. */
 START_TEST(test_outcome_aggregate_relay)
 {
-	struct smtp_session_result res;
 	struct outcome_agg agg;
+	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[1];
+	size_t idx[1] = { 0 };
 	struct outcome out;
 
-	outcome_agg_init(&agg, OUTCOME_ROUTE_SRV, true, "d.example");
-	fake(K_SENT_TLS, &res);
+	outcome_agg_init(&agg, OUTCOME_ROUTE_SRV, true, "d.example", &out, 1);
+	fake_result(K_SENT_TLS, 1, &res, rr, 1);
 	res.tls.verified = SMX_TLS_VERIFIED_OK;
-	ck_assert(outcome_agg_add(&agg, &res));
-	outcome_agg_finish(&agg, &out);
+	ck_assert(outcome_agg_add(&agg, &res, rr, idx, 1));
+	outcome_agg_finish(&agg);
 	ck_assert_str_eq(out.relay, "mx.example[192.0.2.1]:25");
 	ck_assert_str_eq(out.tls_protocol, "TLSv1.3");
 	ck_assert_str_eq(out.tls_cipher, "TLS_AES_256_GCM_SHA384");
 	ck_assert_int_eq(out.tls_verified, SMX_TLS_VERIFIED_OK);
+	ck_assert_int_eq(out.stage, SMTP_STAGE_END_OF_DATA);
+	ck_assert_int_eq(out.cls, OUTCOME_SENT);
 
-	outcome_agg_init(&agg, OUTCOME_ROUTE_MX, false, "d.example");
-	fake(K_CONNECT, &res);
-	ck_assert(!outcome_agg_add(&agg, &res));
-	outcome_agg_finish(&agg, &out);
+	outcome_agg_init(&agg, OUTCOME_ROUTE_MX, false, "d.example", &out, 1);
+	fake_result(K_STLS_TIME, 3, &res, rr, 1);
+	ck_assert(!outcome_agg_add(&agg, &res, rr, idx, 1));
+	outcome_agg_finish(&agg);
 	ck_assert_str_eq(out.relay, "mx.example[192.0.2.3]:25");
 	ck_assert_str_eq(out.tls_protocol, "");
+	ck_assert_int_eq(out.stage, SMTP_STAGE_STARTTLS);
+	ck_assert_int_eq(out.cls, OUTCOME_TRANSIENT);
+}
+END_TEST
+
+/* Several recipients: each gets its own outcome, none twice. */
+START_TEST(test_outcome_aggregate_recipients)
+{
+	struct outcome_agg agg;
+	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[3];
+	size_t idx[3] = { 0, 1, 2 };
+	size_t idx_rest[1] = { 1 };
+	struct outcome out[3];
+
+	/* One accepted, two refused: sent, bounced, and (4xx) deferred. */
+	outcome_agg_init(&agg, OUTCOME_ROUTE_MX, true, "d.example", out, 3);
+	fake_result(K_SENT_TLS, 1, &res, rr, 3);
+	fake_rcpts(rr + 1, 1, 550, "5.1.1", "550 5.1.1 unknown user");
+	fake_rcpts(rr + 2, 1, 450, "4.2.1", "450 4.2.1 busy");
+	ck_assert(outcome_agg_add(&agg, &res, rr, idx, 3));
+	outcome_agg_finish(&agg);
+	ck_assert_int_eq(out[0].status, SMX_OK);
+	ck_assert_int_eq(out[1].status, SMX_PERMFAIL);
+	ck_assert_ptr_nonnull(strstr(out[1].line, "550 5.1.1 unknown user"));
+	ck_assert_int_eq(out[2].status, SMX_TEMPFAIL);
+	ck_assert_ptr_eq(strstr(out[2].line, "4.2.1 host"), out[2].line);
+
+	/* Lost during DATA: nothing final; the next host takes both. */
+	outcome_agg_init(&agg, OUTCOME_ROUTE_MX, false, "d.example", out, 2);
+	fake_result(K_BODY_LOST, 1, &res, rr, 2);
+	ck_assert(!outcome_agg_add(&agg, &res, rr, idx, 2));
+	ck_assert_uint_eq(agg.n_pending, 2);
+	fake_result(K_RCPT_MIXED, 2, &res, rr, 2);
+	ck_assert(outcome_agg_add(&agg, &res, rr, idx, 2));
+	outcome_agg_finish(&agg);
+	ck_assert_int_eq(out[0].status, SMX_OK);
+	ck_assert_int_eq(out[1].status, SMX_PERMFAIL);
+
+	/* A second attempt carries only the pending recipient. */
+	outcome_agg_init(&agg, OUTCOME_ROUTE_MX, false, "d.example", out, 2);
+	fake_result(K_RCPT_MIXED, 1, &res, rr, 2);
+	fake_rcpts(rr + 1, 1, 0, "", ""); /* never asked */
+	ck_assert(
+	    !outcome_agg_add(&agg, &res, rr, idx, 2) || agg.n_pending == 0);
+	ck_assert_int_eq(out[0].status, SMX_OK);
+	ck_assert(!out[1].is_final);
+	fake_result(K_SENT_PLAIN, 2, &res, rr, 1);
+	ck_assert(outcome_agg_add(&agg, &res, rr, idx_rest, 1));
+	outcome_agg_finish(&agg);
+	ck_assert_int_eq(out[1].status, SMX_OK);
+	ck_assert_ptr_nonnull(strstr(out[1].line, "192.0.2.2"));
+	ck_assert_ptr_nonnull(strstr(out[0].line, "192.0.2.1"));
 }
 END_TEST
 
@@ -486,9 +525,12 @@ outcome_suite(void)
 
 	tc = tcase_create("aggregate");
 	tcase_set_timeout(tc, 10);
+	tcase_add_loop_test(tc, test_outcome_classify, 0,
+	    sizeof(class_cases) / sizeof(class_cases[0]));
 	tcase_add_loop_test(tc, test_outcome_aggregate, 0,
 	    sizeof(agg_cases) / sizeof(agg_cases[0]));
 	tcase_add_test(tc, test_outcome_aggregate_relay);
+	tcase_add_test(tc, test_outcome_aggregate_recipients);
 	suite_add_tcase(s, tc);
 	return s;
 }

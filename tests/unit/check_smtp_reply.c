@@ -248,6 +248,119 @@ START_TEST(test_smtp_reply_lines_and_format)
 }
 END_TEST
 
+/* smtp_reply_scan: the forgiving reader of the reply to the end of data. */
+static const struct {
+	const char *in;
+	size_t len; /* 0: strlen */
+	enum smx_status st;
+	size_t used; /* with SMX_OK; 0: len */
+	unsigned code;
+	const char *enhanced;
+	const char *text;
+} scan_cases[] = {
+	{ "250 2.0.0 Ok\r\n", 0, SMX_OK, 0, 250, "2.0.0", "2.0.0 Ok" },
+	{ "250 2.0.0 Ok\n", 0, SMX_OK, 0, 250, "2.0.0", "2.0.0 Ok" },
+	{ "250\r\n", 0, SMX_OK, 0, 250, "", "" },
+	{ "250\n", 0, SMX_OK, 0, 250, "", "" },
+	{ "2\n", 0, SMX_OK, 0, 200, "", "" },
+	{ "250 ok \xc3\xbc\r\n", 0, SMX_OK, 0, 250, "", "ok \\xc3\\xbc" },
+	{ "250 a\\b\x01\r\n", 0, SMX_OK, 0, 250, "", "a\\x5cb\\x01" },
+	{ "250 a\rb\r\n", 0, SMX_OK, 0, 250, "", "a\\x0db" },
+	{ "250 a\r\r\n", 0, SMX_OK, 0, 250, "", "a\\x0d" },
+	{ "250 nul\0x\r\n", 11, SMX_OK, 0, 250, "", "nul\\x00x" },
+	{ "250-first\n250 second\r\n", 0, SMX_OK, 0, 250, "", "first\nsecond" },
+	{ "250-first\r\n", 0, SMX_NOTFOUND, 0, 0, "", "" },
+	/* Bytes after the reply are not taken. */
+	{ "250 ok\r\nGARBAGE\r\n", 0, SMX_OK, 8, 250, "", "ok" },
+	/* A line with any fourth byte but '-' ends the reply. */
+	{ "250x\r\n", 0, SMX_OK, 0, 250, "", "" },
+	{ "25", 0, SMX_NOTFOUND, 0, 0, "", "" },
+	{ "", 0, SMX_NOTFOUND, 0, 0, "", "" },
+	{ "550 5.1.1 no\r\n", 0, SMX_OK, 0, 550, "5.1.1", "5.1.1 no" },
+	{ "2x0 odd\r\n", 0, SMX_OK, 0, 200, "", "odd" },
+	/* Not a reply at all. */
+	{ "\n", 0, SMX_INVALID, 0, 0, "", "" },
+	{ "\r\n", 0, SMX_INVALID, 0, 0, "", "" },
+	{ "650 x\r\n", 0, SMX_INVALID, 0, 0, "", "" },
+	{ "x50 x\r\n", 0, SMX_INVALID, 0, 0, "", "" },
+	{ "\xc3\xbc"
+	  "50\r\n",
+	    0, SMX_INVALID, 0, 0, "", "" },
+};
+
+START_TEST(test_smtp_reply_scan)
+{
+	const char *in = scan_cases[_i].in;
+	size_t len = scan_cases[_i].len ? scan_cases[_i].len : strlen(in);
+	struct smtp_reply_scan sc;
+	size_t used = 0;
+	size_t total = 0;
+	size_t i;
+	enum smx_status st = SMX_NOTFOUND;
+
+	/* Whole, then byte by byte: the same answer. */
+	smtp_reply_scan_init(&sc);
+	ck_assert_int_eq(smtp_reply_scan(&sc, in, len, &used),
+	    scan_cases[_i].st);
+	if (scan_cases[_i].st == SMX_OK) {
+		ck_assert_uint_eq(used,
+		    scan_cases[_i].used ? scan_cases[_i].used : len);
+		ck_assert_uint_eq(sc.reply.code, scan_cases[_i].code);
+		ck_assert_str_eq(sc.reply.enhanced, scan_cases[_i].enhanced);
+		ck_assert_str_eq(sc.reply.text, scan_cases[_i].text);
+	}
+	smtp_reply_scan_init(&sc);
+	for (i = 0; i < len && st == SMX_NOTFOUND; i++) {
+		st = smtp_reply_scan(&sc, in + i, 1, &used);
+		total += used;
+	}
+	ck_assert_int_eq(st, scan_cases[_i].st);
+	if (st == SMX_OK) {
+		ck_assert_uint_eq(total,
+		    scan_cases[_i].used ? scan_cases[_i].used : len);
+		ck_assert_str_eq(sc.reply.text, scan_cases[_i].text);
+	}
+}
+END_TEST
+
+/* Very long lines are taken, their text cut; the whole reply is capped. */
+START_TEST(test_smtp_reply_scan_caps)
+{
+	struct smtp_reply_scan sc;
+	size_t len = 3 * SMTP_REPLY_TEXT_MAX;
+	char *s = malloc(len + 8);
+	size_t used = 0;
+	size_t i;
+
+	ck_assert_ptr_nonnull(s);
+	memcpy(s, "250 ", 4);
+	memset(s + 4, 'x', len - 4);
+	memcpy(s + len, "\r\n", 2);
+	smtp_reply_scan_init(&sc);
+	ck_assert_int_eq(smtp_reply_scan(&sc, s, len + 2, &used), SMX_OK);
+	ck_assert_uint_eq(used, len + 2);
+	ck_assert_uint_eq(sc.reply.code, 250);
+	ck_assert_uint_le(sc.reply.text_len, SMTP_REPLY_TEXT_MAX);
+	ck_assert_uint_eq(strlen(sc.reply.text), sc.reply.text_len);
+	free(s);
+
+	/* A server that streams a reply forever is cut off at the cap. */
+	smtp_reply_scan_init(&sc);
+	{
+		static char chunk[4096];
+		enum smx_status st = SMX_NOTFOUND;
+
+		memset(chunk, 'y', sizeof(chunk));
+		memcpy(chunk, "250-", 4);
+		for (i = 0; st == SMX_NOTFOUND && i < 1000; i++)
+			st = smtp_reply_scan(&sc, chunk, sizeof(chunk), &used);
+		ck_assert_int_eq(st, SMX_INVALID);
+		ck_assert_uint_le(i * sizeof(chunk),
+		    SMTP_REPLY_SCAN_MAX + sizeof(chunk));
+	}
+}
+END_TEST
+
 static Suite *
 reply_suite(void)
 {
@@ -266,6 +379,13 @@ reply_suite(void)
 	tcase_add_test(tc, test_smtp_reply_line_cap);
 	tcase_add_test(tc, test_smtp_reply_line_count);
 	tcase_add_test(tc, test_smtp_reply_text_cap);
+	tcase_add_test(tc, test_smtp_reply_scan_caps);
+	tcase_set_timeout(tc, 10);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("scan");
+	tcase_add_loop_test(tc, test_smtp_reply_scan, 0,
+	    sizeof(scan_cases) / sizeof(scan_cases[0]));
 	tcase_set_timeout(tc, 10);
 	suite_add_tcase(s, tc);
 	return s;

@@ -74,6 +74,8 @@ count(const char *hay, size_t len, const char *needle, size_t n_len)
 		__VA_ARGS__, NULL                                              \
 	}
 
+#define ANY_STAGE SMTP_STAGE_NONE /* lost at BODY or END_OF_DATA */
+
 static const struct {
 	const char *scenario;
 	const char *cert;
@@ -81,7 +83,8 @@ static const struct {
 	const char *rcpts[4];
 	enum smx_status st;
 	const char *enhanced;
-	const char *command;
+	enum smtp_stage stage;
+	enum smtp_fault fault;
 	unsigned code;
 	bool has_tls;
 	enum smx_tls_verified verified;
@@ -90,81 +93,177 @@ static const struct {
 	const char *not_in_transcript; /* or NULL */
 } cases[] = {
 	{ "normal", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"), SMX_OK,
-	    "2.0.0", "end of data", 250, true, SMX_TLS_VERIFIED_OK,
-	    "queued as PEER1", "STARTTLS\r\n", NULL },
+	    "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
+	    SMX_TLS_VERIFIED_OK, "queued as PEER1", "STARTTLS\r\n", NULL },
 	{ "normal", CERT_NAME, SMTP_TLS_NONE, R("bob@example.test"), SMX_OK,
-	    "2.0.0", "end of data", 250, false, SMX_TLS_VERIFIED_NONE, "queued",
+	    "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, false,
+	    SMX_TLS_VERIFIED_NONE, "queued",
 	    "MAIL FROM:<alice@example.test> SIZE=", "STARTTLS" },
 	{ "notls", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_TEMPFAIL, "4.7.4", "EHLO", 0, false, SMX_TLS_VERIFIED_NONE,
+	    SMX_TEMPFAIL, "4.7.4", SMTP_STAGE_EHLO, SMTP_FAULT_NO_TLS, 0, false,
+	    SMX_TLS_VERIFIED_NONE,
 	    "TLS is required, but was not offered by host mx1.example.test[127.0.0.1]:",
 	    "QUIT\r\n", "MAIL" },
 	{ "notls", CERT_NAME, SMTP_TLS_MAY, R("bob@example.test"), SMX_OK,
-	    "2.0.0", "end of data", 250, false, SMX_TLS_VERIFIED_NONE, "Ok",
-	    "DATA\r\n", NULL },
+	    "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, false,
+	    SMX_TLS_VERIFIED_NONE, "Ok", "DATA\r\n", NULL },
 	{ "hsfail", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_TEMPFAIL, "4.7.5", "STARTTLS", 0, false, SMX_TLS_VERIFIED_NONE,
-	    "Cannot start TLS: handshake failure", "STARTTLS\r\n", "MAIL" },
+	    SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_HANDSHAKE, SMTP_FAULT_PROTOCOL, 0,
+	    false, SMX_TLS_VERIFIED_NONE, "Cannot start TLS: handshake failure",
+	    "STARTTLS\r\n", "MAIL" },
 	{ "normal", "wrongname", SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_TEMPFAIL, "4.7.5", "STARTTLS", 0, false, SMX_TLS_VERIFIED_FAIL,
-	    "Server certificate not verified", NULL, "MAIL" },
+	    SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_HANDSHAKE, SMTP_FAULT_TLS_VERIFY,
+	    0, false, SMX_TLS_VERIFIED_FAIL, "Server certificate not verified",
+	    NULL, "MAIL" },
 	{ "normal", "expired", SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_TEMPFAIL, "4.7.5", "STARTTLS", 0, false, SMX_TLS_VERIFIED_FAIL,
-	    "Server certificate not verified", NULL, "MAIL" },
+	    SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_HANDSHAKE, SMTP_FAULT_TLS_VERIFY,
+	    0, false, SMX_TLS_VERIFIED_FAIL, "Server certificate not verified",
+	    NULL, "MAIL" },
 	{ "inject", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_TEMPFAIL, "4.7.5", "STARTTLS", 0, false, SMX_TLS_VERIFIED_NONE,
-	    "possible command injection", "STARTTLS\r\n", "MAIL" },
+	    SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_STARTTLS, SMTP_FAULT_PROTOCOL, 0,
+	    false, SMX_TLS_VERIFIED_NONE, "possible command injection",
+	    "STARTTLS\r\n", "MAIL" },
 	{ "inject", CERT_NAME, SMTP_TLS_MAY, R("bob@example.test"),
-	    SMX_TEMPFAIL, "4.7.5", "STARTTLS", 0, false, SMX_TLS_VERIFIED_NONE,
-	    "possible command injection", "STARTTLS\r\n", "MAIL" },
+	    SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_STARTTLS, SMTP_FAULT_PROTOCOL, 0,
+	    false, SMX_TLS_VERIFIED_NONE, "possible command injection",
+	    "STARTTLS\r\n", "MAIL" },
+	/* Faults in the STARTTLS stage: timeouts, closes, resets. */
+	{ "stls_stall", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_TEMPFAIL, "4.4.2", SMTP_STAGE_STARTTLS, SMTP_FAULT_TIMEOUT, 0,
+	    false, SMX_TLS_VERIFIED_NONE,
+	    "timed out while receiving the reply to STARTTLS", "STARTTLS\r\n",
+	    "MAIL" },
+	{ "stls_close", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_TEMPFAIL, "4.4.2", SMTP_STAGE_STARTTLS, SMTP_FAULT_LOST, 0,
+	    false, SMX_TLS_VERIFIED_NONE,
+	    "lost connection with mx1.example.test[127.0.0.1]:", "STARTTLS\r\n",
+	    "MAIL" },
+	{ "hs_stall", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_HANDSHAKE, SMTP_FAULT_TIMEOUT, 0,
+	    false, SMX_TLS_VERIFIED_NONE, "handshake failure", "STARTTLS\r\n",
+	    "MAIL" },
+	{ "hs_close", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_HANDSHAKE, SMTP_FAULT_LOST, 0,
+	    false, SMX_TLS_VERIFIED_NONE, "handshake failure", "STARTTLS\r\n",
+	    "MAIL" },
+	{ "hs_reset", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_HANDSHAKE, SMTP_FAULT_LOST, 0,
+	    false, SMX_TLS_VERIFIED_NONE, "handshake failure", "STARTTLS\r\n",
+	    "MAIL" },
+	/* Refusals: a reply to STARTTLS, a fatal alert. */
+	{ "stls454", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_TEMPFAIL, "4.7.0", SMTP_STAGE_STARTTLS, SMTP_FAULT_REPLY, 454,
+	    false, SMX_TLS_VERIFIED_NONE, "454 4.7.0 TLS not available now",
+	    "STARTTLS\r\n", "MAIL" },
+	{ "stls554", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_TEMPFAIL, "4.7.0", SMTP_STAGE_STARTTLS, SMTP_FAULT_REPLY, 554,
+	    false, SMX_TLS_VERIFIED_NONE, "554 5.7.0 No TLS here",
+	    "STARTTLS\r\n", "MAIL" },
+	{ "hs_alert", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_TEMPFAIL, "4.7.5", SMTP_STAGE_HANDSHAKE, SMTP_FAULT_TLS_ALERT,
+	    0, false, SMX_TLS_VERIFIED_NONE, "alert handshake failure",
+	    "STARTTLS\r\n", "MAIL" },
+	/* EHLO refused: mandatory TLS cannot work; optional: HELO. */
+	{ "ehlo5", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_TEMPFAIL, "4.5.1", SMTP_STAGE_EHLO, SMTP_FAULT_NO_TLS, 550,
+	    false, SMX_TLS_VERIFIED_NONE, "550 5.5.1 EHLO not accepted", "EHLO",
+	    "HELO" },
+	{ "ehlo5", CERT_NAME, SMTP_TLS_MAY, R("bob@example.test"), SMX_OK,
+	    "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, false,
+	    SMX_TLS_VERIFIED_NONE, "queued", "HELO client.example.test\r\n",
+	    "STARTTLS" },
+	{ "ehlo4", CERT_NAME, SMTP_TLS_MAY, R("bob@example.test"), SMX_TEMPFAIL,
+	    "4.3.2", SMTP_STAGE_EHLO, SMTP_FAULT_REPLY, 421, false,
+	    SMX_TLS_VERIFIED_NONE, "421 4.3.2 Busy", "EHLO", "HELO" },
+	/* This host itself: Postfix's "loops back to myself". */
+	{ "loop", CERT_NAME, SMTP_TLS_MAY, R("bob@example.test"), SMX_PERMFAIL,
+	    "5.4.6", SMTP_STAGE_BANNER, SMTP_FAULT_LOOP, 0, false,
+	    SMX_TLS_VERIFIED_NONE, "loops back to myself", "QUIT", "EHLO" },
+	/* SMTPUTF8: offered, or the message cannot go there. */
+	{ "normal", CERT_NAME, SMTP_TLS_ENCRYPT,
+	    R("b\xc3\xb6"
+	      "b@example.test"),
+	    SMX_PERMFAIL, "5.6.7", SMTP_STAGE_EHLO, SMTP_FAULT_SMTPUTF8, 0,
+	    true, SMX_TLS_VERIFIED_OK,
+	    "SMTPUTF8 is required, but was not offered by host mx1.example.test",
+	    "QUIT\r\n", "MAIL" },
+	{ "utf8", CERT_NAME, SMTP_TLS_ENCRYPT,
+	    R("b\xc3\xb6"
+	      "b@example.test"),
+	    SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
+	    SMX_TLS_VERIFIED_OK, "queued",
+	    "RCPT TO:<b\xc3\xb6"
+	    "b@example.test>\r\n",
+	    NULL },
 	{ "mail4", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_TEMPFAIL, "4.3.0", "MAIL FROM", 451, true, SMX_TLS_VERIFIED_OK,
-	    "451 4.3.0 Try again later", "QUIT\r\n", "RCPT" },
+	    SMX_TEMPFAIL, "4.3.0", SMTP_STAGE_MAIL, SMTP_FAULT_REPLY, 451, true,
+	    SMX_TLS_VERIFIED_OK, "451 4.3.0 Try again later", "QUIT\r\n",
+	    "RCPT" },
 	{ "mail5", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_PERMFAIL, "5.7.1", "MAIL FROM", 550, true, SMX_TLS_VERIFIED_OK,
-	    "550 5.7.1 Sender rejected", NULL, "RCPT" },
+	    SMX_PERMFAIL, "5.7.1", SMTP_STAGE_MAIL, SMTP_FAULT_REPLY, 550, true,
+	    SMX_TLS_VERIFIED_OK, "550 5.7.1 Sender rejected", NULL, "RCPT" },
 	{ "normal", CERT_NAME, SMTP_TLS_ENCRYPT, R("tempuser@example.test"),
-	    SMX_TEMPFAIL, "4.2.1", "RCPT TO", 450, true, SMX_TLS_VERIFIED_OK,
-	    "450 4.2.1", "RSET\r\n", "DATA" },
+	    SMX_TEMPFAIL, "4.2.1", SMTP_STAGE_RCPT, SMTP_FAULT_REPLY, 450, true,
+	    SMX_TLS_VERIFIED_OK, "450 4.2.1", "RSET\r\n", "DATA" },
+	/* Refused recipients: the message goes to the accepted ones. */
 	{ "normal", CERT_NAME, SMTP_TLS_ENCRYPT,
-	    R("bob@example.test", "baduser@example.test"), SMX_PERMFAIL,
-	    "5.1.1", "RCPT TO", 550, true, SMX_TLS_VERIFIED_OK,
-	    "550 5.1.1 Recipient address rejected", "RSET\r\n", "DATA" },
-	/* the worst outcome: permanent beats temporary, in any order */
+	    R("bob@example.test", "baduser@example.test"), SMX_OK, "2.0.0",
+	    SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
+	    SMX_TLS_VERIFIED_OK, "queued as PEER1", "DATA\r\n", "RSET" },
+	/* None accepted: the worst refusal, permanent before temporary. */
 	{ "normal", CERT_NAME, SMTP_TLS_ENCRYPT,
-	    R("tempuser@example.test", "baduser@example.test",
-	        "bob@example.test"),
-	    SMX_PERMFAIL, "5.1.1", "RCPT TO", 550, true, SMX_TLS_VERIFIED_OK,
-	    "550 5.1.1", "RSET\r\n", "DATA" },
+	    R("tempuser@example.test", "baduser@example.test"), SMX_PERMFAIL,
+	    "5.1.1", SMTP_STAGE_RCPT, SMTP_FAULT_REPLY, 550, true,
+	    SMX_TLS_VERIFIED_OK, "550 5.1.1", "RSET\r\n", "DATA" },
 	{ "data4", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_TEMPFAIL, "4.3.0", "DATA", 451, true, SMX_TLS_VERIFIED_OK,
-	    "451 4.3.0 No data now", "DATA\r\n", "Subject" },
+	    SMX_TEMPFAIL, "4.3.0", SMTP_STAGE_DATA, SMTP_FAULT_REPLY, 451, true,
+	    SMX_TLS_VERIFIED_OK, "451 4.3.0 No data now", "DATA\r\n",
+	    "Subject" },
 	{ "data5", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_PERMFAIL, "5.5.0", "DATA", 554, true, SMX_TLS_VERIFIED_OK,
-	    "554 5.5.0", "DATA\r\n", "Subject" },
+	    SMX_PERMFAIL, "5.5.0", SMTP_STAGE_DATA, SMTP_FAULT_REPLY, 554, true,
+	    SMX_TLS_VERIFIED_OK, "554 5.5.0", "DATA\r\n", "Subject" },
 	{ "eod4", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_TEMPFAIL, "4.3.1", "end of data", 452, true,
-	    SMX_TLS_VERIFIED_OK, "452 4.3.1 Insufficient storage", wire, NULL },
+	    SMX_TEMPFAIL, "4.3.1", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_REPLY,
+	    452, true, SMX_TLS_VERIFIED_OK, "452 4.3.1 Insufficient storage",
+	    wire, NULL },
 	{ "eod5", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_PERMFAIL, "5.6.0", "end of data", 554, true,
-	    SMX_TLS_VERIFIED_OK, "554 5.6.0 Content rejected", wire, NULL },
+	    SMX_PERMFAIL, "5.6.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_REPLY,
+	    554, true, SMX_TLS_VERIFIED_OK, "554 5.6.0 Content rejected", wire,
+	    NULL },
+	/* An odd 250 after the end of data: delivered, once. */
+	{ "eod_utf8", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
+	    SMX_TLS_VERIFIED_OK, "PEER1 \\xe2\\x9c\\x93 gespeichert", wire,
+	    NULL },
+	{ "eod_lf", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"), SMX_OK,
+	    "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
+	    SMX_TLS_VERIFIED_OK, "queued as PEER1", wire, NULL },
+	{ "eod_long", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
+	    SMX_TLS_VERIFIED_OK, "queued as PEER1 xxxx", wire, NULL },
+	{ "eod_extra", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
+	    SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
+	    SMX_TLS_VERIFIED_OK, "queued as PEER1", wire, NULL },
 	{ "dropdata", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
-	    SMX_TEMPFAIL, "4.4.2", "end of data", 0, true, SMX_TLS_VERIFIED_OK,
+	    SMX_TEMPFAIL, "4.4.2", ANY_STAGE, SMTP_FAULT_LOST, 0, true,
+	    SMX_TLS_VERIFIED_OK,
 	    "lost connection with mx1.example.test[127.0.0.1]:", "DATA\r\n",
 	    NULL },
 	{ "stall", NULL, SMTP_TLS_ENCRYPT, R("bob@example.test"), SMX_TEMPFAIL,
-	    "4.4.2", "banner", 0, false, SMX_TLS_VERIFIED_NONE, "timeout", NULL,
-	    NULL },
+	    "4.4.2", SMTP_STAGE_BANNER, SMTP_FAULT_TIMEOUT, 0, false,
+	    SMX_TLS_VERIFIED_NONE, "timed out", NULL, NULL },
 };
 
 START_TEST(test_smtp_session_scenario)
 {
 	struct smtp_session_params p;
 	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[4];
 	struct sockaddr_in sin;
 	const char *names[] = { CERT_NAME };
 	struct spool sp;
 	enum smx_status st;
+	bool is_short;
 	char *ts;
 	size_t ts_len = 0;
 	size_t n = 0;
@@ -174,27 +273,37 @@ START_TEST(test_smtp_session_scenario)
 	load_message(&sp);
 	while (cases[_i].rcpts[n] != NULL)
 		n++;
+	is_short = strstr(cases[_i].scenario, "stall") != NULL;
 	memset(&p, 0, sizeof(p));
 	p.addr = (struct sockaddr *)&sin;
 	p.addr_len = sizeof(sin);
 	p.host = CERT_NAME;
-	p.helo = "client.example.test";
+	/* "loop": the peer greets with its default name, peer.test. */
+	p.helo = strcmp(cases[_i].scenario, "loop") == 0
+	    ? "peer.test"
+	    : "client.example.test";
 	p.sender = "alice@example.test";
 	p.recipients = cases[_i].rcpts;
 	p.n_recipients = n;
+	p.rcpt = rr;
 	p.tls_policy = cases[_i].policy;
 	p.tls_ctx = make_ctx();
 	p.tls_names = names;
 	p.n_tls_names = 1;
 	p.connect_timeout_ms = 5000;
-	p.timeout_ms = strcmp(cases[_i].scenario, "stall") == 0 ? 1000 : 5000;
+	p.timeout_ms = is_short ? 1000 : 5000;
 	p.message = &sp;
 	st = smtp_session_deliver(&p, &res);
 	ck_assert_msg(st == cases[_i].st, "status %d: %s", st, res.text);
 	ck_assert_int_eq(res.status, st);
 	ck_assert(res.is_delivered == (st == SMX_OK));
 	ck_assert_str_eq(res.enhanced, cases[_i].enhanced);
-	ck_assert_str_eq(res.command, cases[_i].command);
+	if (cases[_i].stage != ANY_STAGE)
+		ck_assert_int_eq(res.stage, cases[_i].stage);
+	else
+		ck_assert(res.stage == SMTP_STAGE_BODY ||
+		    res.stage == SMTP_STAGE_END_OF_DATA);
+	ck_assert_int_eq(res.fault, cases[_i].fault);
 	ck_assert_uint_eq(res.reply_code, cases[_i].code);
 	ck_assert_msg(strstr(res.text, cases[_i].text) != NULL, "text: %s",
 	    res.text);
@@ -223,12 +332,65 @@ START_TEST(test_smtp_session_scenario)
 		ck_assert_uint_eq(count(ts, ts_len, S(wire)), 1);
 		ck_assert_uint_eq(count(ts, ts_len, S("\r\n.\r\n")), 1);
 		ck_assert_uint_eq(count(ts, ts_len, S("QUIT\r\n")), 1);
+		ck_assert(rr[0].is_accepted);
 	}
-	if (res.has_tls) /* EHLO again after TLS */
+	if (res.has_tls && res.stage > SMTP_STAGE_EHLO) /* EHLO after TLS */
 		ck_assert_uint_eq(count(ts, ts_len,
 		                      S("EHLO client.example.test\r\n")),
 		    2);
 	free(ts);
+	spool_free(&sp);
+	smx_tls_ctx_free(p.tls_ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
+/* Each recipient's RCPT reply, and the message to the accepted ones. */
+START_TEST(test_smtp_session_recipients)
+{
+	struct smtp_session_params p;
+	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[3];
+	struct sockaddr_in sin;
+	const char *rcpts[] = { "tempuser@example.test", "bob@example.test",
+		"baduser@example.test" };
+	const char *names[] = { CERT_NAME };
+	struct spool sp;
+	char line[512];
+
+	ck_assert(peer_start(&peer, "normal", CERT_NAME, NULL));
+	peer_addr(&peer, &sin);
+	load_message(&sp);
+	memset(&p, 0, sizeof(p));
+	p.addr = (struct sockaddr *)&sin;
+	p.addr_len = sizeof(sin);
+	p.host = CERT_NAME;
+	p.helo = "client.example.test";
+	p.sender = "alice@example.test";
+	p.recipients = rcpts;
+	p.n_recipients = 3;
+	p.rcpt = rr;
+	p.tls_policy = SMTP_TLS_ENCRYPT;
+	p.tls_ctx = make_ctx();
+	p.tls_names = names;
+	p.n_tls_names = 1;
+	p.connect_timeout_ms = 5000;
+	p.timeout_ms = 5000;
+	p.message = &sp;
+	ck_assert_int_eq(smtp_session_deliver(&p, &res), SMX_OK);
+	ck_assert(res.is_delivered);
+	ck_assert_uint_eq(res.n_accepted, 1);
+	ck_assert(!rr[0].is_accepted);
+	ck_assert_uint_eq(rr[0].reply_code, 450);
+	ck_assert_str_eq(rr[0].enhanced, "4.2.1");
+	ck_assert(rr[1].is_accepted);
+	ck_assert(!rr[2].is_accepted);
+	ck_assert_uint_eq(rr[2].reply_code, 550);
+	smtp_rcpt_format(&res, &rr[2], line, sizeof(line));
+	ck_assert_ptr_eq(strstr(line,
+	                     "5.1.1 host mx1.example.test[127.0.0.1]:"),
+	    line);
+	ck_assert_ptr_nonnull(strstr(line, "(in reply to RCPT TO command)"));
 	spool_free(&sp);
 	smx_tls_ctx_free(p.tls_ctx);
 	peer_stop(&peer);
@@ -240,6 +402,7 @@ START_TEST(test_smtp_session_may_fallback)
 {
 	struct smtp_session_params p;
 	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[1];
 	struct sockaddr_in sin;
 	const char *rcpts[] = { "bob@example.test" };
 	const char *names[] = { CERT_NAME };
@@ -258,6 +421,7 @@ START_TEST(test_smtp_session_may_fallback)
 	p.sender = "";
 	p.recipients = rcpts;
 	p.n_recipients = 1;
+	p.rcpt = rr;
 	p.tls_policy = SMTP_TLS_MAY;
 	p.tls_ctx = make_ctx();
 	p.tls_names = names;
@@ -293,6 +457,7 @@ START_TEST(test_smtp_session_connect_refused)
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
 	const char *rcpts[] = { "bob@example.test" };
+	struct smtp_rcpt_result rr[1];
 	struct spool sp;
 	char dsn[512];
 	int fd;
@@ -314,13 +479,15 @@ START_TEST(test_smtp_session_connect_refused)
 	p.sender = "alice@example.test";
 	p.recipients = rcpts;
 	p.n_recipients = 1;
+	p.rcpt = rr;
 	p.tls_policy = SMTP_TLS_NONE;
 	p.connect_timeout_ms = 5000;
 	p.timeout_ms = 5000;
 	p.message = &sp;
 	ck_assert_int_eq(smtp_session_deliver(&p, &res), SMX_TEMPFAIL);
 	ck_assert_str_eq(res.enhanced, "4.4.1");
-	ck_assert_str_eq(res.command, "connect");
+	ck_assert_int_eq(res.stage, SMTP_STAGE_CONNECT);
+	ck_assert_int_eq(res.fault, SMTP_FAULT_LOST);
 	ck_assert_ptr_nonnull(strstr(res.text, "Connection refused"));
 	ck_assert_ptr_eq(strstr(res.peer, "[127.0.0.1]:"), res.peer);
 	smtp_session_format(&res, dsn, sizeof(dsn));
@@ -350,6 +517,7 @@ START_TEST(test_smtp_session_bad_params)
 	struct smtp_session_result res;
 	struct sockaddr_in sin;
 	const char *rcpts[] = { bad_params[_i].rcpt };
+	struct smtp_rcpt_result rr[1];
 	struct spool sp;
 
 	memset(&sin, 0, sizeof(sin));
@@ -364,12 +532,14 @@ START_TEST(test_smtp_session_bad_params)
 	p.sender = bad_params[_i].sender;
 	p.recipients = rcpts;
 	p.n_recipients = 1;
+	p.rcpt = rr;
 	p.connect_timeout_ms = 1000;
 	p.timeout_ms = 1000;
 	p.message = &sp;
 	ck_assert_int_eq(smtp_session_deliver(&p, &res), SMX_INVALID);
 	ck_assert(!res.is_delivered);
-	ck_assert_str_eq(res.command, "");
+	ck_assert_int_eq(res.stage, SMTP_STAGE_NONE);
+	ck_assert_int_eq(res.fault, SMTP_FAULT_LOCAL);
 }
 END_TEST
 
@@ -383,21 +553,26 @@ START_TEST(test_smtp_session_format)
 	snprintf(res.peer, sizeof(res.peer), "mx[192.0.2.1]:25");
 	snprintf(res.text, sizeof(res.text), "550 5.1.1 unknown");
 	res.reply_code = 550;
-	res.command = "RCPT TO";
+	res.stage = SMTP_STAGE_RCPT;
 	smtp_session_format(&res, out, sizeof(out));
 	ck_assert_str_eq(out,
 	    "5.1.1 host mx[192.0.2.1]:25 said: 550 5.1.1 unknown (in reply to RCPT TO command)");
-	res.command = "end of data";
+	res.stage = SMTP_STAGE_END_OF_DATA;
 	smtp_session_format(&res, out, sizeof(out));
 	ck_assert_ptr_nonnull(strstr(out, "(in reply to end of DATA command)"));
+	res.stage = SMTP_STAGE_BANNER;
+	smtp_session_format(&res, out, sizeof(out));
+	ck_assert_str_eq(out,
+	    "5.1.1 host mx[192.0.2.1]:25 refused to talk to me: 550 5.1.1 unknown");
 	res.reply_code = 0;
 	snprintf(res.enhanced, sizeof(res.enhanced), "4.7.5");
 	snprintf(res.text, sizeof(res.text),
 	    "Cannot start TLS: handshake failure");
-	res.command = "STARTTLS";
+	res.stage = SMTP_STAGE_HANDSHAKE;
 	smtp_session_format(&res, out, sizeof(out));
-	ck_assert_str_eq(out,
-	    "4.7.5 Cannot start TLS: handshake failure (in reply to STARTTLS command)");
+	ck_assert_str_eq(out, "4.7.5 Cannot start TLS: handshake failure");
+	ck_assert_str_eq(smtp_stage_name(SMTP_STAGE_STARTTLS), "starttls");
+	ck_assert_str_eq(smtp_stage_name(SMTP_STAGE_END_OF_DATA), "eod");
 }
 END_TEST
 
@@ -411,6 +586,7 @@ session_suite(void)
 	tcase_add_unchecked_fixture(tc, certs_make, certs_remove);
 	tcase_add_loop_test(tc, test_smtp_session_scenario, 0,
 	    sizeof(cases) / sizeof(cases[0]));
+	tcase_add_test(tc, test_smtp_session_recipients);
 	tcase_add_test(tc, test_smtp_session_may_fallback);
 	tcase_add_test(tc, test_smtp_session_connect_refused);
 	tcase_set_timeout(tc, 30);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "smx_config.h"
+#include "smx_route.h"
 #include "smx_limits.h"
 
 #define BIN(s) s, sizeof(s) - 1
@@ -536,7 +537,7 @@ START_TEST(test_smx_config_names)
 END_TEST
 
 static char tmpdir[] = "/tmp/check_smx_config.XXXXXX";
-static const char *const tmpfiles[] = { "secmx.conf", "roles" };
+static const char *const tmpfiles[] = { "secmx.conf", "roles", "local" };
 
 static void
 tmp_setup(void)
@@ -739,6 +740,98 @@ START_TEST(test_smx_config_tables)
 }
 END_TEST
 
+/*
+ * The sending side's local settings: local_domains (inline domains and
+ * table files), local_listeners, tls_dane and sos_mx_security.
+ */
+START_TEST(test_smx_config_local)
+{
+	static const struct {
+		const char *in;
+		const char *msg;
+	} bad[] = {
+		{ "local_domains = a..example\n",
+		    "c.conf, line 1: bad local_domains value \"a..example\" (expected domains, .domains and absolute paths of tables)" },
+		{ "local_domains = ok.example,\n  bad_name!\n",
+		    "c.conf, line 1: bad local_domains value \"ok.example,  bad_name!\" (expected domains, .domains and absolute paths of tables)" },
+		{ "local_listeners = 127.0.0.1:0\n",
+		    "c.conf, line 1: bad local_listeners value \"127.0.0.1:0\" (expected ports, ADDRESS:PORT or [IPv6]:PORT items)" },
+		{ "local_listeners = localhost:25\n",
+		    "c.conf, line 1: bad local_listeners value \"localhost:25\" (expected ports, ADDRESS:PORT or [IPv6]:PORT items)" },
+		{ "local_listeners = [::1]\n",
+		    "c.conf, line 1: bad local_listeners value \"[::1]\" (expected ports, ADDRESS:PORT or [IPv6]:PORT items)" },
+		{ "tls_dane = maybe\n",
+		    "c.conf, line 1: bad tls_dane value \"maybe\" (expected yes or no)" },
+		{ "sos_mx_security = secure\n",
+		    "c.conf, line 1: bad sos_mx_security value \"secure\" (expected encrypt or dane)" },
+	};
+	struct smx_config *cfg;
+	struct smx_route_self self;
+	char path[sizeof(tmpdir) + 32];
+	char table[sizeof(tmpdir) + 32];
+	char text[1024];
+	char err[512];
+	size_t i;
+
+	cfg = parse_ok("");
+	ck_assert_str_eq(cfg->local_listeners, "25");
+	ck_assert(cfg->tls_dane);
+	ck_assert_int_eq(cfg->sos_mx_security, SMX_MX_ENCRYPT);
+	ck_assert_ptr_null(cfg->local_domains);
+	ck_assert_ptr_null(cfg->local_domain_tables[0]);
+	ck_assert(!smx_route_is_local(cfg, "example.org"));
+	smx_config_free(cfg);
+
+	cfg = parse_ok("local_listeners = 25, 127.0.0.1:2525 [::1]:587\n"
+	               "tls_dane = no\nsos_mx_security = DANE\n");
+	ck_assert(!cfg->tls_dane);
+	ck_assert_int_eq(cfg->sos_mx_security, SMX_MX_DANE);
+	ck_assert_int_eq(smx_route_self_parse(cfg->local_listeners,
+	                     strlen(cfg->local_listeners), &self),
+	    SMX_OK);
+	ck_assert_uint_eq(self.n_items, 3);
+	smx_config_free(cfg);
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cfg = NULL;
+		ck_assert_int_eq(smx_config_parse("c.conf", bad[i].in,
+		                     strlen(bad[i].in), &cfg, err, sizeof(err)),
+		    SMX_INVALID);
+		ck_assert_str_eq(err, bad[i].msg);
+		ck_assert_ptr_null(cfg);
+	}
+
+	/* Inline domains and a table file, loaded with the other tables. */
+	write_tmp("local",
+	    "# virtual domains\nvirt.example x\n.sub.example x\n", table,
+	    sizeof(table));
+	snprintf(text, sizeof(text),
+	    "local_domains = mail.example, .parent.example\n %s\n", table);
+	write_tmp("secmx.conf", text, path, sizeof(path));
+	cfg = NULL;
+	ck_assert_int_eq(smx_config_load(path, &cfg, err, sizeof(err)), SMX_OK);
+	ck_assert(smx_route_is_local(cfg, "mail.example"));
+	ck_assert(smx_route_is_local(cfg, "MAIL.example."));
+	ck_assert(smx_route_is_local(cfg, "a.parent.example"));
+	ck_assert(!smx_route_is_local(cfg, "parent.example"));
+	ck_assert(smx_route_is_local(cfg, "virt.example"));
+	ck_assert(smx_route_is_local(cfg, "a.sub.example"));
+	ck_assert(!smx_route_is_local(cfg, "other.example"));
+	ck_assert_uint_eq(cfg->n_local_domain_tables, 1);
+	smx_config_free(cfg);
+
+	/* A bad table names its file and line; nothing is loaded. */
+	write_tmp("local", "ok.example x\nbad..example x\n", table,
+	    sizeof(table));
+	cfg = NULL;
+	ck_assert_int_eq(smx_config_load(path, &cfg, err, sizeof(err)),
+	    SMX_INVALID);
+	snprintf(text, sizeof(text), "%s, line 2: bad domain name", table);
+	ck_assert_msg(strncmp(err, text, strlen(text)) == 0, "%s", err);
+	ck_assert_ptr_null(cfg);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -770,6 +863,7 @@ config_suite(void)
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, test_smx_config_load);
 	tcase_add_test(tc, test_smx_config_tables);
+	tcase_add_test(tc, test_smx_config_local);
 	suite_add_tcase(s, tc);
 	return s;
 }

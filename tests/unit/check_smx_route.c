@@ -7,6 +7,8 @@
  * tests/integration.
  */
 #include <check.h>
+#include <arpa/inet.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -271,6 +273,123 @@ START_TEST(test_route_srv_order)
 }
 END_TEST
 
+/* local_listeners: parsing, and matching with a fake "is local". */
+static const struct {
+	const char *in;
+	enum smx_status st;
+	size_t n;
+} self_cases[] = {
+	{ "", SMX_OK, 0 },
+	{ "25", SMX_OK, 1 },
+	{ "25, 587\t127.0.0.1:2525 [::1]:25", SMX_OK, 4 },
+	{ ",,25,,", SMX_OK, 1 },
+	{ "0", SMX_INVALID, 0 },
+	{ "65536", SMX_INVALID, 0 },
+	{ "25x", SMX_INVALID, 0 },
+	{ "127.0.0.1", SMX_INVALID, 0 },
+	{ "127.0.0.1:", SMX_INVALID, 0 },
+	{ ":25", SMX_INVALID, 0 },
+	{ "[::1]", SMX_INVALID, 0 },
+	{ "[::1]25", SMX_INVALID, 0 },
+	{ "[127.0.0.1]:25", SMX_INVALID, 0 },
+	{ "host.example:25", SMX_INVALID, 0 },
+	{ "::1:25", SMX_INVALID, 0 },
+	{ "25\n", SMX_INVALID, 0 },
+	{ "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 "
+	  "26 27 28 29 30 31 32",
+	    SMX_OK, 32 },
+	{ "1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22 23 24 25 "
+	  "26 27 28 29 30 31 32 33",
+	    SMX_INVALID, 0 },
+};
+
+START_TEST(test_route_self_parse)
+{
+	struct smx_route_self self;
+
+	memset(&self, 0xa5, sizeof(self));
+	self.n_items = 99;
+	ck_assert_int_eq(smx_route_self_parse(self_cases[_i].in,
+	                     strlen(self_cases[_i].in), &self),
+	    self_cases[_i].st);
+	if (self_cases[_i].st == SMX_OK)
+		ck_assert_uint_eq(self.n_items, self_cases[_i].n);
+	else
+		ck_assert_uint_eq(self.n_items, 99);
+}
+END_TEST
+
+static int n_is_local_calls;
+
+static bool
+loopback_is_local(int family, const unsigned char *addr)
+{
+	n_is_local_calls++;
+	return family == AF_INET && addr[0] == 127;
+}
+
+START_TEST(test_route_self_match)
+{
+	static const char list[] = "25 192.0.2.1:2525 [2001:db8::1]:587";
+	struct smx_route_self self;
+	unsigned char lo[4] = { 127, 0, 0, 2 };
+	unsigned char doc[4] = { 192, 0, 2, 1 };
+	unsigned char v6[16];
+
+	ck_assert_int_eq(inet_pton(AF_INET6, "2001:db8::1", v6), 1);
+	ck_assert_int_eq(smx_route_self_parse(list, strlen(list), &self),
+	    SMX_OK);
+	/* Port-only items: only for an address of this host. */
+	ck_assert(
+	    smx_route_self_match(&self, AF_INET, lo, 25, loopback_is_local));
+	ck_assert(
+	    !smx_route_self_match(&self, AF_INET, doc, 25, loopback_is_local));
+	/* Address items: exactly that address and port. */
+	ck_assert(
+	    smx_route_self_match(&self, AF_INET, doc, 2525, loopback_is_local));
+	ck_assert(
+	    !smx_route_self_match(&self, AF_INET, lo, 2525, loopback_is_local));
+	ck_assert(
+	    smx_route_self_match(&self, AF_INET6, v6, 587, loopback_is_local));
+	ck_assert(
+	    !smx_route_self_match(&self, AF_INET6, v6, 25, loopback_is_local));
+	/* "Is it local?" is asked only when a port-only item has the port. */
+	n_is_local_calls = 0;
+	ck_assert(
+	    !smx_route_self_match(&self, AF_INET, lo, 2626, loopback_is_local));
+	ck_assert_int_eq(n_is_local_calls, 0);
+	ck_assert(!smx_route_self_match(&self, AF_INET, lo, 25, NULL));
+}
+END_TEST
+
+START_TEST(test_route_destination_sos)
+{
+	struct smx_config *cfg = NULL;
+	char err[256];
+
+	ck_assert_int_eq(smx_config_parse("c", "", 0, &cfg, err, sizeof(err)),
+	    SMX_OK);
+	ck_assert(!smx_route_destination_sos(cfg, "govt.example"));
+	cfg->destination_roles = table("govt.example sos\n.govt.example sos\n"
+	                               "relaxed.example bes\n",
+	    SMX_TABLE_DESTINATION);
+	ck_assert(smx_route_destination_sos(cfg, "govt.example"));
+	ck_assert(smx_route_destination_sos(cfg, "a.govt.example"));
+	ck_assert(!smx_route_destination_sos(cfg, "relaxed.example"));
+	ck_assert(!smx_route_destination_sos(cfg, "other.example"));
+	ck_assert(!smx_route_destination_sos(cfg, NULL));
+	ck_assert(!smx_route_destination_sos(cfg, ""));
+	/* Local domains: receiver_roles keys, whatever their role. */
+	cfg->receiver_roles =
+	    table("sor.example sor\n.ber.example ber\n", SMX_TABLE_RECEIVER);
+	ck_assert(smx_route_is_local(cfg, "sor.example"));
+	ck_assert(smx_route_is_local(cfg, "x.ber.example"));
+	ck_assert(!smx_route_is_local(cfg, "ber.example"));
+	ck_assert(!smx_route_is_local(cfg, NULL));
+	smx_config_free(cfg);
+}
+END_TEST
+
 static Suite *
 route_suite(void)
 {
@@ -297,6 +416,14 @@ route_suite(void)
 	tcase_add_loop_test(tc, test_route_sender_role, 0,
 	    sizeof(role_cases) / sizeof(role_cases[0]));
 	tcase_add_test(tc, test_route_srv_order);
+	tcase_add_test(tc, test_route_destination_sos);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("self");
+	tcase_set_timeout(tc, 10);
+	tcase_add_loop_test(tc, test_route_self_parse, 0,
+	    sizeof(self_cases) / sizeof(self_cases[0]));
+	tcase_add_test(tc, test_route_self_match);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -388,6 +388,7 @@ enum cfg_kind {
 	CFG_PLAIN = 0, /* default_sender_role bes */
 	CFG_SOS,       /* default_sender_role sos */
 	CFG_NAMED,     /* secmx_transport_name = secmx-srv: */
+	CFG_LOCAL,     /* sos, with local_domains */
 	CFG_COUNT,
 };
 
@@ -398,6 +399,8 @@ make_config(enum cfg_kind kind)
 		"default_sender_role = bes\n",
 		"default_sender_role = sos\n",
 		"secmx_transport_name = secmx-srv:\n",
+		"default_sender_role = sos\n"
+		"local_domains = local.example, .vlocal.example\n",
 	};
 	static const char receiver[] = "sor.example sor\n.ber.example ber\n";
 	static const char sender[] = "sos.example sos\nbes.example bes\n"
@@ -470,6 +473,21 @@ static const struct lookup_case lookup_cases[] = {
 	{ CFG_PLAIN, SOCKETMAP_TRANSPORT, "<>", SMX_NOTFOUND, NULL, 0 },
 	{ CFG_SOS, SOCKETMAP_TRANSPORT, "plain.example", SMX_OK, "secmx:", 0 },
 	{ CFG_SOS, SOCKETMAP_TRANSPORT, "fail.example", SMX_OK, "secmx:", 0 },
+	/* Domains this host receives mail for: never secmx (a loop). */
+	{ CFG_PLAIN, SOCKETMAP_TRANSPORT, "sor.example", SMX_NOTFOUND, NULL,
+	    0 },
+	{ CFG_SOS, SOCKETMAP_TRANSPORT, "user@sor.example", SMX_NOTFOUND, NULL,
+	    0 },
+	{ CFG_SOS, SOCKETMAP_TRANSPORT, "a.ber.example", SMX_NOTFOUND, NULL,
+	    0 },
+	{ CFG_LOCAL, SOCKETMAP_TRANSPORT, "local.example", SMX_NOTFOUND, NULL,
+	    0 },
+	{ CFG_LOCAL, SOCKETMAP_TRANSPORT, "user@a.vlocal.example", SMX_NOTFOUND,
+	    NULL, 0 },
+	{ CFG_LOCAL, SOCKETMAP_TRANSPORT, "vlocal.example", SMX_OK,
+	    "secmx:", 0 },
+	{ CFG_LOCAL, SOCKETMAP_TRANSPORT, "plain.example", SMX_OK,
+	    "secmx:", 0 },
 	{ CFG_NAMED, SOCKETMAP_TRANSPORT, "srv.example", SMX_OK,
 	    "secmx-srv:", 1 },
 	/* sender_transport: tables only. */

@@ -63,6 +63,7 @@ enum rr_kind {
 	KIND_SRV,
 	KIND_MX,
 	KIND_ADDR,
+	KIND_TLSA,
 };
 
 /* What a parse needs and gives back, for one query of any kind. */
@@ -71,6 +72,7 @@ struct parse_arg {
 	struct smx_dns_srv_set *srv;
 	struct smx_dns_mx_set *mx;
 	struct smx_dns_addr_set *addrs;
+	struct smx_dns_tlsa_set *tlsa;
 	int family;
 	uint16_t port;
 	bool is_nxdomain; /* set on SMX_NOTFOUND from NXDOMAIN */
@@ -629,6 +631,59 @@ addr_records(ldns_pkt *p, const ldns_rdf *qname, struct parse_arg *a,
 }
 
 /*
+ * tlsa_records - the TLSA records of our name: four fields, the first
+ * three one byte each, the association data within SMX_TLSA_DATA_MAX;
+ * at most SMX_TLSA_MAX; the rest counted as dropped.
+ */
+static enum smx_status
+tlsa_records(ldns_pkt *p, const ldns_rdf *qname, struct parse_arg *a,
+    char *reason, size_t rs)
+{
+	const ldns_rr_list *answer = ldns_pkt_answer(p);
+	struct smx_dns_tlsa_set *set = a->tlsa;
+	size_t n_relevant = 0;
+	struct names nm;
+	size_t i;
+
+	names_chase(answer, qname, &nm);
+	for (i = 0; i < ldns_rr_list_rr_count(answer); i++) {
+		ldns_rr *rr = ldns_rr_list_rr(answer, i);
+		const ldns_rdf *f[4];
+		struct smx_dns_tlsa *t;
+		size_t k;
+		bool is_ok = ldns_rr_rd_count(rr) == 4;
+
+		if (!relevant(rr, LDNS_RR_TYPE_TLSA, &nm))
+			continue;
+		n_relevant++;
+		for (k = 0; is_ok && k < 4; k++) {
+			f[k] = ldns_rr_rdf(rr, k);
+			is_ok = f[k] != NULL &&
+			    (k == 3 ? ldns_rdf_size(f[k]) >= 1 &&
+			                ldns_rdf_size(f[k]) <= SMX_TLSA_DATA_MAX
+			            : ldns_rdf_size(f[k]) == 1);
+		}
+		if (!is_ok || set->n_rr == SMX_TLSA_MAX) {
+			set->n_dropped++;
+			continue;
+		}
+		t = &set->rr[set->n_rr++];
+		memset(t, 0, sizeof(*t));
+		t->usage = ldns_rdf_data(f[0])[0];
+		t->selector = ldns_rdf_data(f[1])[0];
+		t->mtype = ldns_rdf_data(f[2])[0];
+		t->len = (uint16_t)ldns_rdf_size(f[3]);
+		memcpy(t->data, ldns_rdf_data(f[3]), t->len);
+	}
+	if (n_relevant == 0)
+		return reason_set(reason, rs, SMX_NOTFOUND, "no TLSA records");
+	if (set->n_rr == 0)
+		return reason_set(reason, rs, SMX_TEMPFAIL,
+		    "no usable TLSA record");
+	return SMX_OK;
+}
+
+/*
  * parse_reply - the one parser behind the public ones and the resolver
  * path. Works on a copy of the result so that *out changes only on OK.
  */
@@ -637,12 +692,13 @@ parse_reply(const unsigned char *wire, size_t len, const char *qname,
     uint16_t qid, struct parse_arg *a, char *reason, size_t rs)
 {
 	static const ldns_rr_type types[] = { LDNS_RR_TYPE_SRV, LDNS_RR_TYPE_MX,
-		LDNS_RR_TYPE_A };
+		LDNS_RR_TYPE_A, LDNS_RR_TYPE_TLSA };
 	char name[SMX_DOMAIN_MAX + 2];
 	struct parse_arg work = *a;
 	struct smx_dns_srv_set *srv = NULL;
 	struct smx_dns_mx_set *mx = NULL;
 	struct smx_dns_addr_set *addrs = NULL;
+	struct smx_dns_tlsa_set *tlsa = NULL;
 	ldns_rdf *qrdf = NULL;
 	ldns_pkt *p = NULL;
 	ldns_rr_type type = types[a->kind];
@@ -678,6 +734,12 @@ parse_reply(const unsigned char *wire, size_t len, const char *qname,
 		mx->is_ad = ldns_pkt_ad(p);
 		work.mx = mx;
 		st = host_records(p, qrdf, &work, reason, rs);
+	} else if (a->kind == KIND_TLSA) {
+		if ((tlsa = calloc(1, sizeof(*tlsa))) == NULL)
+			goto oom;
+		tlsa->is_ad = ldns_pkt_ad(p);
+		work.tlsa = tlsa;
+		st = tlsa_records(p, qrdf, &work, reason, rs);
 	} else {
 		if ((addrs = malloc(sizeof(*addrs))) == NULL)
 			goto oom;
@@ -690,6 +752,8 @@ parse_reply(const unsigned char *wire, size_t len, const char *qname,
 			*a->srv = *srv;
 		if (mx != NULL)
 			*a->mx = *mx;
+		if (tlsa != NULL)
+			*a->tlsa = *tlsa;
 		if (addrs != NULL)
 			*a->addrs = *addrs;
 	}
@@ -697,6 +761,7 @@ parse_reply(const unsigned char *wire, size_t len, const char *qname,
 oom:
 	st = reason_set(reason, rs, SMX_TEMPFAIL, "out of memory");
 out:
+	free(tlsa);
 	free(addrs);
 	free(mx);
 	free(srv);
@@ -727,6 +792,18 @@ smx_dns_mx_parse(const unsigned char *pkt, size_t len, const char *qname,
 	memset(&a, 0, sizeof(a));
 	a.kind = KIND_MX;
 	a.mx = out;
+	return parse_reply(pkt, len, qname, qid, &a, reason, rs);
+}
+
+enum smx_status
+smx_dns_tlsa_parse(const unsigned char *pkt, size_t len, const char *qname,
+    uint16_t qid, struct smx_dns_tlsa_set *out, char *reason, size_t rs)
+{
+	struct parse_arg a;
+
+	memset(&a, 0, sizeof(a));
+	a.kind = KIND_TLSA;
+	a.tlsa = out;
 	return parse_reply(pkt, len, qname, qid, &a, reason, rs);
 }
 
@@ -929,6 +1006,8 @@ type_name(ldns_rr_type type)
 		return "A";
 	case LDNS_RR_TYPE_AAAA:
 		return "AAAA";
+	case LDNS_RR_TYPE_TLSA:
+		return "TLSA";
 	default:
 		return "?";
 	}
@@ -1092,6 +1171,38 @@ smx_dns_lookup_mx(const struct smx_dns_opts *o, const char *domain,
 		set->is_ad = set->is_ad && o->trust_ad;
 		smx_order_mx(set->mx, set->n_mx,
 		    o->random ? o->random : smx_random, o->random_ctx);
+		*out = *set;
+	}
+	free(set);
+	return st;
+}
+
+enum smx_status
+smx_dns_lookup_tlsa(const struct smx_dns_opts *o, uint16_t port,
+    const char *host, struct smx_dns_tlsa_set *out, char *reason, size_t rs)
+{
+	char hname[SMX_DOMAIN_MAX + 2];
+	char qname[SMX_DOMAIN_MAX + 2];
+	struct smx_dns_tlsa_set *set;
+	struct parse_arg a;
+	enum smx_status st;
+
+	if ((st = abs_name(host, hname, sizeof(hname), reason, rs)) != SMX_OK)
+		return st;
+	if (port == 0)
+		return reason_set(reason, rs, SMX_INVALID, "bad port");
+	if (snprintf(qname, sizeof(qname), "_%u._tcp.%s", (unsigned)port,
+	        hname) >= (int)sizeof(qname))
+		return reason_set(reason, rs, SMX_INVALID, "name too long");
+	if ((set = calloc(1, sizeof(*set))) == NULL)
+		return reason_set(reason, rs, SMX_TEMPFAIL, "out of memory");
+	memset(&a, 0, sizeof(a));
+	a.kind = KIND_TLSA;
+	a.tlsa = set;
+	st = query(o, qname, LDNS_RR_TYPE_TLSA, &a, reason, rs);
+	if (st == SMX_OK) {
+		warn_dropped(qname, "TLSA", set->n_dropped);
+		set->is_ad = set->is_ad && o->trust_ad;
 		*out = *set;
 	}
 	free(set);

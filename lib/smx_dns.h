@@ -161,6 +161,30 @@ struct smx_dns_addr_set {
 };
 
 /*
+ * struct smx_dns_tlsa - one TLSA record (RFC 6698 section 2.1): the
+ * certificate usage, selector and matching type as published, and the
+ * certificate association data.
+ * struct smx_dns_tlsa_set - the TLSA records of one answer, in answer
+ * order. is_ad: as for the other sets (DNSSEC-validated only with
+ * trust_ad). n_dropped: records of the name that were malformed or over
+ * the caps.
+ */
+struct smx_dns_tlsa {
+	uint8_t usage;
+	uint8_t selector;
+	uint8_t mtype;
+	uint16_t len;
+	unsigned char data[SMX_TLSA_DATA_MAX];
+};
+
+struct smx_dns_tlsa_set {
+	struct smx_dns_tlsa rr[SMX_TLSA_MAX];
+	size_t n_rr;
+	size_t n_dropped;
+	bool is_ad;
+};
+
+/*
  * smx_dns_srv_parse - validate one wire-format reply to the SRV query
  * qname (text, with or without the trailing dot) with message ID qid, and
  * extract its SRV records in answer order (not yet ordered). Pure: no
@@ -204,6 +228,17 @@ enum smx_status smx_dns_addrs_parse(const unsigned char *pkt, size_t len,
     struct smx_dns_addr_set *out, char *reason, size_t reason_size);
 
 /*
+ * smx_dns_tlsa_parse - the same for a TLSA query (qname
+ * "_PORT._tcp.HOST"): SMX_OK with at least one record of four fields (the
+ * first three one byte each, the data 1..SMX_TLSA_DATA_MAX bytes);
+ * SMX_NOTFOUND for NXDOMAIN and NODATA; SMX_TEMPFAIL as above, and when
+ * records exist but none is well-formed. Pure; never exits.
+ */
+enum smx_status smx_dns_tlsa_parse(const unsigned char *pkt, size_t len,
+    const char *qname, uint16_t qid, struct smx_dns_tlsa_set *out, char *reason,
+    size_t reason_size);
+
+/*
  * smx_dns_lookup_srv - query _secmx._tcp.<domain>. (absolute; never the
  * search list) and return the records ordered by smx_order_srv.
  * domain is a host name with or without the trailing dot. Statuses as
@@ -240,6 +275,17 @@ enum smx_status smx_dns_lookup_mx(const struct smx_dns_opts *,
  */
 enum smx_status smx_dns_lookup_addrs(const struct smx_dns_opts *,
     const char *host, uint16_t port, struct smx_dns_addr_set *out, char *reason,
+    size_t reason_size);
+
+/*
+ * smx_dns_lookup_tlsa - query TLSA at _PORT._tcp.HOST. (RFC 6698 section
+ * 3; RFC 7672 section 2.2.3 for MX hosts at port 25; RFC 7673 for SRV
+ * targets at the SRV port). Statuses as smx_dns_lookup_srv; a SERVFAIL
+ * from a validating resolver (a bogus answer) is SMX_TEMPFAIL. is_ad is
+ * set only with trust_ad. Writes *out only on SMX_OK. Never exits.
+ */
+enum smx_status smx_dns_lookup_tlsa(const struct smx_dns_opts *, uint16_t port,
+    const char *host, struct smx_dns_tlsa_set *out, char *reason,
     size_t reason_size);
 
 #endif

@@ -163,6 +163,14 @@
  * resolver restarts at the canonical name). Real chains have one or two.
  */
 #define SMX_DNS_CNAME_MAX 8
+/*
+ * TLSA records (RFC 6698) used from one answer, and the bytes of one
+ * record's certificate association data: a SHA2-512 digest is 64 bytes;
+ * matching type 0 (the whole certificate or key) rarely exceeds 2 KiB.
+ * Larger records are dropped (counted), as unusable ones are.
+ */
+#define SMX_TLSA_MAX 16
+#define SMX_TLSA_DATA_MAX 2048
 /* RFC 1035 section 4.2.2: a DNS message has a 16-bit length. */
 #define SMX_DNS_REPLY_MAX 65535
 

@@ -4,7 +4,8 @@
  *	fuzz_dns_srv - libFuzzer harness for the DNS reply parsers
  * DESCRIPTION
  *	Feeds arbitrary bytes as a wire-format reply to smx_dns_srv_parse,
- *	smx_dns_mx_parse and smx_dns_addrs_parse, with the query ID taken
+ *	smx_dns_mx_parse, smx_dns_addrs_parse and smx_dns_tlsa_parse (TLSA
+ *	at _25._tcp.example.org), with the query ID taken
  *	from the input so that the fuzzer gets past the ID check, and checks
  *	what the parsers promise: no crash; on SMX_OK at most the cap of
  *	records, every target a host name in lower case without the trailing
@@ -36,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define QNAME "_secmx._tcp.example.org"
 #define MXNAME "example.org"
+#define TLSANAME "_25._tcp.example.org"
 
 static void
 check_host(const char *name)
@@ -181,6 +183,32 @@ fuzz_addrs(const uint8_t *data, size_t size, uint16_t qid, int family)
 	}
 }
 
+static void
+fuzz_tlsa(const uint8_t *data, size_t size, uint16_t qid)
+{
+	static struct smx_dns_tlsa_set set;
+	char reason[SMX_DNS_REASON_MAX];
+	enum smx_status st;
+	size_t i;
+
+	memset(&set, 0x5a, sizeof(set));
+	st = smx_dns_tlsa_parse(data, size, TLSANAME, qid, &set, reason,
+	    sizeof(reason));
+	if (st != SMX_OK) {
+		if ((st != SMX_NOTFOUND && st != SMX_TEMPFAIL) ||
+		    set.n_rr != 0x5a5a5a5a5a5a5a5aULL)
+			abort();
+		check_reason(reason, sizeof(reason));
+		return;
+	}
+	if (set.n_rr == 0 || set.n_rr > SMX_TLSA_MAX)
+		abort();
+	for (i = 0; i < set.n_rr; i++) {
+		if (set.rr[i].len == 0 || set.rr[i].len > SMX_TLSA_DATA_MAX)
+			abort();
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -197,5 +225,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	fuzz_mx(data, size, qid);
 	fuzz_addrs(data, size, qid, AF_INET);
 	fuzz_addrs(data, size, qid, AF_INET6);
+	fuzz_tlsa(data, size, qid);
 	return 0;
 }

@@ -136,6 +136,7 @@ END_TEST
 #define T_MX 15
 #define T_AAAA 28
 #define T_SRV 33
+#define T_TLSA 52
 #define C_IN 1
 #define C_CH 3
 
@@ -794,6 +795,110 @@ START_TEST(test_smx_dns_addrs_parse)
 }
 END_TEST
 
+/* One TLSA record: usage, selector, matching type, then data. */
+static void
+rr_tlsa(struct pkt *p, const char *owner, unsigned u, unsigned s, unsigned m,
+    const unsigned char *data, size_t len)
+{
+	struct pkt rd;
+
+	memset(&rd, 0, sizeof(rd));
+	put8(&rd, u);
+	put8(&rd, s);
+	put8(&rd, m);
+	put_bytes(&rd, data, len);
+	rr_raw(p, owner, T_TLSA, C_IN, rd.b, rd.len);
+}
+
+#define TQ "_25._tcp.mx.example.org"
+
+START_TEST(test_smx_dns_tlsa_parse)
+{
+	static unsigned char digest[32];
+	static unsigned char big[SMX_TLSA_DATA_MAX + 1];
+	struct smx_dns_tlsa_set set;
+	char reason[SMX_DNS_REASON_MAX];
+	struct pkt p;
+	unsigned char three[3] = { 3, 1, 1 };
+	int i;
+
+	memset(digest, 0xab, sizeof(digest));
+	memset(&set, 0, sizeof(set));
+	start(&p, ID, QR | RD | RA | AD, TQ, T_TLSA);
+	rr_tlsa(&p, TQ, 3, 1, 1, digest, sizeof(digest));
+	rr_tlsa(&p, TQ, 2, 0, 2, digest, 16);
+	rr_tlsa(&p, "other.example.org", 3, 1, 1, digest, 32); /* not ours */
+	ck_assert_int_eq(smx_dns_tlsa_parse(p.b, p.len, TQ, ID, &set, reason,
+	                     sizeof(reason)),
+	    SMX_OK);
+	ck_assert_uint_eq(set.n_rr, 2);
+	ck_assert_uint_eq(set.rr[0].usage, 3);
+	ck_assert_uint_eq(set.rr[0].selector, 1);
+	ck_assert_uint_eq(set.rr[0].mtype, 1);
+	ck_assert_uint_eq(set.rr[0].len, 32);
+	ck_assert_int_eq(memcmp(set.rr[0].data, digest, 32), 0);
+	ck_assert_uint_eq(set.rr[1].usage, 2);
+	ck_assert_uint_eq(set.rr[1].mtype, 2);
+	ck_assert_uint_eq(set.rr[1].len, 16);
+	ck_assert(set.is_ad);
+
+	/* Malformed or oversized records are dropped, the rest kept. */
+	memset(&set, 0, sizeof(set));
+	start(&p, ID, QR | RD | RA, TQ, T_TLSA);
+	rr_raw(&p, TQ, T_TLSA, C_IN, three, sizeof(three)); /* no data */
+	rr_tlsa(&p, TQ, 3, 1, 1, big, sizeof(big));
+	rr_tlsa(&p, TQ, 3, 1, 1, digest, sizeof(digest));
+	ck_assert_int_eq(smx_dns_tlsa_parse(p.b, p.len, TQ, ID, &set, reason,
+	                     sizeof(reason)),
+	    SMX_OK);
+	ck_assert_uint_eq(set.n_rr, 1);
+	ck_assert_uint_eq(set.n_dropped, 2);
+	ck_assert(!set.is_ad);
+
+	/* Only unusable records: a temporary failure, not "no TLSA". */
+	memset(&set, 0, sizeof(set));
+	start(&p, ID, QR | RD | RA, TQ, T_TLSA);
+	rr_raw(&p, TQ, T_TLSA, C_IN, three, sizeof(three));
+	ck_assert_int_eq(smx_dns_tlsa_parse(p.b, p.len, TQ, ID, &set, reason,
+	                     sizeof(reason)),
+	    SMX_TEMPFAIL);
+	ck_assert_str_eq(reason, "no usable TLSA record");
+	ck_assert_uint_eq(set.n_rr, 0);
+
+	/* At most SMX_TLSA_MAX records. */
+	memset(&set, 0, sizeof(set));
+	start(&p, ID, QR | RD | RA, TQ, T_TLSA);
+	for (i = 0; i < SMX_TLSA_MAX + 3; i++)
+		rr_tlsa(&p, TQ, 3, 1, 1, digest, sizeof(digest));
+	ck_assert_int_eq(smx_dns_tlsa_parse(p.b, p.len, TQ, ID, &set, reason,
+	                     sizeof(reason)),
+	    SMX_OK);
+	ck_assert_uint_eq(set.n_rr, SMX_TLSA_MAX);
+	ck_assert_uint_eq(set.n_dropped, 3);
+
+	/* NODATA, NXDOMAIN, SERVFAIL (bogus at a validating resolver). */
+	start(&p, ID, QR | RD | RA, TQ, T_TLSA);
+	ck_assert_int_eq(smx_dns_tlsa_parse(p.b, p.len, TQ, ID, &set, reason,
+	                     sizeof(reason)),
+	    SMX_NOTFOUND);
+	start(&p, ID, QR | RD | RA | 3, TQ, T_TLSA);
+	ck_assert_int_eq(smx_dns_tlsa_parse(p.b, p.len, TQ, ID, &set, reason,
+	                     sizeof(reason)),
+	    SMX_NOTFOUND);
+	start(&p, ID, QR | RD | RA | 2, TQ, T_TLSA);
+	ck_assert_int_eq(smx_dns_tlsa_parse(p.b, p.len, TQ, ID, &set, reason,
+	                     sizeof(reason)),
+	    SMX_TEMPFAIL);
+	ck_assert_str_eq(reason, "SERVFAIL");
+	/* A reply to another question. */
+	start(&p, ID, QR | RD | RA, TQ, T_A);
+	ck_assert_int_eq(smx_dns_tlsa_parse(p.b, p.len, TQ, ID, &set, reason,
+	                     sizeof(reason)),
+	    SMX_TEMPFAIL);
+	ck_assert_str_eq(reason, "reply does not match query");
+}
+END_TEST
+
 /* ---------------------------------------------------------------- */
 /* Lookups that fail before the network                               */
 
@@ -882,6 +987,7 @@ dns_suite(void)
 	tc = tcase_create("addrs_parse");
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_smx_dns_addrs_parse);
+	tcase_add_test(tc, test_smx_dns_tlsa_parse);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("lookup");

@@ -136,6 +136,8 @@
  */
 #define SMX_TLS_NAMES_MAX 16
 #define SMX_TLS_REASON_MAX 256
+/* Certificates of a peer's chain kept for a report (secmx-probe). */
+#define SMX_TLS_CHAIN_MAX 4
 
 /*
  * DNS discovery (smx_dns). RFC 2782 and RFC 5321 section 5.1 set no bound

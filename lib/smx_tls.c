@@ -47,6 +47,17 @@
 #include "smx_io.h"
 #include "smx_util.h"
 
+/* RFC 6698 section 7 (IANA registries of the TLSA fields). */
+enum {
+	TLSA_DANE_TA = 2,
+	TLSA_DANE_EE = 3,
+	TLSA_SELECTOR_CERT = 0,
+	TLSA_SELECTOR_SPKI = 1,
+	TLSA_MATCH_FULL = 0,
+	TLSA_MATCH_SHA256 = 1,
+	TLSA_MATCH_SHA512 = 2,
+};
+
 struct smx_tls_ctx {
 	SSL_CTX *ssl_ctx;
 	enum smx_tls_verify verify;
@@ -65,8 +76,12 @@ const char *
 smx_tls_verified_name(enum smx_tls_verified v)
 {
 	switch (v) {
-	case SMX_TLS_VERIFIED_OK:
-		return "ok";
+	case SMX_TLS_VERIFIED_CA:
+		return "ca";
+	case SMX_TLS_VERIFIED_DANE_EE:
+		return "dane-ee";
+	case SMX_TLS_VERIFIED_DANE_TA:
+		return "dane-ta";
 	case SMX_TLS_VERIFIED_FAIL:
 		return "fail";
 	case SMX_TLS_VERIFIED_NONE:
@@ -255,7 +270,8 @@ smx_tls_ctx_new(const struct smx_tls_options *opts, struct smx_tls_ctx **out,
 		return SMX_INVALID;
 	}
 	if (opts->verify != SMX_TLS_VERIFY_NONE &&
-	    opts->verify != SMX_TLS_VERIFY_CA) {
+	    opts->verify != SMX_TLS_VERIFY_CA &&
+	    opts->verify != SMX_TLS_VERIFY_DANE) {
 		snprintf(reason, reason_size, "unknown verify mode");
 		return SMX_INVALID;
 	}
@@ -293,6 +309,13 @@ smx_tls_ctx_new(const struct smx_tls_options *opts, struct smx_tls_ctx **out,
 			goto fail;
 		}
 		SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_PEER, verify_cb);
+	} else if (opts->verify == SMX_TLS_VERIFY_DANE) {
+		/* SSL_CTX_dane_enable(3): once per context. */
+		if (SSL_CTX_dane_enable(c->ssl_ctx) <= 0) {
+			set_reason(reason, reason_size, "SSL_CTX_dane_enable");
+			goto fail;
+		}
+		SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_PEER, verify_cb);
 	} else {
 		SSL_CTX_set_verify(c->ssl_ctx, SSL_VERIFY_NONE, NULL);
 	}
@@ -318,30 +341,78 @@ has_line_break(const char *s)
 	return s != NULL && strpbrk(s, "\r\n") != NULL;
 }
 
-/* Set SNI and the reference names on a new SSL object. */
-static enum smx_status
-setup_names(struct smx_tls_ctx *ctx, SSL *ssl, const char *sni,
-    const char *const *names, size_t n_names, char *reason, size_t size)
+/* Host name checks without partial wildcards ("mx*.example"). */
+static void
+strict_names(SSL *ssl)
 {
-	X509_VERIFY_PARAM *param;
+	X509_VERIFY_PARAM_set_hostflags(SSL_get0_param(ssl),
+	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+}
+
+/*
+ * DANE on a new SSL object (SSL_CTX_dane_enable(3)): the base domain,
+ * no name checks for DANE-EE (RFC 7672 section 3.1.1), the other names
+ * a DANE-TA certificate may carry, and every usable TLSA record.
+ */
+static enum smx_status
+setup_dane(SSL *ssl, const struct smx_tls_peer *peer, char *reason, size_t size)
+{
+	size_t n_usable = 0;
+	size_t i;
+
+	if (SSL_dane_enable(ssl, peer->dane_base) <= 0) {
+		set_reason(reason, size, "SSL_dane_enable");
+		return SMX_INVALID;
+	}
+	(void)SSL_dane_set_flags(ssl, DANE_FLAG_NO_DANE_EE_NAMECHECKS);
+	strict_names(ssl);
+	for (i = 0; i < peer->n_names; i++) {
+		if (SSL_add1_host(ssl, peer->names[i]) != 1) {
+			set_reason(reason, size, "cannot set reference name");
+			return SMX_INVALID;
+		}
+	}
+	for (i = 0; i < peer->n_tlsa; i++) {
+		const struct smx_tls_tlsa *t = &peer->tlsa[i];
+
+		if (!smx_tls_tlsa_usable(t))
+			continue;
+		/* > 0 added, 0 unusable, < 0 malformed: skip both. */
+		if (SSL_dane_tlsa_add(ssl, t->usage, t->selector, t->mtype,
+		        t->data, t->len) > 0)
+			n_usable++;
+		ERR_clear_error();
+	}
+	if (n_usable == 0) {
+		snprintf(reason, size, "no usable TLSA record");
+		return SMX_INVALID;
+	}
+	return SMX_OK;
+}
+
+/* Set SNI, the reference names or DANE on a new SSL object. */
+static enum smx_status
+setup_peer(struct smx_tls_ctx *ctx, SSL *ssl, const struct smx_tls_peer *peer,
+    char *reason, size_t size)
+{
 	char name[SMX_DOMAIN_MAX + 1];
 	size_t i;
 
 	/* A copy: the OpenSSL macro takes a non-const pointer. */
-	if (sni != NULL &&
-	    (smx_strlcpy(name, sni, sizeof(name)) >= sizeof(name) ||
+	if (peer->sni != NULL &&
+	    (smx_strlcpy(name, peer->sni, sizeof(name)) >= sizeof(name) ||
 	        SSL_set_tlsext_host_name(ssl, name) != 1)) {
 		set_reason(reason, size, "cannot set server name indication");
 		return SMX_INVALID;
 	}
+	if (ctx->verify == SMX_TLS_VERIFY_DANE)
+		return setup_dane(ssl, peer, reason, size);
 	if (ctx->verify != SMX_TLS_VERIFY_CA)
 		return SMX_OK;
-	param = SSL_get0_param(ssl);
-	X509_VERIFY_PARAM_set_hostflags(param,
-	    X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
-	for (i = 0; i < n_names; i++) {
-		int ok = i == 0 ? SSL_set1_host(ssl, names[i])
-		                : SSL_add1_host(ssl, names[i]);
+	strict_names(ssl);
+	for (i = 0; i < peer->n_names; i++) {
+		int ok = i == 0 ? SSL_set1_host(ssl, peer->names[i])
+		                : SSL_add1_host(ssl, peer->names[i]);
 
 		if (ok != 1) {
 			set_reason(reason, size, "cannot set reference name");
@@ -349,6 +420,104 @@ setup_names(struct smx_tls_ctx *ctx, SSL *ssl, const char *sni,
 		}
 	}
 	return SMX_OK;
+}
+
+/* One name of an X509_NAME in RFC 2253 form into out. */
+static void
+name_text(const X509_NAME *name, char *out, size_t size)
+{
+	BIO *b = BIO_new(BIO_s_mem());
+	char *data;
+	long len;
+
+	out[0] = '\0';
+	if (b == NULL)
+		return;
+	if (X509_NAME_print_ex(b, name, 0, XN_FLAG_RFC2253) >= 0 &&
+	    (len = BIO_get_mem_data(b, &data)) > 0)
+		(void)snprintf(out, size, "%.*s", (int)len, data);
+	BIO_free(b);
+}
+
+/* The subjectAltName DNS names of a certificate, ", " separated. */
+static void
+san_text(X509 *x, char *out, size_t size)
+{
+	GENERAL_NAMES *gens =
+	    X509_get_ext_d2i(x, NID_subject_alt_name, NULL, NULL);
+	size_t len = 0;
+	int i;
+
+	out[0] = '\0';
+	for (i = 0; gens != NULL && i < sk_GENERAL_NAME_num(gens); i++) {
+		const GENERAL_NAME *g = sk_GENERAL_NAME_value(gens, i);
+		const unsigned char *d;
+		int dlen;
+		int n;
+
+		if (g->type != GEN_DNS)
+			continue;
+		d = ASN1_STRING_get0_data(g->d.dNSName);
+		dlen = ASN1_STRING_length(g->d.dNSName);
+		n = snprintf(out + len, size - len, "%s%.*s", len ? ", " : "",
+		    dlen, (const char *)d);
+		if (n < 0 || (size_t)n >= size - len)
+			break;
+		len += (size_t)n;
+	}
+	GENERAL_NAMES_free(gens);
+}
+
+/* The peer's certificates, leaf first, for a report. */
+static void
+fill_chain(SSL *ssl, struct smx_tls_chain *chain)
+{
+	STACK_OF(X509) *sk = SSL_get_peer_cert_chain(ssl);
+	int i;
+
+	memset(chain, 0, sizeof(*chain));
+	for (i = 0; sk != NULL && i < sk_X509_num(sk) &&
+	     chain->n_certs < SMX_TLS_CHAIN_MAX;
+	     i++) {
+		X509 *x = sk_X509_value(sk, i);
+		struct smx_tls_cert *c = &chain->cert[chain->n_certs++];
+		int days = 0;
+		int secs = 0;
+
+		name_text(X509_get_subject_name(x), c->subject,
+		    sizeof(c->subject));
+		name_text(X509_get_issuer_name(x), c->issuer,
+		    sizeof(c->issuer));
+		san_text(x, c->names, sizeof(c->names));
+		if (ASN1_TIME_diff(&days, &secs, NULL, X509_get0_notAfter(x)))
+			c->days_left = days;
+	}
+	ERR_clear_error();
+}
+
+/*
+ * After a DANE handshake: authenticated only with a verified chain and a
+ * matched TLSA record (SSL_get0_dane_authority >= 0); which one.
+ */
+static void
+dane_result(struct smx_tls_conn *c, struct smx_tls_info *info)
+{
+	uint8_t usage = 0;
+	uint8_t selector = 0;
+	uint8_t mtype = 0;
+	unsigned const char *data = NULL;
+	size_t dlen = 0;
+
+	if (SSL_get0_dane_authority(c->ssl, NULL, NULL) < 0 ||
+	    SSL_get0_dane_tlsa(c->ssl, &usage, &selector, &mtype, &data,
+	        &dlen) < 0) {
+		info->verified = SMX_TLS_VERIFIED_FAIL;
+		return;
+	}
+	info->verified = usage == TLSA_DANE_TA ? SMX_TLS_VERIFIED_DANE_TA
+	                                       : SMX_TLS_VERIFIED_DANE_EE;
+	(void)snprintf(info->tlsa_match, sizeof(info->tlsa_match), "%u %u %u",
+	    (unsigned)usage, (unsigned)selector, (unsigned)mtype);
 }
 
 /* Fill info from a finished handshake and decide on verification. */
@@ -363,7 +532,7 @@ check_peer(struct smx_tls_ctx *ctx, struct smx_tls_conn *c,
 	    sizeof(info->protocol));
 	s = SSL_get_cipher_name(c->ssl);
 	smx_strlcpy(info->cipher, s != NULL ? s : "", sizeof(info->cipher));
-	if (ctx->verify != SMX_TLS_VERIFY_CA) {
+	if (ctx->verify == SMX_TLS_VERIFY_NONE) {
 		info->verified = SMX_TLS_VERIFIED_NONE;
 		return SMX_OK;
 	}
@@ -372,6 +541,11 @@ check_peer(struct smx_tls_ctx *ctx, struct smx_tls_conn *c,
 		err = SSL_get_verify_result(c->ssl);
 	if (err == X509_V_OK && SSL_get0_peer_certificate(c->ssl) == NULL)
 		err = X509_V_ERR_UNSPECIFIED;
+	if (err == X509_V_OK && ctx->verify == SMX_TLS_VERIFY_DANE) {
+		dane_result(c, info);
+		if (info->verified == SMX_TLS_VERIFIED_FAIL)
+			err = X509_V_ERR_DANE_NO_MATCH;
+	}
 	if (err != X509_V_OK) {
 		info->verified = SMX_TLS_VERIFIED_FAIL;
 		smx_strlcpy(info->verify_reason,
@@ -381,19 +555,42 @@ check_peer(struct smx_tls_ctx *ctx, struct smx_tls_conn *c,
 		    info->verify_reason);
 		return SMX_PERMFAIL;
 	}
-	info->verified = SMX_TLS_VERIFIED_OK;
+	if (ctx->verify == SMX_TLS_VERIFY_CA)
+		info->verified = SMX_TLS_VERIFIED_CA;
 	s = SSL_get0_peername(c->ssl);
 	smx_strlcpy(info->peer_name, s != NULL ? s : "",
 	    sizeof(info->peer_name));
 	return SMX_OK;
 }
 
-enum smx_status
-smx_tls_connect(struct smx_tls_ctx *ctx, int fd, const char *sni,
-    const char *const *names, size_t n_names, int timeout_ms,
-    struct smx_tls_conn **out, struct smx_tls_info *info, char *reason,
-    size_t reason_size)
+bool
+smx_tls_tlsa_usable(const struct smx_tls_tlsa *t)
 {
+	if (t->usage != TLSA_DANE_TA && t->usage != TLSA_DANE_EE)
+		return false;
+	if (t->selector != TLSA_SELECTOR_CERT &&
+	    t->selector != TLSA_SELECTOR_SPKI)
+		return false;
+	switch (t->mtype) {
+	case TLSA_MATCH_FULL:
+		return t->len > 0;
+	case TLSA_MATCH_SHA256:
+		return t->len == 32;
+	case TLSA_MATCH_SHA512:
+		return t->len == 64;
+	default:
+		return false;
+	}
+}
+
+enum smx_status
+smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
+    const struct smx_tls_peer *peer, int timeout_ms, struct smx_tls_conn **out,
+    struct smx_tls_info *info, char *reason, size_t reason_size)
+{
+	const char *sni = peer->sni;
+	const char *const *names = peer->names;
+	size_t n_names = peer->n_names;
 	struct smx_tls_conn *c;
 	enum smx_status st;
 	long long deadline = smx_io_deadline(timeout_ms > 0 ? timeout_ms : 0);
@@ -408,6 +605,14 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd, const char *sni,
 		snprintf(reason, reason_size, "bad TLS reference names");
 		return SMX_INVALID;
 	}
+	if (ctx->verify == SMX_TLS_VERIFY_DANE &&
+	    (peer->dane_base == NULL || peer->dane_base[0] == '\0' ||
+	        has_line_break(peer->dane_base) || peer->n_tlsa == 0 ||
+	        peer->n_tlsa > SMX_TLSA_MAX)) {
+		snprintf(reason, reason_size, "bad DANE parameters");
+		return SMX_INVALID;
+	}
+	info->is_dane = ctx->verify == SMX_TLS_VERIFY_DANE;
 	for (i = 0; i < n_names; i++) {
 		if (names[i] == NULL || names[i][0] == '\0' ||
 		    has_line_break(names[i])) {
@@ -438,7 +643,7 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd, const char *sni,
 		st = SMX_TEMPFAIL;
 		goto fail;
 	}
-	st = setup_names(ctx, c->ssl, sni, names, n_names, reason, reason_size);
+	st = setup_peer(ctx, c->ssl, peer, reason, reason_size);
 	if (st != SMX_OK)
 		goto fail;
 	SSL_set_info_callback(c->ssl, info_cb);
@@ -454,6 +659,8 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd, const char *sni,
 			goto fail;
 		}
 	}
+	if (peer->chain != NULL)
+		fill_chain(c->ssl, peer->chain);
 	if ((st = check_peer(ctx, c, info, reason, reason_size)) != SMX_OK) {
 		info->failure = SMX_TLS_FAIL_VERIFY;
 		smx_tls_close(c, 0);

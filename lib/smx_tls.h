@@ -18,6 +18,7 @@ struct smx_tls_conn; /* one TLS session on a caller-owned socket */
 enum smx_tls_verify {
 	SMX_TLS_VERIFY_NONE = 0, /* encrypt only; no chain or name check */
 	SMX_TLS_VERIFY_CA = 1,   /* chain to a trusted CA and a name match */
+	SMX_TLS_VERIFY_DANE = 2, /* TLSA records, OpenSSL's DANE (RFC 7671) */
 };
 
 struct smx_tls_options {
@@ -31,9 +32,70 @@ struct smx_tls_options {
 
 /* Outcome of certificate verification, as reported in struct smx_tls_info. */
 enum smx_tls_verified {
-	SMX_TLS_VERIFIED_NONE = 0, /* not checked (verify=none) */
-	SMX_TLS_VERIFIED_OK = 1,   /* chain and name checked and good */
-	SMX_TLS_VERIFIED_FAIL = 2, /* checked and bad; see verify_reason */
+	SMX_TLS_VERIFIED_NONE = 0,    /* not checked (verify=none) */
+	SMX_TLS_VERIFIED_CA = 1,      /* chain to a CA and a name: good */
+	SMX_TLS_VERIFIED_FAIL = 2,    /* checked and bad; see verify_reason */
+	SMX_TLS_VERIFIED_DANE_EE = 3, /* a DANE-EE(3) TLSA record matched */
+	SMX_TLS_VERIFIED_DANE_TA = 4, /* a DANE-TA(2) record and a name */
+};
+
+/*
+ * struct smx_tls_tlsa - one TLSA record for DANE (RFC 6698): usage,
+ * selector, matching type and the association data (borrowed).
+ */
+struct smx_tls_tlsa {
+	unsigned char usage;
+	unsigned char selector;
+	unsigned char mtype;
+	const unsigned char *data;
+	size_t len;
+};
+
+/*
+ * smx_tls_tlsa_usable - true when OpenSSL's DANE can use the record for
+ * SMTP: usage DANE-TA(2) or DANE-EE(3) (PKIX-TA(0) and PKIX-EE(1) are
+ * unusable for SMTP, RFC 7672 section 3.1.3), selector Cert(0) or
+ * SPKI(1), matching type Full(0), SHA2-256(1) with 32 bytes or
+ * SHA2-512(2) with 64 bytes. Pure.
+ */
+bool smx_tls_tlsa_usable(const struct smx_tls_tlsa *);
+
+/* One certificate of the peer's chain, for reports. */
+struct smx_tls_cert {
+	char subject[256]; /* RFC 2253 form */
+	char issuer[256];
+	char names[512]; /* subjectAltName DNS names, ", " separated */
+	long days_left;  /* until notAfter; negative when expired */
+};
+
+/* struct smx_tls_chain - the certificates the peer sent, leaf first. */
+struct smx_tls_chain {
+	struct smx_tls_cert cert[SMX_TLS_CHAIN_MAX];
+	size_t n_certs;
+};
+
+/*
+ * struct smx_tls_peer - who the peer must be, for smx_tls_connect.
+ * sni: server name indication, or NULL.
+ * names: reference names (at most SMX_TLS_NAMES_MAX): with a verify=ca
+ *   context the acceptable names (at least one); with a DANE context
+ *   the extra names a DANE-TA(2) certificate may carry besides
+ *   dane_base.
+ * dane_base, tlsa: with a DANE context, the TLSA base domain (the
+ *   server's host name, also the first reference name) and the records
+ *   (at most SMX_TLSA_MAX; unusable ones are skipped, at least one must
+ *   be usable).
+ * chain: when not NULL, filled with the peer's certificates, also when
+ *   verification fails.
+ */
+struct smx_tls_peer {
+	const char *sni;
+	const char *const *names;
+	size_t n_names;
+	const char *dane_base;
+	const struct smx_tls_tlsa *tlsa;
+	size_t n_tlsa;
+	struct smx_tls_chain *chain;
 };
 
 /*
@@ -59,6 +121,8 @@ struct smx_tls_info {
 	char peer_name[SMX_DOMAIN_MAX + 1]; /* certificate name that matched */
 	enum smx_tls_failure failure;       /* with a failed connect */
 	char alert[64]; /* the server's fatal alert, with SMX_TLS_FAIL_ALERT */
+	bool is_dane;   /* DANE was required (a DANE context and records) */
+	char tlsa_match[16]; /* "3 1 1": the record that matched, DANE */
 };
 
 /*
@@ -68,12 +132,15 @@ struct smx_tls_info {
 const char *smx_tls_failure_name(enum smx_tls_failure);
 
 /*
- * smx_tls_verified_name - "ok", "none" or "fail" for logs. Never NULL.
+ * smx_tls_verified_name - "ca", "dane-ee", "dane-ta", "none" or "fail"
+ * for logs (the audit lines' verify=). Never NULL.
  */
 const char *smx_tls_verified_name(enum smx_tls_verified);
 
 /*
- * smx_tls_ctx_new - build a client context from opts. The minimum protocol
+ * smx_tls_ctx_new - build a client context from opts (verify=dane: a
+ * context for DANE-authenticated connections only, with OpenSSL's DANE
+ * enabled and no CA store). The minimum protocol
  * must be "TLSv1.2" or "TLSv1.3" (SMX_INVALID otherwise); SSLv3, TLSv1.0
  * and TLSv1.1 are never offered. With verify=ca, the CA file/path (or the
  * system default store) is loaded; failure to load it is SMX_TEMPFAIL
@@ -90,12 +157,15 @@ void smx_tls_ctx_free(struct smx_tls_ctx *);
 /*
  * smx_tls_connect - TLS client handshake on fd, an already connected
  * stream socket owned by the caller (it is switched to non-blocking mode
- * and stays so; the caller still closes it). sni, when not NULL, is sent
- * as server name indication. With a verify=ca context, names[0..n_names)
- * are the acceptable reference names (at most SMX_TLS_NAMES_MAX; at least
- * one): an exact host name, or ".domain" which matches any host below
- * domain (OpenSSL host-name matching, partial wildcards such as "mx*"
- * refused). The whole handshake must finish within timeout_ms.
+ * and stays so; the caller still closes it), for the peer described by
+ * *peer (see struct smx_tls_peer). With a verify=ca context the peer's
+ * names are the acceptable reference names: an exact host name, or
+ * ".domain" which matches any host below domain (OpenSSL host-name
+ * matching, partial wildcards such as "mx*" refused). With a DANE context
+ * the certificate must match a TLSA record: DANE-EE(3) without any name
+ * check, DANE-TA(2) with a chain to the matched trust anchor and a name
+ * (dane_base or one of names). The whole handshake must finish within
+ * timeout_ms.
  *
  * Returns SMX_OK with *out a new connection (free with smx_tls_close())
  * and *info filled; SMX_TEMPFAIL on timeout, I/O error, or handshake
@@ -104,17 +174,16 @@ void smx_tls_ctx_free(struct smx_tls_ctx *);
  * SMX_TLS_FAIL_ALERT with its description in info->alert); SMX_PERMFAIL when
  * the handshake completed but the certificate did not verify (info is
  * filled, verified == SMX_TLS_VERIFIED_FAIL, failure SMX_TLS_FAIL_VERIFY,
- * with the reason; the session
- * is already shut down); SMX_INVALID for bad arguments (too many names,
- * none with verify=ca, a name or sni with NUL/CR/LF). info is written in
+ * with the reason; the session is already shut down); SMX_INVALID for bad
+ * arguments (too many names, none with verify=ca, no usable TLSA record
+ * with a DANE context, a name or sni with NUL/CR/LF). info is written in
  * every case (empty on early failure). A short reason, with the OpenSSL
  * error queue, goes into reason. Never exits. The caller must ignore
  * SIGPIPE: OpenSSL writes to the socket with write(2).
  */
 enum smx_status smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
-    const char *sni, const char *const *names, size_t n_names, int timeout_ms,
-    struct smx_tls_conn **out, struct smx_tls_info *info, char *reason,
-    size_t reason_size);
+    const struct smx_tls_peer *peer, int timeout_ms, struct smx_tls_conn **out,
+    struct smx_tls_info *info, char *reason, size_t reason_size);
 
 /*
  * smx_tls_read - read up to size bytes, waiting at most timeout_ms. Returns

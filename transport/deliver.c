@@ -455,8 +455,8 @@ try_addr(struct run *r, const char *host, const struct smx_dns_addr *a,
 	p.rcpt = r->rr;
 	p.tls_policy = t->policy.tls;
 	p.tls_ctx = ctx;
-	p.tls_names = t->names;
-	p.n_tls_names = t->n_names;
+	p.tls.names = t->names;
+	p.tls.n_names = t->n_names;
 	p.connect_timeout_ms = connect_ms;
 	p.timeout_ms = timeout_ms;
 	p.message = rq->message;

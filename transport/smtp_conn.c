@@ -256,8 +256,8 @@ smtp_conn_has_input(struct smtp_conn *c, bool check_socket)
 
 enum smx_status
 smtp_conn_starttls(struct smtp_conn *c, struct smx_tls_ctx *ctx,
-    const char *sni, const char *const *names, size_t n_names,
-    struct smx_tls_info *info, char *reason, size_t reason_size)
+    const struct smx_tls_peer *peer, struct smx_tls_info *info, char *reason,
+    size_t reason_size)
 {
 	memset(info, 0, sizeof(*info));
 	if (c->tls != NULL) {
@@ -269,8 +269,8 @@ smtp_conn_starttls(struct smtp_conn *c, struct smx_tls_ctx *ctx,
 		    "plaintext data received after the STARTTLS reply (possible command injection)");
 		return SMX_INVALID;
 	}
-	return smx_tls_connect(ctx, c->fd, sni, names, n_names, c->timeout_ms,
-	    &c->tls, info, reason, reason_size);
+	return smx_tls_connect(ctx, c->fd, peer, c->timeout_ms, &c->tls, info,
+	    reason, reason_size);
 }
 
 void

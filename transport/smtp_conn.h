@@ -89,15 +89,15 @@ bool smtp_conn_has_input(struct smtp_conn *, bool check_socket);
  * to go on when any further byte is already buffered or readable (the
  * server, or someone in the path, sent data before the handshake: the
  * STARTTLS command injection of CVE-2011-0411), then run the TLS
- * handshake via smx_tls_connect with the given SNI and reference names.
+ * handshake via smx_tls_connect for *peer (SNI, reference names, DANE).
  * Returns SMX_INVALID for the injection case, otherwise what
  * smx_tls_connect returns (SMX_TEMPFAIL handshake failure, SMX_PERMFAIL
  * certificate not verified), with *info and a reason. On SMX_OK later
  * reads and writes go through TLS. Never exits.
  */
 enum smx_status smtp_conn_starttls(struct smtp_conn *, struct smx_tls_ctx *,
-    const char *sni, const char *const *names, size_t n_names,
-    struct smx_tls_info *info, char *reason, size_t reason_size);
+    const struct smx_tls_peer *peer, struct smx_tls_info *info, char *reason,
+    size_t reason_size);
 
 /* smtp_conn_close - end TLS (if any), close the socket, free the buffer. */
 void smtp_conn_close(struct smtp_conn *);

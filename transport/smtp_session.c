@@ -390,6 +390,7 @@ starttls(struct session *s, bool may_use_tls)
 {
 	const struct smtp_session_params *p = s->p;
 	bool is_mandatory = p->tls_policy == SMTP_TLS_ENCRYPT;
+	struct smx_tls_peer peer;
 	enum smx_status st;
 	enum smtp_fault fault;
 
@@ -414,12 +415,12 @@ starttls(struct session *s, bool may_use_tls)
 		s->res->enhanced[0] = '4';
 		return SMX_TEMPFAIL;
 	}
-	st = smtp_conn_starttls(&s->conn, p->tls_ctx,
-	    p->host != NULL && smx_is_hostname(p->host, strlen(p->host))
-	        ? p->host
-	        : NULL,
-	    p->tls_names, p->n_tls_names, &s->res->tls, s->reason,
-	    sizeof(s->reason));
+	peer = p->tls;
+	if (peer.sni == NULL && p->host != NULL &&
+	    smx_is_hostname(p->host, strlen(p->host)))
+		peer.sni = p->host;
+	st = smtp_conn_starttls(&s->conn, p->tls_ctx, &peer, &s->res->tls,
+	    s->reason, sizeof(s->reason));
 	if (st == SMX_OK) {
 		s->res->has_tls = true;
 		return SMX_OK;

@@ -77,12 +77,12 @@ struct smtp_session_params {
 	size_t n_recipients;           /* 1..SMTP_RECIPIENTS_MAX */
 	struct smtp_rcpt_result *rcpt; /* n_recipients results, filled */
 	enum smtp_tls_policy tls_policy;
-	struct smx_tls_ctx *tls_ctx;  /* needed unless SMTP_TLS_NONE */
-	const char *const *tls_names; /* reference names for verify=ca */
-	size_t n_tls_names;
-	int connect_timeout_ms; /* smtp_connect_timeout */
-	int timeout_ms;         /* smtp_timeout: each command and reply */
-	struct spool *message;  /* rewound and read by the session */
+	struct smx_tls_ctx *tls_ctx; /* needed unless SMTP_TLS_NONE */
+	struct smx_tls_peer tls;     /* reference names, DANE records, the
+	                              * chain to fill; sni: NULL for host */
+	int connect_timeout_ms;      /* smtp_connect_timeout */
+	int timeout_ms;              /* smtp_timeout: each command and reply */
+	struct spool *message;       /* rewound and read by the session */
 };
 
 /*

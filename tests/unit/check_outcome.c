@@ -428,13 +428,13 @@ START_TEST(test_outcome_aggregate_relay)
 
 	outcome_agg_init(&agg, OUTCOME_ROUTE_SRV, true, "d.example", &out, 1);
 	fake_result(K_SENT_TLS, 1, &res, rr, 1);
-	res.tls.verified = SMX_TLS_VERIFIED_OK;
+	res.tls.verified = SMX_TLS_VERIFIED_CA;
 	ck_assert(outcome_agg_add(&agg, &res, rr, idx, 1));
 	outcome_agg_finish(&agg);
 	ck_assert_str_eq(out.relay, "mx.example[192.0.2.1]:25");
 	ck_assert_str_eq(out.tls_protocol, "TLSv1.3");
 	ck_assert_str_eq(out.tls_cipher, "TLS_AES_256_GCM_SHA384");
-	ck_assert_int_eq(out.tls_verified, SMX_TLS_VERIFIED_OK);
+	ck_assert_int_eq(out.tls_verified, SMX_TLS_VERIFIED_CA);
 	ck_assert_int_eq(out.stage, SMTP_STAGE_END_OF_DATA);
 	ck_assert_int_eq(out.cls, OUTCOME_SENT);
 

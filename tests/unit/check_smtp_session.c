@@ -94,7 +94,7 @@ static const struct {
 } cases[] = {
 	{ "normal", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"), SMX_OK,
 	    "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
-	    SMX_TLS_VERIFIED_OK, "queued as PEER1", "STARTTLS\r\n", NULL },
+	    SMX_TLS_VERIFIED_CA, "queued as PEER1", "STARTTLS\r\n", NULL },
 	{ "normal", CERT_NAME, SMTP_TLS_NONE, R("bob@example.test"), SMX_OK,
 	    "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, false,
 	    SMX_TLS_VERIFIED_NONE, "queued",
@@ -184,69 +184,69 @@ static const struct {
 	    R("b\xc3\xb6"
 	      "b@example.test"),
 	    SMX_PERMFAIL, "5.6.7", SMTP_STAGE_EHLO, SMTP_FAULT_SMTPUTF8, 0,
-	    true, SMX_TLS_VERIFIED_OK,
+	    true, SMX_TLS_VERIFIED_CA,
 	    "SMTPUTF8 is required, but was not offered by host mx1.example.test",
 	    "QUIT\r\n", "MAIL" },
 	{ "utf8", CERT_NAME, SMTP_TLS_ENCRYPT,
 	    R("b\xc3\xb6"
 	      "b@example.test"),
 	    SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
-	    SMX_TLS_VERIFIED_OK, "queued",
+	    SMX_TLS_VERIFIED_CA, "queued",
 	    "RCPT TO:<b\xc3\xb6"
 	    "b@example.test>\r\n",
 	    NULL },
 	{ "mail4", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
 	    SMX_TEMPFAIL, "4.3.0", SMTP_STAGE_MAIL, SMTP_FAULT_REPLY, 451, true,
-	    SMX_TLS_VERIFIED_OK, "451 4.3.0 Try again later", "QUIT\r\n",
+	    SMX_TLS_VERIFIED_CA, "451 4.3.0 Try again later", "QUIT\r\n",
 	    "RCPT" },
 	{ "mail5", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
 	    SMX_PERMFAIL, "5.7.1", SMTP_STAGE_MAIL, SMTP_FAULT_REPLY, 550, true,
-	    SMX_TLS_VERIFIED_OK, "550 5.7.1 Sender rejected", NULL, "RCPT" },
+	    SMX_TLS_VERIFIED_CA, "550 5.7.1 Sender rejected", NULL, "RCPT" },
 	{ "normal", CERT_NAME, SMTP_TLS_ENCRYPT, R("tempuser@example.test"),
 	    SMX_TEMPFAIL, "4.2.1", SMTP_STAGE_RCPT, SMTP_FAULT_REPLY, 450, true,
-	    SMX_TLS_VERIFIED_OK, "450 4.2.1", "RSET\r\n", "DATA" },
+	    SMX_TLS_VERIFIED_CA, "450 4.2.1", "RSET\r\n", "DATA" },
 	/* Refused recipients: the message goes to the accepted ones. */
 	{ "normal", CERT_NAME, SMTP_TLS_ENCRYPT,
 	    R("bob@example.test", "baduser@example.test"), SMX_OK, "2.0.0",
 	    SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
-	    SMX_TLS_VERIFIED_OK, "queued as PEER1", "DATA\r\n", "RSET" },
+	    SMX_TLS_VERIFIED_CA, "queued as PEER1", "DATA\r\n", "RSET" },
 	/* None accepted: the worst refusal, permanent before temporary. */
 	{ "normal", CERT_NAME, SMTP_TLS_ENCRYPT,
 	    R("tempuser@example.test", "baduser@example.test"), SMX_PERMFAIL,
 	    "5.1.1", SMTP_STAGE_RCPT, SMTP_FAULT_REPLY, 550, true,
-	    SMX_TLS_VERIFIED_OK, "550 5.1.1", "RSET\r\n", "DATA" },
+	    SMX_TLS_VERIFIED_CA, "550 5.1.1", "RSET\r\n", "DATA" },
 	{ "data4", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
 	    SMX_TEMPFAIL, "4.3.0", SMTP_STAGE_DATA, SMTP_FAULT_REPLY, 451, true,
-	    SMX_TLS_VERIFIED_OK, "451 4.3.0 No data now", "DATA\r\n",
+	    SMX_TLS_VERIFIED_CA, "451 4.3.0 No data now", "DATA\r\n",
 	    "Subject" },
 	{ "data5", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
 	    SMX_PERMFAIL, "5.5.0", SMTP_STAGE_DATA, SMTP_FAULT_REPLY, 554, true,
-	    SMX_TLS_VERIFIED_OK, "554 5.5.0", "DATA\r\n", "Subject" },
+	    SMX_TLS_VERIFIED_CA, "554 5.5.0", "DATA\r\n", "Subject" },
 	{ "eod4", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
 	    SMX_TEMPFAIL, "4.3.1", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_REPLY,
-	    452, true, SMX_TLS_VERIFIED_OK, "452 4.3.1 Insufficient storage",
+	    452, true, SMX_TLS_VERIFIED_CA, "452 4.3.1 Insufficient storage",
 	    wire, NULL },
 	{ "eod5", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
 	    SMX_PERMFAIL, "5.6.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_REPLY,
-	    554, true, SMX_TLS_VERIFIED_OK, "554 5.6.0 Content rejected", wire,
+	    554, true, SMX_TLS_VERIFIED_CA, "554 5.6.0 Content rejected", wire,
 	    NULL },
 	/* An odd 250 after the end of data: delivered, once. */
 	{ "eod_utf8", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
 	    SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
-	    SMX_TLS_VERIFIED_OK, "PEER1 \\xe2\\x9c\\x93 gespeichert", wire,
+	    SMX_TLS_VERIFIED_CA, "PEER1 \\xe2\\x9c\\x93 gespeichert", wire,
 	    NULL },
 	{ "eod_lf", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"), SMX_OK,
 	    "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
-	    SMX_TLS_VERIFIED_OK, "queued as PEER1", wire, NULL },
+	    SMX_TLS_VERIFIED_CA, "queued as PEER1", wire, NULL },
 	{ "eod_long", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
 	    SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
-	    SMX_TLS_VERIFIED_OK, "queued as PEER1 xxxx", wire, NULL },
+	    SMX_TLS_VERIFIED_CA, "queued as PEER1 xxxx", wire, NULL },
 	{ "eod_extra", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
 	    SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, true,
-	    SMX_TLS_VERIFIED_OK, "queued as PEER1", wire, NULL },
+	    SMX_TLS_VERIFIED_CA, "queued as PEER1", wire, NULL },
 	{ "dropdata", CERT_NAME, SMTP_TLS_ENCRYPT, R("bob@example.test"),
 	    SMX_TEMPFAIL, "4.4.2", ANY_STAGE, SMTP_FAULT_LOST, 0, true,
-	    SMX_TLS_VERIFIED_OK,
+	    SMX_TLS_VERIFIED_CA,
 	    "lost connection with mx1.example.test[127.0.0.1]:", "DATA\r\n",
 	    NULL },
 	{ "stall", NULL, SMTP_TLS_ENCRYPT, R("bob@example.test"), SMX_TEMPFAIL,
@@ -288,8 +288,8 @@ START_TEST(test_smtp_session_scenario)
 	p.rcpt = rr;
 	p.tls_policy = cases[_i].policy;
 	p.tls_ctx = make_ctx();
-	p.tls_names = names;
-	p.n_tls_names = 1;
+	p.tls.names = names;
+	p.tls.n_names = 1;
 	p.connect_timeout_ms = 5000;
 	p.timeout_ms = is_short ? 1000 : 5000;
 	p.message = &sp;
@@ -372,8 +372,8 @@ START_TEST(test_smtp_session_recipients)
 	p.rcpt = rr;
 	p.tls_policy = SMTP_TLS_ENCRYPT;
 	p.tls_ctx = make_ctx();
-	p.tls_names = names;
-	p.n_tls_names = 1;
+	p.tls.names = names;
+	p.tls.n_names = 1;
 	p.connect_timeout_ms = 5000;
 	p.timeout_ms = 5000;
 	p.message = &sp;
@@ -424,8 +424,8 @@ START_TEST(test_smtp_session_may_fallback)
 	p.rcpt = rr;
 	p.tls_policy = SMTP_TLS_MAY;
 	p.tls_ctx = make_ctx();
-	p.tls_names = names;
-	p.n_tls_names = 1;
+	p.tls.names = names;
+	p.tls.n_names = 1;
 	p.connect_timeout_ms = 5000;
 	p.timeout_ms = 5000;
 	p.message = &sp;

@@ -3,13 +3,19 @@
  * Unit tests for lib/smx_tls.c: contexts, handshakes against the test peer
  * (TLS from the first byte) with test certificates made by
  * scripts/make-test-certs, name matching, verification failures, protocol
- * floor, timeouts and I/O.
+ * floor, timeouts and I/O, and DANE (OpenSSL's DANE API) with TLSA
+ * records computed here from the test certificates. Test code, so it
+ * uses OpenSSL directly to compute the records.
  */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+#include <openssl/evp.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
 
 #include "smx_tls.h"
 #include "peer_fixture.h"
@@ -26,6 +32,19 @@ connect_peer(void)
 	peer_addr(&peer, &sin);
 	ck_assert_int_eq(connect(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
 	return fd;
+}
+
+/* Who the peer must be: sni and reference names (no DANE). */
+static const struct smx_tls_peer *
+peer_of(const char *sni, const char *const *names, size_t n_names)
+{
+	static struct smx_tls_peer p;
+
+	memset(&p, 0, sizeof(p));
+	p.sni = sni;
+	p.names = names;
+	p.n_names = n_names;
+	return &p;
 }
 
 static struct smx_tls_ctx *
@@ -92,12 +111,12 @@ static const struct {
 	const char *reason; /* verify_reason, or the certificate name matched */
 } hs_cases[] = {
 	{ CERT_NAME, SMX_TLS_VERIFY_CA, { CERT_NAME, NULL }, SMX_OK,
-	    SMX_TLS_VERIFIED_OK, CERT_NAME },
+	    SMX_TLS_VERIFIED_CA, CERT_NAME },
 	/* dot-nexthop: any host below the domain */
 	{ CERT_NAME, SMX_TLS_VERIFY_CA, { ".example.test", NULL }, SMX_OK,
-	    SMX_TLS_VERIFIED_OK, CERT_NAME },
+	    SMX_TLS_VERIFIED_CA, CERT_NAME },
 	{ CERT_NAME, SMX_TLS_VERIFY_CA, { "other.example.test", CERT_NAME },
-	    SMX_OK, SMX_TLS_VERIFIED_OK, CERT_NAME },
+	    SMX_OK, SMX_TLS_VERIFIED_CA, CERT_NAME },
 	{ CERT_NAME, SMX_TLS_VERIFY_CA, { "example.test", NULL }, SMX_PERMFAIL,
 	    SMX_TLS_VERIFIED_FAIL, "hostname mismatch" },
 	/* a leading dot does not match the domain itself */
@@ -110,7 +129,7 @@ static const struct {
 	{ "selfsigned", SMX_TLS_VERIFY_CA, { CERT_NAME, NULL }, SMX_PERMFAIL,
 	    SMX_TLS_VERIFIED_FAIL, "self-signed certificate" },
 	{ "STAR.wild.example.test", SMX_TLS_VERIFY_CA,
-	    { "mx.wild.example.test", NULL }, SMX_OK, SMX_TLS_VERIFIED_OK,
+	    { "mx.wild.example.test", NULL }, SMX_OK, SMX_TLS_VERIFIED_CA,
 	    "*.wild.example.test" },
 	/* partial wildcards ("mx*") are refused */
 	{ "mxSTAR.part.example.test", SMX_TLS_VERIFY_CA,
@@ -135,8 +154,9 @@ START_TEST(test_smx_tls_handshake)
 	ck_assert(peer_start(&peer, "implicit", hs_cases[_i].cert, NULL));
 	ctx = make_ctx(hs_cases[_i].verify, NULL);
 	fd = connect_peer();
-	st = smx_tls_connect(ctx, fd, CERT_NAME, hs_cases[_i].names, n_names,
-	    5000, &conn, &info, reason, sizeof(reason));
+	st = smx_tls_connect(ctx, fd,
+	    peer_of(CERT_NAME, hs_cases[_i].names, n_names), 5000, &conn, &info,
+	    reason, sizeof(reason));
 	ck_assert_msg(st == hs_cases[_i].st, "status %d, reason %s", st,
 	    reason);
 	ck_assert_int_eq(info.verified, hs_cases[_i].verified);
@@ -190,8 +210,8 @@ START_TEST(test_smx_tls_io)
 	ck_assert(peer_start(&peer, "implicit", CERT_NAME, NULL));
 	ctx = make_ctx(SMX_TLS_VERIFY_CA, "TLSv1.2");
 	fd = connect_peer();
-	ck_assert_int_eq(smx_tls_connect(ctx, fd, CERT_NAME, names, 1, 5000,
-	                     &conn, &info, reason, sizeof(reason)),
+	ck_assert_int_eq(smx_tls_connect(ctx, fd, peer_of(CERT_NAME, names, 1),
+	                     5000, &conn, &info, reason, sizeof(reason)),
 	    SMX_OK);
 	read_line(conn, buf, sizeof(buf));
 	ck_assert_ptr_nonnull(strstr(buf, "220 peer.test"));
@@ -226,8 +246,8 @@ START_TEST(test_smx_tls_min_protocol)
 	/* A TLSv1.2 server meets a TLSv1.3 floor: handshake failure. */
 	ctx = make_ctx(SMX_TLS_VERIFY_CA, "TLSv1.3");
 	fd = connect_peer();
-	ck_assert_int_eq(smx_tls_connect(ctx, fd, CERT_NAME, names, 1, 5000,
-	                     &conn, &info, reason, sizeof(reason)),
+	ck_assert_int_eq(smx_tls_connect(ctx, fd, peer_of(CERT_NAME, names, 1),
+	                     5000, &conn, &info, reason, sizeof(reason)),
 	    SMX_TEMPFAIL);
 	ck_assert_ptr_null(conn);
 	ck_assert_ptr_nonnull(strstr(reason, "handshake failure"));
@@ -237,11 +257,11 @@ START_TEST(test_smx_tls_min_protocol)
 	/* With the default floor the same server gives TLSv1.2. */
 	ctx = make_ctx(SMX_TLS_VERIFY_CA, NULL);
 	fd = connect_peer();
-	ck_assert_int_eq(smx_tls_connect(ctx, fd, CERT_NAME, names, 1, 5000,
-	                     &conn, &info, reason, sizeof(reason)),
+	ck_assert_int_eq(smx_tls_connect(ctx, fd, peer_of(CERT_NAME, names, 1),
+	                     5000, &conn, &info, reason, sizeof(reason)),
 	    SMX_OK);
 	ck_assert_str_eq(info.protocol, "TLSv1.2");
-	ck_assert_int_eq(info.verified, SMX_TLS_VERIFIED_OK);
+	ck_assert_int_eq(info.verified, SMX_TLS_VERIFIED_CA);
 	smx_tls_close(conn, 1000);
 	close(fd);
 	smx_tls_ctx_free(ctx);
@@ -261,8 +281,8 @@ START_TEST(test_smx_tls_timeout)
 	ck_assert(peer_start(&peer, "stall", NULL, NULL));
 	ctx = make_ctx(SMX_TLS_VERIFY_CA, NULL);
 	fd = connect_peer();
-	ck_assert_int_eq(smx_tls_connect(ctx, fd, CERT_NAME, names, 1, 500,
-	                     &conn, &info, reason, sizeof(reason)),
+	ck_assert_int_eq(smx_tls_connect(ctx, fd, peer_of(CERT_NAME, names, 1),
+	                     500, &conn, &info, reason, sizeof(reason)),
 	    SMX_TEMPFAIL);
 	ck_assert_ptr_null(conn);
 	ck_assert_str_eq(reason, "timeout");
@@ -287,23 +307,253 @@ START_TEST(test_smx_tls_bad_names)
 		many[i] = CERT_NAME;
 	ctx = make_ctx(SMX_TLS_VERIFY_CA, NULL);
 	/* Refused before the socket is touched: -1 is never used. */
-	ck_assert_int_eq(smx_tls_connect(ctx, -1, NULL, NULL, 0, 100, &conn,
-	                     &info, reason, sizeof(reason)),
+	ck_assert_int_eq(smx_tls_connect(ctx, -1, peer_of(NULL, NULL, 0), 100,
+	                     &conn, &info, reason, sizeof(reason)),
 	    SMX_INVALID);
-	ck_assert_int_eq(smx_tls_connect(ctx, -1, NULL, crlf, 1, 100, &conn,
-	                     &info, reason, sizeof(reason)),
+	ck_assert_int_eq(smx_tls_connect(ctx, -1, peer_of(NULL, crlf, 1), 100,
+	                     &conn, &info, reason, sizeof(reason)),
 	    SMX_INVALID);
-	ck_assert_int_eq(smx_tls_connect(ctx, -1, NULL, empty, 1, 100, &conn,
-	                     &info, reason, sizeof(reason)),
+	ck_assert_int_eq(smx_tls_connect(ctx, -1, peer_of(NULL, empty, 1), 100,
+	                     &conn, &info, reason, sizeof(reason)),
 	    SMX_INVALID);
-	ck_assert_int_eq(smx_tls_connect(ctx, -1, NULL, many,
-	                     SMX_TLS_NAMES_MAX + 1, 100, &conn, &info, reason,
-	                     sizeof(reason)),
+	ck_assert_int_eq(smx_tls_connect(ctx, -1,
+	                     peer_of(NULL, many, SMX_TLS_NAMES_MAX + 1), 100,
+	                     &conn, &info, reason, sizeof(reason)),
 	    SMX_INVALID);
-	ck_assert_int_eq(smx_tls_connect(ctx, -1, "a\nb", many, 1, 100, &conn,
-	                     &info, reason, sizeof(reason)),
+	ck_assert_int_eq(smx_tls_connect(ctx, -1, peer_of("a\nb", many, 1), 100,
+	                     &conn, &info, reason, sizeof(reason)),
 	    SMX_INVALID);
 	ck_assert_ptr_null(conn);
+	smx_tls_ctx_free(ctx);
+}
+END_TEST
+
+/* ---------------------------------------------------------------- */
+/* DANE                                                              */
+
+/* The certificate in certs_dir/base.pem. */
+static X509 *
+load_cert(const char *base)
+{
+	char path[256];
+	FILE *fp;
+	X509 *x;
+
+	snprintf(path, sizeof(path), "%s/%s.pem", certs_dir, base);
+	ck_assert_ptr_nonnull(fp = fopen(path, "r"));
+	x = PEM_read_X509(fp, NULL, NULL, NULL);
+	fclose(fp);
+	ck_assert_ptr_nonnull(x);
+	return x;
+}
+
+/*
+ * TLSA association data for a certificate: selector 0 (the whole
+ * certificate) or 1 (SPKI), matching type 0 (full), 1 (SHA2-256) or 2
+ * (SHA2-512), computed here the way RFC 6698 section 2.1 says.
+ */
+static size_t
+tlsa_data(const char *base, unsigned selector, unsigned mtype,
+    unsigned char *out, size_t size)
+{
+	X509 *x = load_cert(base);
+	unsigned char *der = NULL;
+	unsigned int mdlen = 0;
+	int len;
+
+	if (selector == 0)
+		len = i2d_X509(x, &der);
+	else
+		len = i2d_X509_PUBKEY(X509_get_X509_PUBKEY(x), &der);
+	ck_assert_int_gt(len, 0);
+	if (mtype == 0) {
+		ck_assert_int_le(len, (int)size);
+		memcpy(out, der, (size_t)len);
+		mdlen = (unsigned)len;
+	} else {
+		ck_assert(EVP_Digest(der, (size_t)len, out, &mdlen,
+		    mtype == 1 ? EVP_sha256() : EVP_sha512(), NULL));
+	}
+	OPENSSL_free(der);
+	X509_free(x);
+	return mdlen;
+}
+
+/* The peer's chain file "chain": the leaf CERT_NAME and the test CA. */
+static void
+make_chain(void)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+	    "cat %1$s/%2$s.pem %1$s/ca.pem >%1$s/chain.pem && "
+	    "cp %1$s/%2$s.key %1$s/chain.key",
+	    certs_dir, CERT_NAME);
+	ck_assert_int_eq(system(cmd), 0);
+}
+
+static const struct {
+	const char *cert; /* what the peer presents */
+	const char *of;   /* whose data the TLSA record holds */
+	unsigned usage;   /* 2 DANE-TA, 3 DANE-EE, ... */
+	unsigned selector;
+	unsigned mtype;
+	const char *base;  /* the TLSA base domain */
+	const char *extra; /* another acceptable name, or NULL */
+	enum smx_status st;
+	enum smx_tls_verified verified;
+	const char *match; /* tlsa_match, or the verify reason */
+} dane_cases[] = {
+	/* DANE-EE: no name check, any issuer, even expired. */
+	{ "wrongname", "wrongname", 3, 1, 1, "mx1.example.test", NULL, SMX_OK,
+	    SMX_TLS_VERIFIED_DANE_EE, "3 1 1" },
+	{ "expired", "expired", 3, 1, 2, "mx1.example.test", NULL, SMX_OK,
+	    SMX_TLS_VERIFIED_DANE_EE, "3 1 2" },
+	{ "selfsigned", "selfsigned", 3, 0, 1, "other.test", NULL, SMX_OK,
+	    SMX_TLS_VERIFIED_DANE_EE, "3 0 1" },
+	{ CERT_NAME, CERT_NAME, 3, 1, 0, "x.test", NULL, SMX_OK,
+	    SMX_TLS_VERIFIED_DANE_EE, "3 1 0" },
+	/* A record of another certificate: refused, never unauthenticated. */
+	{ CERT_NAME, "wrongname", 3, 1, 1, CERT_NAME, NULL, SMX_PERMFAIL,
+	    SMX_TLS_VERIFIED_FAIL, "no matching DANE TLSA records" },
+	/* DANE-TA: the chain to the trust anchor, and a name. */
+	{ "chain", "ca", 2, 0, 1, CERT_NAME, NULL, SMX_OK,
+	    SMX_TLS_VERIFIED_DANE_TA, "2 0 1" },
+	{ "chain", "ca", 2, 1, 1, "dest.example", CERT_NAME, SMX_OK,
+	    SMX_TLS_VERIFIED_DANE_TA, "2 1 1" },
+	{ "chain", "ca", 2, 0, 1, "other.example.test", NULL, SMX_PERMFAIL,
+	    SMX_TLS_VERIFIED_FAIL, "hostname mismatch" },
+	/* The TA is not in the chain the peer sends: no match. */
+	{ CERT_NAME, "ca", 2, 0, 1, CERT_NAME, NULL, SMX_PERMFAIL,
+	    SMX_TLS_VERIFIED_FAIL, "" },
+};
+
+START_TEST(test_smx_tls_dane)
+{
+	unsigned char data[4096];
+	struct smx_tls_tlsa tlsa;
+	struct smx_tls_peer p;
+	struct smx_tls_chain chain;
+	const char *names[1];
+	struct smx_tls_ctx *ctx;
+	struct smx_tls_conn *conn = NULL;
+	struct smx_tls_info info;
+	char reason[512] = "";
+	enum smx_status st;
+	int fd;
+
+	make_chain();
+	memset(&tlsa, 0, sizeof(tlsa));
+	tlsa.usage = (unsigned char)dane_cases[_i].usage;
+	tlsa.selector = (unsigned char)dane_cases[_i].selector;
+	tlsa.mtype = (unsigned char)dane_cases[_i].mtype;
+	tlsa.len = tlsa_data(dane_cases[_i].of, dane_cases[_i].selector,
+	    dane_cases[_i].mtype, data, sizeof(data));
+	tlsa.data = data;
+	ck_assert(smx_tls_tlsa_usable(&tlsa));
+	memset(&p, 0, sizeof(p));
+	p.sni = dane_cases[_i].base;
+	p.dane_base = dane_cases[_i].base;
+	names[0] = dane_cases[_i].extra;
+	p.names = names;
+	p.n_names = dane_cases[_i].extra != NULL ? 1 : 0;
+	p.tlsa = &tlsa;
+	p.n_tlsa = 1;
+	p.chain = &chain;
+	ck_assert(peer_start(&peer, "implicit", dane_cases[_i].cert, NULL));
+	ctx = make_ctx(SMX_TLS_VERIFY_DANE, NULL);
+	fd = connect_peer();
+	st = smx_tls_connect(ctx, fd, &p, 5000, &conn, &info, reason,
+	    sizeof(reason));
+	ck_assert_msg(st == dane_cases[_i].st, "status %d, reason %s", st,
+	    reason);
+	ck_assert(info.is_dane);
+	ck_assert_int_eq(info.verified, dane_cases[_i].verified);
+	if (st == SMX_OK) {
+		ck_assert_str_eq(info.tlsa_match, dane_cases[_i].match);
+		smx_tls_close(conn, 1000);
+	} else {
+		ck_assert_int_eq(info.failure, SMX_TLS_FAIL_VERIFY);
+		ck_assert_msg(strstr(info.verify_reason,
+		                  dane_cases[_i].match) != NULL,
+		    "%s", info.verify_reason);
+		ck_assert_ptr_null(conn);
+	}
+	/* The chain is there for reports, also when verification fails. */
+	ck_assert_uint_ge(chain.n_certs, 1);
+	ck_assert_str_ne(chain.cert[0].subject, "");
+	close(fd);
+	smx_tls_ctx_free(ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
+START_TEST(test_smx_tls_tlsa_usable)
+{
+	static const unsigned char d[64];
+	static const struct {
+		unsigned u, s, m;
+		size_t len;
+		bool usable;
+	} cases[] = {
+		{ 3, 1, 1, 32, true },
+		{ 2, 0, 1, 32, true },
+		{ 3, 0, 2, 64, true },
+		{ 3, 1, 0, 10, true },
+		{ 0, 0, 1, 32, false }, /* PKIX-TA: unusable for SMTP */
+		{ 1, 1, 1, 32, false }, /* PKIX-EE */
+		{ 4, 1, 1, 32, false },
+		{ 3, 2, 1, 32, false },
+		{ 3, 1, 3, 32, false },
+		{ 3, 1, 1, 31, false },
+		{ 3, 1, 2, 32, false },
+		{ 3, 1, 0, 0, false },
+		{ 255, 1, 1, 32, false },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct smx_tls_tlsa t = { (unsigned char)cases[i].u,
+			(unsigned char)cases[i].s, (unsigned char)cases[i].m, d,
+			cases[i].len };
+
+		ck_assert_msg(smx_tls_tlsa_usable(&t) == cases[i].usable,
+		    "case %zu", i);
+	}
+}
+END_TEST
+
+/* DANE with no usable record is refused before the socket is touched. */
+START_TEST(test_smx_tls_dane_params)
+{
+	static const unsigned char d[32];
+	struct smx_tls_tlsa pkix = { 1, 1, 1, d, 32 };
+	struct smx_tls_peer p;
+	struct smx_tls_ctx *ctx = make_ctx(SMX_TLS_VERIFY_DANE, NULL);
+	struct smx_tls_conn *conn = NULL;
+	struct smx_tls_info info;
+	char reason[256];
+	int fds[2];
+
+	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, fds), 0);
+	memset(&p, 0, sizeof(p));
+	p.dane_base = "mx.example.test";
+	ck_assert_int_eq(smx_tls_connect(ctx, fds[0], &p, 100, &conn, &info,
+	                     reason, sizeof(reason)),
+	    SMX_INVALID);
+	p.tlsa = &pkix;
+	p.n_tlsa = 1;
+	ck_assert_int_eq(smx_tls_connect(ctx, fds[0], &p, 100, &conn, &info,
+	                     reason, sizeof(reason)),
+	    SMX_INVALID);
+	ck_assert_str_eq(reason, "no usable TLSA record");
+	p.dane_base = NULL;
+	ck_assert_int_eq(smx_tls_connect(ctx, fds[0], &p, 100, &conn, &info,
+	                     reason, sizeof(reason)),
+	    SMX_INVALID);
+	ck_assert_ptr_null(conn);
+	close(fds[0]);
+	close(fds[1]);
 	smx_tls_ctx_free(ctx);
 }
 END_TEST
@@ -327,6 +577,15 @@ tls_suite(void)
 	tcase_add_test(tc, test_smx_tls_min_protocol);
 	tcase_add_test(tc, test_smx_tls_timeout);
 	tcase_add_test(tc, test_smx_tls_bad_names);
+	tcase_set_timeout(tc, 20);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("dane");
+	tcase_add_unchecked_fixture(tc, certs_make, certs_remove);
+	tcase_add_loop_test(tc, test_smx_tls_dane, 0,
+	    sizeof(dane_cases) / sizeof(dane_cases[0]));
+	tcase_add_test(tc, test_smx_tls_tlsa_usable);
+	tcase_add_test(tc, test_smx_tls_dane_params);
 	tcase_set_timeout(tc, 20);
 	suite_add_tcase(s, tc);
 

@@ -455,7 +455,7 @@ done
 # The secmx path really used SRV and TLS with a verified certificate.
 if grep -q 'secmx/transport\[' "$SMX_SYSLOG"; then
 	if grep 'secmx/transport\[' "$SMX_SYSLOG" | grep 'status=sent' |
-	    grep -v 'route=srv .*verify=ok' | grep -q .; then
+	    grep -v 'route=srv .*verify=ca' | grep -q .; then
 		bench_error "secmx-transport delivered other than by SRV with a verified certificate"
 	fi
 else

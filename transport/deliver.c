@@ -34,7 +34,7 @@
  *	recipient, in the same space-separated key=value form as the
  *	policy server's audit lines: "QUEUEID: to=<r> relay=host[addr]:port
  *	route=srv role=sos stage=eod class=sent tls=TLSv1.3 cipher=...
- *	verify=ok status=sent (text)".
+ *	verify=ca status=sent (text)".
  * SECURITY
  *	DNS answers, server replies and certificates are untrusted; values
  *	in log lines are bounded by SMX_LOG_VALUE_MAX and made printable by

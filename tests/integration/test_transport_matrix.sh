@@ -78,12 +78,12 @@ done
 
 # secmx-transport's audit lines: one per attempt and one per outcome.
 rig_assert_audit "$(rig_token sos sor.test)" 'relay=sor-mx\.sor\.test\[127\.0\.0\.1\]:2601' \
-    route=srv role=sos 'tls=TLSv1\.3' verify=ok status=sent
+    route=srv role=sos 'tls=TLSv1\.3' verify=ca status=sent
 rig_assert_audit "$(rig_token sos two.test)" 'relay=dead\.two\.test\[127\.0\.0\.9\]:2601' \
     route=srv tls=none status=deferred
 rig_assert_audit "$(rig_token sos two.test)" 'relay=sor-mx\.two\.test\[127\.0\.0\.1\]:2602' \
-    route=srv role=sos 'tls=TLSv1\.3' verify=ok status=sent
-rig_assert_audit "$(rig_token bes sor.test)" route=srv role=bes verify=ok status=sent
+    route=srv role=sos 'tls=TLSv1\.3' verify=ca status=sent
+rig_assert_audit "$(rig_token bes sor.test)" route=srv role=bes verify=ca status=sent
 rig_assert_audit "$(rig_token sos ber.test)" 'relay=ber-mx\.ber\.test\[127\.0\.0\.2\]:25' \
     route=mx role=sos 'tls=TLSv1\.3' status=sent
 rig_assert_audit "$(rig_token bes plain.test)" 'relay=mx\.plain\.test\[127\.0\.0\.3\]:25' \

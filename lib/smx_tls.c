@@ -516,7 +516,7 @@ dane_result(struct smx_tls_conn *c, struct smx_tls_info *info)
 	}
 	info->verified = usage == TLSA_DANE_TA ? SMX_TLS_VERIFIED_DANE_TA
 	                                       : SMX_TLS_VERIFIED_DANE_EE;
-	(void)snprintf(info->tlsa_match, sizeof(info->tlsa_match), "%u %u %u",
+	(void)snprintf(info->tlsa_match, sizeof(info->tlsa_match), "%u.%u.%u",
 	    (unsigned)usage, (unsigned)selector, (unsigned)mtype);
 }
 

@@ -122,7 +122,8 @@ struct smx_tls_info {
 	enum smx_tls_failure failure;       /* with a failed connect */
 	char alert[64]; /* the server's fatal alert, with SMX_TLS_FAIL_ALERT */
 	bool is_dane;   /* DANE was required (a DANE context and records) */
-	char tlsa_match[16]; /* "3 1 1": the record that matched, DANE */
+	char tlsa_match[16]; /* "3.1.1": usage, selector and matching type of
+	                      * the record that matched (DANE) */
 };
 
 /*

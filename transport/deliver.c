@@ -144,18 +144,67 @@ deliver_dns_outcome(enum smx_route_kind kind, enum smx_status st,
 	return DELIVER_DNS_DECIDED;
 }
 
+bool
+deliver_dane_wanted(const struct smx_config *cfg, bool is_route_secure,
+    bool is_addr_secure)
+{
+	return cfg->tls_dane && cfg->dns_trust_ad && is_route_secure &&
+	    is_addr_secure;
+}
+
+enum deliver_dane
+deliver_dane_state(enum smx_status st, const struct smx_dns_tlsa_set *tlsa)
+{
+	size_t i;
+
+	switch (st) {
+	case SMX_OK:
+		break;
+	case SMX_NOTFOUND:
+		return DELIVER_DANE_OFF;
+	default:
+		/* SERVFAIL from the validator: bogus, or no answer at all. */
+		return DELIVER_DANE_FAILED;
+	}
+	if (!tlsa->is_ad)
+		return DELIVER_DANE_OFF; /* an insecure TLSA answer */
+	for (i = 0; i < tlsa->n_rr && i < SMX_TLSA_MAX; i++) {
+		struct smx_tls_tlsa t = { tlsa->rr[i].usage,
+			tlsa->rr[i].selector, tlsa->rr[i].mtype,
+			tlsa->rr[i].data, tlsa->rr[i].len };
+
+		if (smx_tls_tlsa_usable(&t))
+			return DELIVER_DANE_REQUIRED;
+	}
+	return DELIVER_DANE_UNUSABLE;
+}
+
 struct deliver_target
-deliver_target_policy(bool is_sos, enum outcome_route route)
+deliver_target_policy(bool is_sos, enum outcome_route route,
+    enum deliver_dane dane, enum smx_mx_security mx_security)
 {
 	struct deliver_target t;
 
 	memset(&t, 0, sizeof(t));
-	if (route == OUTCOME_ROUTE_SRV) {
-		t.tls = SMTP_TLS_ENCRYPT;
-		t.is_verify = true;
-	} else {
-		t.tls = is_sos ? SMTP_TLS_ENCRYPT : SMTP_TLS_MAY;
+	t.tls = SMTP_TLS_ENCRYPT;
+	switch (dane) {
+	case DELIVER_DANE_FAILED:
+		t.skip = DELIVER_SKIP_DANE_FAILED;
+		return t;
+	case DELIVER_DANE_REQUIRED:
+		t.verify = DELIVER_VERIFY_DANE;
+		return t;
+	case DELIVER_DANE_UNUSABLE:
+		break;
+	case DELIVER_DANE_OFF:
+		if (route == OUTCOME_ROUTE_SRV)
+			t.verify = DELIVER_VERIFY_CONFIG;
+		else if (!is_sos)
+			t.tls = SMTP_TLS_MAY;
+		break;
 	}
+	if (is_sos && route == OUTCOME_ROUTE_MX && mx_security == SMX_MX_DANE)
+		t.skip = DELIVER_SKIP_NOT_DANE;
 	return t;
 }
 
@@ -196,6 +245,7 @@ const struct deliver_io deliver_io_default = {
 	.route_srv = smx_route_srv,
 	.route_mx = smx_route_mx,
 	.lookup_addrs = smx_dns_lookup_addrs,
+	.lookup_tlsa = smx_dns_lookup_tlsa,
 	.session = smtp_session_deliver,
 	.is_local_addr = deliver_is_local_addr,
 	.now_ms = smx_io_now_ms,
@@ -206,6 +256,7 @@ deliver_tls_free(struct deliver_tls *t)
 {
 	smx_tls_ctx_free(t->verify);
 	smx_tls_ctx_free(t->none);
+	smx_tls_ctx_free(t->dane);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -238,20 +289,21 @@ queue_id(const struct run *r)
 	return q != NULL && q[0] != '\0' ? q : "NOQUEUE";
 }
 
-/* One audit line for recipient i. */
+/* One audit line for recipient i: what o says. */
 static void
-audit(const struct run *r, size_t i, const char *relay, const char *proto,
-    const char *cipher, enum smx_tls_verified verified, enum smtp_stage stage,
-    const char *cls, enum smx_status st, const char *text)
+audit(const struct run *r, size_t i, const struct outcome *o)
 {
 	smx_log_info(
-	    "%s: to=<%.*s> relay=%.*s route=%s role=%s stage=%s class=%s tls=%s cipher=%s verify=%s status=%s (%.*s)",
+	    "%s: to=<%.*s> relay=%.*s route=%s role=%s stage=%s class=%s dnssec=%s tls=%s cipher=%s verify=%s%s%s status=%s (%.*s)",
 	    queue_id(r), W, r->rq->recipients[i], W,
-	    relay[0] != '\0' ? relay : "none", r->route_name, r->role_name,
-	    smtp_stage_name(stage), cls, proto[0] != '\0' ? proto : "none",
-	    cipher[0] != '\0' ? cipher : "none",
-	    smx_tls_verified_name(verified), outcome_status_name(st),
-	    SMX_LOG_LINE_MAX, text);
+	    o->relay[0] != '\0' ? o->relay : "none", r->route_name,
+	    r->role_name, smtp_stage_name(o->stage), outcome_class_name(o->cls),
+	    o->is_secure ? "secure" : "insecure",
+	    o->tls_protocol[0] != '\0' ? o->tls_protocol : "none",
+	    o->tls_cipher[0] != '\0' ? o->tls_cipher : "none",
+	    smx_tls_verified_name(o->tls_verified),
+	    o->tlsa_match[0] != '\0' ? " tlsa=" : "", o->tlsa_match,
+	    outcome_status_name(o->status), SMX_LOG_LINE_MAX, o->line);
 }
 
 /* One audit line per recipient the attempt carried. */
@@ -259,31 +311,12 @@ static void
 audit_attempt(const struct run *r, const struct smtp_session_result *res,
     size_t n)
 {
-	enum outcome_class cls = outcome_classify(res);
-	char line[TRANSPORT_LINE_MAX + 1];
+	struct outcome o;
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		const struct smtp_rcpt_result *rr = &r->rr[i];
-		enum smx_status st = res->status;
-
-		if (res->is_delivered && rr->is_accepted)
-			(void)snprintf(line, sizeof(line), "%s", res->text);
-		else if (rr->reply_code != 0 && !rr->is_accepted)
-			smtp_rcpt_format(res, rr, line, sizeof(line));
-		else
-			smtp_session_format(res, line, sizeof(line));
-		if (rr->reply_code != 0 && !rr->is_accepted)
-			st = rr->reply_code / 100 == 5 ? SMX_PERMFAIL
-			                               : SMX_TEMPFAIL;
-		else if (res->is_delivered)
-			st = SMX_OK;
-		else if (st == SMX_OK || st == SMX_INVALID)
-			st = SMX_TEMPFAIL;
-		audit(r, r->idx[i], res->peer,
-		    res->has_tls ? res->tls.protocol : "",
-		    res->has_tls ? res->tls.cipher : "", res->tls.verified,
-		    res->stage, outcome_class_name(cls), st, line);
+		outcome_of_attempt(res, &r->rr[i], &o);
+		audit(r, r->idx[i], &o);
 	}
 	if (res->is_tls_fallback)
 		smx_log_info(
@@ -302,11 +335,13 @@ local_failure(struct run *r, enum smx_status st, const char *enhanced,
 
 /* The context for a target, made on first use. NULL after local_failure. */
 static struct smx_tls_ctx *
-tls_ctx(struct run *r, bool is_verify)
+tls_ctx(struct run *r, enum deliver_verify verify)
 {
 	const struct smx_config *cfg = r->rq->cfg;
-	struct smx_tls_ctx **slot =
-	    is_verify ? &r->rq->tls->verify : &r->rq->tls->none;
+	struct deliver_tls *tls = r->rq->tls;
+	struct smx_tls_ctx **slot = verify == DELIVER_VERIFY_DANE ? &tls->dane
+	    : verify == DELIVER_VERIFY_CONFIG                     ? &tls->verify
+	                                                          : &tls->none;
 	struct smx_tls_options o;
 	char reason[SMX_TLS_REASON_MAX];
 	char text[SMX_TLS_REASON_MAX + 64];
@@ -317,7 +352,9 @@ tls_ctx(struct run *r, bool is_verify)
 	/* STYLE: TLS 1.2 at least, whatever the receiving side accepts. */
 	o.min_protocol =
 	    cfg->tls_min_protocol >= SMX_TLS_1_3 ? "TLSv1.3" : "TLSv1.2";
-	o.verify = is_verify ? cfg->tls_verify : SMX_TLS_VERIFY_NONE;
+	o.verify = verify == DELIVER_VERIFY_DANE ? SMX_TLS_VERIFY_DANE
+	    : verify == DELIVER_VERIFY_CONFIG    ? cfg->tls_verify
+	                                         : SMX_TLS_VERIFY_NONE;
 	o.ca_file = cfg->tls_ca_file;
 	o.ca_path = cfg->tls_ca_path;
 	if (smx_tls_ctx_new(&o, slot, reason, sizeof(reason)) != SMX_OK) {
@@ -376,11 +413,27 @@ make_sockaddr(const struct smx_dns_addr *a, struct sockaddr_storage *ss)
 	return sizeof(*s4);
 }
 
-/* What one target is tried with. */
+/*
+ * One target of the route: its host (NULL for an [address] next hop),
+ * port, where it came from, and whether DNSSEC validated the answer
+ * that named it (the SRV or MX RRset; a [host] next hop has none).
+ */
 struct target {
+	const char *host;
+	uint16_t port;
+	enum outcome_route route;
+	bool is_route_secure;
+	bool use_target_name; /* SRV: the target name counts for verify=ca */
+};
+
+/* What a target is tried with, once DNS has said everything. */
+struct attempt_plan {
 	struct deliver_target policy;
-	const char *const *names;
-	size_t n_names;
+	struct smx_tls_peer peer;
+	const char *names[SMX_TLS_NAMES_MAX];
+	struct smx_route_tls_names ca_names;
+	struct smx_tls_tlsa tlsa[SMX_TLSA_MAX];
+	bool is_secure; /* dnssec=secure: route and addresses validated */
 };
 
 /* The recipients that have no final outcome yet, into r->rcpts/idx. */
@@ -419,8 +472,8 @@ is_self(struct run *r, const struct smx_dns_addr *a, const char *host)
 
 /* One attempt at one address; true when the delivery is decided. */
 static bool
-try_addr(struct run *r, const char *host, const struct smx_dns_addr *a,
-    const struct target *t, struct smx_tls_ctx *ctx)
+try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
+    const struct attempt_plan *plan, struct smx_tls_ctx *ctx)
 {
 	const struct deliver_request *rq = r->rq;
 	struct smtp_session_params p;
@@ -430,7 +483,7 @@ try_addr(struct run *r, const char *host, const struct smx_dns_addr *a,
 	int timeout_ms;
 	size_t n;
 
-	if (is_self(r, a, host))
+	if (is_self(r, a, t->host))
 		return false;
 	if (r->n_attempts >= TRANSPORT_ATTEMPTS_MAX) {
 		outcome_agg_add_local(&r->agg, "4.4.4",
@@ -447,45 +500,158 @@ try_addr(struct run *r, const char *host, const struct smx_dns_addr *a,
 	memset(&p, 0, sizeof(p));
 	p.addr_len = make_sockaddr(a, &ss);
 	p.addr = (const struct sockaddr *)&ss;
-	p.host = host;
+	p.host = t->host;
 	p.helo = rq->helo;
 	p.sender = rq->sender;
 	p.recipients = r->rcpts;
 	p.n_recipients = n;
 	p.rcpt = r->rr;
-	p.tls_policy = t->policy.tls;
+	p.tls_policy = plan->policy.tls;
 	p.tls_ctx = ctx;
-	p.tls.names = t->names;
-	p.tls.n_names = t->n_names;
+	p.tls = plan->peer;
 	p.connect_timeout_ms = connect_ms;
 	p.timeout_ms = timeout_ms;
 	p.message = rq->message;
 	(void)r->io->session(&p, &res);
+	res.is_secure = plan->is_secure;
 	audit_attempt(r, &res, n);
 	return outcome_agg_add(&r->agg, &res, r->rr, r->idx, n);
 }
 
-/* Every address of one host; true when the delivery is decided. */
-static bool
-try_addrs(struct run *r, const char *host, const struct smx_dns_addr_set *set,
-    const struct target *t)
+/*
+ * Who the peer must be under the plan's policy: DANE (the TLSA base is
+ * the host; DANE-TA may also name the destination domain, RFC 7672
+ * section 3.2.2 and RFC 7673 section 3.2), the reference names of
+ * tls_verify = ca (SRV), or nothing (encrypt only).
+ */
+static void
+plan_peer(struct run *r, const struct target *t,
+    const struct smx_dns_tlsa_set *tlsa, struct attempt_plan *plan)
 {
-	struct smx_tls_ctx *ctx = NULL;
+	const char *domain = r->agg.domain;
 	size_t i;
 
-	if (t->policy.tls != SMTP_TLS_NONE &&
-	    (ctx = tls_ctx(r, t->policy.is_verify)) == NULL)
-		return true;
-	for (i = 0; i < set->n_addrs; i++) {
-		if (try_addr(r, host, &set->addr[i], t, ctx))
-			return true;
+	memset(&plan->peer, 0, sizeof(plan->peer));
+	if (plan->policy.verify == DELIVER_VERIFY_DANE) {
+		for (i = 0; i < tlsa->n_rr && i < SMX_TLSA_MAX; i++) {
+			plan->tlsa[i].usage = tlsa->rr[i].usage;
+			plan->tlsa[i].selector = tlsa->rr[i].selector;
+			plan->tlsa[i].mtype = tlsa->rr[i].mtype;
+			plan->tlsa[i].data = tlsa->rr[i].data;
+			plan->tlsa[i].len = tlsa->rr[i].len;
+		}
+		plan->peer.tlsa = plan->tlsa;
+		plan->peer.n_tlsa = i;
+		plan->peer.dane_base = t->host;
+		if (domain[0] != '\0' &&
+		    smx_ascii_casecmp(domain, t->host) != 0) {
+			plan->names[0] = domain;
+			plan->peer.names = plan->names;
+			plan->peer.n_names = 1;
+		}
+		return;
 	}
-	return false;
+	if (plan->policy.verify == DELIVER_VERIFY_CONFIG &&
+	    r->rq->cfg->tls_verify == SMX_TLS_VERIFY_CA) {
+		smx_route_tls_names(domain, t->host, t->use_target_name,
+		    &plan->ca_names);
+		plan->peer.names = plan->ca_names.names;
+		plan->peer.n_names = plan->ca_names.n_names;
+	}
 }
 
-/* Look up host's addresses and try them; true when decided. */
+/*
+ * The TLSA records of a target when DANE applies (deliver_dane_wanted)
+ * and what they mean (deliver_dane_state). The set is only read with
+ * DELIVER_DANE_REQUIRED.
+ */
+static enum deliver_dane
+dane_lookup(struct run *r, const struct target *t, bool is_addr_secure,
+    struct smx_dns_tlsa_set *tlsa, char *reason, size_t size)
+{
+	struct smx_dns_opts o;
+	enum smx_status st;
+
+	if (t->host == NULL ||
+	    !deliver_dane_wanted(r->rq->cfg, t->is_route_secure,
+	        is_addr_secure) ||
+	    !dns_opts(r, &o))
+		return DELIVER_DANE_OFF;
+	memset(tlsa, 0, sizeof(*tlsa));
+	st = r->io->lookup_tlsa(&o, t->port, t->host, tlsa, reason, size);
+	return deliver_dane_state(st, tlsa);
+}
+
+/*
+ * A target that is not tried: DANE found no way to trust it (a bogus or
+ * failed TLSA lookup: transient), or it does not qualify for a Secure
+ * Only Sender (refused).
+ */
+static void
+skip_target(struct run *r, const struct target *t,
+    const struct deliver_target *policy, const char *reason)
+{
+	char text[SMX_DNS_REASON_MAX + 2 * SMX_DOMAIN_MAX + 128];
+
+	if (policy->skip == DELIVER_SKIP_DANE_FAILED) {
+		(void)snprintf(text, sizeof(text),
+		    "TLSA lookup of _%u._tcp.%s failed (%s): DNSSEC says the answer is bogus or it could not be had; %s not used",
+		    (unsigned)t->port, t->host, reason, t->host);
+		smx_log_warning("%s: %s", queue_id(r), text);
+		outcome_agg_add_local(&r->agg, "4.7.5", text);
+		return;
+	}
+	(void)snprintf(text, sizeof(text),
+	    "MX host %s has no usable DANE TLSA records: it does not qualify for a Secure Only Sender (sos_mx_security = dane)",
+	    t->host);
+	smx_log_info("%s: %s", queue_id(r), text);
+	outcome_agg_add_refused(&r->agg, "4.7.4", text);
+}
+
+/* Every address of one host under its plan; true when decided. */
 static bool
-try_host(struct run *r, const char *host, uint16_t port, const struct target *t)
+try_addrs(struct run *r, const struct target *t,
+    const struct smx_dns_addr_set *set)
+{
+	struct smx_dns_tlsa_set *tlsa = NULL;
+	struct attempt_plan *plan = NULL;
+	struct smx_tls_ctx *ctx = NULL;
+	char reason[SMX_DNS_REASON_MAX] = "";
+	enum deliver_dane dane;
+	bool is_decided = false;
+	size_t i;
+
+	if ((tlsa = malloc(sizeof(*tlsa))) == NULL ||
+	    (plan = calloc(1, sizeof(*plan))) == NULL) {
+		local_failure(r, SMX_TEMPFAIL, "4.3.0", "out of memory");
+		is_decided = true;
+		goto out;
+	}
+	dane = dane_lookup(r, t, set->is_ad, tlsa, reason, sizeof(reason));
+	plan->policy = deliver_target_policy(r->rq->is_sos, t->route, dane,
+	    r->rq->cfg->sos_mx_security);
+	plan->is_secure = t->is_route_secure && set->is_ad;
+	if (plan->policy.skip != DELIVER_SKIP_NONE) {
+		skip_target(r, t, &plan->policy, reason);
+		goto out;
+	}
+	plan_peer(r, t, tlsa, plan);
+	if (plan->policy.tls != SMTP_TLS_NONE &&
+	    (ctx = tls_ctx(r, plan->policy.verify)) == NULL) {
+		is_decided = true;
+		goto out;
+	}
+	for (i = 0; i < set->n_addrs && !is_decided; i++)
+		is_decided = try_addr(r, t, &set->addr[i], plan, ctx);
+out:
+	free(plan);
+	free(tlsa);
+	return is_decided;
+}
+
+/* Look up a host's addresses and try them; true when decided. */
+static bool
+try_host(struct run *r, const struct target *t)
 {
 	struct smx_dns_addr_set set;
 	struct smx_dns_opts o;
@@ -496,33 +662,42 @@ try_host(struct run *r, const char *host, uint16_t port, const struct target *t)
 	if (!dns_opts(r, &o))
 		return true;
 	memset(&set, 0, sizeof(set));
-	st = r->io->lookup_addrs(&o, host, port, &set, reason, sizeof(reason));
+	st = r->io->lookup_addrs(&o, t->host, t->port, &set, reason,
+	    sizeof(reason));
 	if (st != SMX_OK) {
 		(void)snprintf(text, sizeof(text),
-		    "cannot find the addresses of %s: %s", host,
+		    "cannot find the addresses of %s: %s", t->host,
 		    st == SMX_NOTFOUND ? "host not found" : reason);
 		smx_log_warning("%s: %s", queue_id(r), text);
 		outcome_agg_add_local(&r->agg,
 		    st == SMX_NOTFOUND ? "4.4.4" : "4.4.3", text);
 		return false;
 	}
-	return try_addrs(r, host, &set, t);
+	return try_addrs(r, t, &set);
 }
 
-/* The [host] or [address] next hop, with the TLS rules of an MX route. */
+/*
+ * The [host] or [address] next hop, with the TLS rules of an MX route; a
+ * [host] whose addresses DNSSEC validated gets DANE as an MX host (there
+ * is no MX RRset to validate).
+ */
 static void
 run_relay(struct run *r, const struct smx_route_nexthop *nh)
 {
-	struct target t = { .policy = deliver_target_policy(r->rq->is_sos,
-		                OUTCOME_ROUTE_RELAY) };
+	struct target t = { .host = nh->host,
+		.port = nh->port,
+		.route = OUTCOME_ROUTE_RELAY,
+		.is_route_secure = true };
 	struct smx_dns_addr_set set;
 	unsigned char bin[16];
 
 	r->route_name = "mx";
 	if (nh->kind == SMX_ROUTE_NEXTHOP_HOST) {
-		(void)try_host(r, nh->host, nh->port, &t);
+		(void)try_host(r, &t);
 		return;
 	}
+	t.host = NULL;
+	t.is_route_secure = false;
 	memset(&set, 0, sizeof(set));
 	set.n_addrs = 1;
 	set.addr[0].port = nh->port;
@@ -537,41 +712,24 @@ run_relay(struct run *r, const struct smx_route_nexthop *nh)
 		outcome_agg_add_local(&r->agg, "4.3.5", "bad next-hop address");
 		return;
 	}
-	(void)try_addrs(r, NULL, &set, &t);
+	(void)try_addrs(r, &t, &set);
 }
 
-/* Every SRV target in order; TLS mandatory and verified. */
+/* Every target of a route in order (SRV: TLS mandatory, verified). */
 static void
-run_srv(struct run *r, const struct smx_route *rt, const char *domain)
+run_route(struct run *r, const struct smx_route *rt, enum outcome_route route)
 {
-	bool use_target = rt->is_ad && r->rq->cfg->dns_trust_ad;
 	size_t i;
 
 	for (i = 0; i < rt->n_targets && !r->is_out_of_time; i++) {
-		struct smx_route_tls_names names;
-		struct target t = { .policy =
-			                deliver_target_policy(r->rq->is_sos,
-			                    OUTCOME_ROUTE_SRV) };
+		struct target t = { .host = rt->target[i].host,
+			.port = rt->target[i].port,
+			.route = route,
+			.is_route_secure = rt->is_ad,
+			.use_target_name =
+			    rt->is_ad && r->rq->cfg->dns_trust_ad };
 
-		smx_route_tls_names(domain, rt->target[i].host, use_target,
-		    &names);
-		t.names = names.names;
-		t.n_names = names.n_names;
-		if (try_host(r, rt->target[i].host, rt->target[i].port, &t))
-			return;
-	}
-}
-
-/* Every MX host in order: may (BES) or encrypt (SOS), unverified. */
-static void
-run_mx(struct run *r, const struct smx_route *rt)
-{
-	struct target t = { .policy = deliver_target_policy(r->rq->is_sos,
-		                OUTCOME_ROUTE_MX) };
-	size_t i;
-
-	for (i = 0; i < rt->n_targets && !r->is_out_of_time; i++) {
-		if (try_host(r, rt->target[i].host, rt->target[i].port, &t))
+		if (try_host(r, &t))
 			return;
 	}
 }
@@ -602,7 +760,7 @@ run_domain(struct run *r, const char *domain, struct outcome *out)
 		smx_route_format(&rt, fmt, sizeof(fmt));
 		smx_log_debug("%s: %s: %s", queue_id(r), domain, fmt);
 		r->agg.route = OUTCOME_ROUTE_SRV;
-		run_srv(r, &rt, domain);
+		run_route(r, &rt, OUTCOME_ROUTE_SRV);
 		return false;
 	case DELIVER_DNS_NEXT:
 		break;
@@ -618,7 +776,7 @@ run_domain(struct run *r, const char *domain, struct outcome *out)
 		return true;
 	smx_route_format(&rt, fmt, sizeof(fmt));
 	smx_log_debug("%s: %s: %s", queue_id(r), domain, fmt);
-	run_mx(r, &rt);
+	run_route(r, &rt, OUTCOME_ROUTE_MX);
 	return false;
 }
 
@@ -694,8 +852,6 @@ deliver_run(const struct deliver_request *rq, struct outcome *out)
 	}
 	finish(&r);
 	for (i = 0; i < rq->n_recipients; i++)
-		audit(&r, i, out[i].relay, out[i].tls_protocol,
-		    out[i].tls_cipher, out[i].tls_verified, out[i].stage,
-		    outcome_class_name(out[i].cls), out[i].status, out[i].line);
+		audit(&r, i, &out[i]);
 	run_free(&r);
 }

@@ -66,28 +66,89 @@ enum deliver_dns_step deliver_dns_outcome(enum smx_route_kind kind,
     const char *reason, struct outcome *out);
 
 /*
- * struct deliver_target - how one target is tried: the TLS policy, and
- * whether its certificate is checked (the tls_verify context with
- * reference names) or not.
+ * DANE for one target (RFC 7672 for MX hosts, RFC 7673 for SRV targets),
+ * from deliver_dane_state:
+ *	OFF		no DANE: DNSSEC did not validate the route or the
+ *			addresses, no TLSA records, an insecure TLSA answer,
+ *			or tls_dane = no: the usual rules;
+ *	REQUIRED	usable TLSA records (DANE-TA, DANE-EE): TLS is
+ *			mandatory and must be DANE-authenticated, for every
+ *			role; no downgrade to plaintext or unauthenticated
+ *			TLS;
+ *	UNUSABLE	validated TLSA records, none usable: TLS mandatory,
+ *			unauthenticated;
+ *	FAILED		the TLSA lookup failed or is bogus (SERVFAIL from the
+ *			validating resolver): the target is not used.
  */
-struct deliver_target {
-	enum smtp_tls_policy tls;
-	bool is_verify;
+enum deliver_dane {
+	DELIVER_DANE_OFF = 0,
+	DELIVER_DANE_REQUIRED,
+	DELIVER_DANE_UNUSABLE,
+	DELIVER_DANE_FAILED,
 };
 
 /*
- * deliver_target_policy - SRV targets: TLS mandatory and verified per
- * tls_verify, for both roles; MX hosts and [relay] next hops: TLS
- * mandatory (unverified) for a Secure Only Sender, opportunistic for a
- * Best Effort Sender. Pure.
+ * deliver_dane_wanted - true when DANE applies to a target and its TLSA
+ * records are to be looked up: tls_dane = yes, dns_trust_ad = yes, and
+ * DNSSEC validated both the answer that named the target (SRV or MX
+ * RRset) and the target's addresses. Pure.
+ */
+bool deliver_dane_wanted(const struct smx_config *, bool is_route_secure,
+    bool is_addr_secure);
+
+/*
+ * deliver_dane_state - what a TLSA lookup (status st, records *tlsa)
+ * means; see enum deliver_dane. Pure.
+ */
+enum deliver_dane deliver_dane_state(enum smx_status st,
+    const struct smx_dns_tlsa_set *tlsa);
+
+/* How a target's certificate is checked. */
+enum deliver_verify {
+	DELIVER_VERIFY_NONE = 0, /* encrypt only */
+	DELIVER_VERIFY_CONFIG,   /* tls_verify (ca or none), SRV targets */
+	DELIVER_VERIFY_DANE,     /* the TLSA records, OpenSSL's DANE */
+};
+
+/* Why a target is not tried at all. */
+enum deliver_skip {
+	DELIVER_SKIP_NONE = 0,
+	DELIVER_SKIP_DANE_FAILED, /* bogus or failed TLSA: transient */
+	DELIVER_SKIP_NOT_DANE,    /* SOS, sos_mx_security = dane, an MX
+	                           * without usable TLSA: refused */
+};
+
+/*
+ * struct deliver_target - how one target is tried: the TLS policy and
+ * how its certificate is checked, or why it is skipped.
+ */
+struct deliver_target {
+	enum smtp_tls_policy tls;
+	enum deliver_verify verify;
+	enum deliver_skip skip;
+};
+
+/*
+ * deliver_target_policy - the policy of one target:
+ *	DANE FAILED: skipped (transient);
+ *	DANE REQUIRED: TLS mandatory, DANE-verified, for both roles;
+ *	DANE UNUSABLE: TLS mandatory, unverified;
+ *	otherwise SRV targets: TLS mandatory and verified per tls_verify,
+ *	for both roles; MX hosts and [relay] next hops: TLS mandatory
+ *	(unverified) for a Secure Only Sender, opportunistic for a Best
+ *	Effort Sender; except that with sos_mx_security = dane an MX host
+ *	without DANE does not qualify for a Secure Only Sender (skipped,
+ *	refused). Pure.
  */
 struct deliver_target deliver_target_policy(bool is_sos,
-    enum outcome_route route);
+    enum outcome_route route, enum deliver_dane dane,
+    enum smx_mx_security mx_security);
 
 /*
  * struct deliver_io - the I/O of a delivery run. deliver_io_default is
  * the real one: smx_route_srv, smx_route_mx, smx_dns_lookup_addrs,
- * smtp_session_deliver, deliver_is_local_addr, smx_io_now_ms.
+ * smx_dns_lookup_tlsa, smtp_session_deliver, deliver_is_local_addr,
+ * smx_io_now_ms.
  */
 struct deliver_io {
 	enum smx_status (*route_srv)(const struct smx_dns_opts *,
@@ -98,6 +159,9 @@ struct deliver_io {
 	    size_t reason_size);
 	enum smx_status (*lookup_addrs)(const struct smx_dns_opts *,
 	    const char *host, uint16_t port, struct smx_dns_addr_set *,
+	    char *reason, size_t reason_size);
+	enum smx_status (*lookup_tlsa)(const struct smx_dns_opts *,
+	    uint16_t port, const char *host, struct smx_dns_tlsa_set *,
 	    char *reason, size_t reason_size);
 	enum smx_status (*session)(const struct smtp_session_params *,
 	    struct smtp_session_result *);
@@ -116,12 +180,14 @@ bool deliver_is_local_addr(int family, const unsigned char *addr);
 /*
  * struct deliver_tls - the TLS client contexts of delivery runs, made on
  * first use from the configuration and kept by the caller across runs:
- * verify (per tls_verify, for SRV targets) and none (encrypt only). Zero
- * it before the first run; free with deliver_tls_free.
+ * verify (per tls_verify, for SRV targets), none (encrypt only) and dane
+ * (DANE-authenticated). Zero it before the first run; free with
+ * deliver_tls_free.
  */
 struct deliver_tls {
 	struct smx_tls_ctx *verify;
 	struct smx_tls_ctx *none;
+	struct smx_tls_ctx *dane;
 };
 
 /* deliver_tls_free - free both contexts and zero *t. */

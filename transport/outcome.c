@@ -222,14 +222,14 @@ outcome_classify(const struct smtp_session_result *r)
 		case SMTP_STAGE_END_OF_DATA:
 			return OUTCOME_TRANSACTION;
 		case SMTP_STAGE_STARTTLS:
-			return OUTCOME_REFUSED;
+			return r->is_dane ? OUTCOME_DANE : OUTCOME_REFUSED;
 		default:
 			return OUTCOME_TRANSIENT; /* greeting, EHLO, HELO */
 		}
 	case SMTP_FAULT_NO_TLS:
 	case SMTP_FAULT_TLS_ALERT:
 	case SMTP_FAULT_TLS_VERIFY:
-		return OUTCOME_REFUSED;
+		return r->is_dane ? OUTCOME_DANE : OUTCOME_REFUSED;
 	case SMTP_FAULT_LOOP:
 		return OUTCOME_LOOP;
 	case SMTP_FAULT_SMTPUTF8:
@@ -256,6 +256,8 @@ outcome_class_name(enum outcome_class c)
 		return "final";
 	case OUTCOME_REFUSED:
 		return "refused";
+	case OUTCOME_DANE:
+		return "dane";
 	case OUTCOME_LOOP:
 		return "loop";
 	case OUTCOME_LOCAL:
@@ -310,8 +312,32 @@ copy_attempt(struct outcome *o, const struct smtp_session_result *res)
 		    sizeof(o->tls_cipher));
 	}
 	o->tls_verified = res->tls.verified;
+	smx_strlcpy(o->tlsa_match, res->tls.tlsa_match, sizeof(o->tlsa_match));
+	o->is_secure = res->is_secure;
 	o->stage = res->stage;
 	o->cls = outcome_classify(res);
+}
+
+void
+outcome_of_attempt(const struct smtp_session_result *res,
+    const struct smtp_rcpt_result *rr, struct outcome *o)
+{
+	char line[TRANSPORT_LINE_MAX + 1];
+	enum smx_status st = res->status;
+
+	if (rr != NULL && rr->reply_code != 0 && !rr->is_accepted) {
+		smtp_rcpt_format(res, rr, line, sizeof(line));
+		st = rr->reply_code / 100 == 5 ? SMX_PERMFAIL : SMX_TEMPFAIL;
+	} else if (res->is_delivered) {
+		(void)snprintf(line, sizeof(line), "2.0.0 %s", res->text);
+		st = SMX_OK;
+	} else {
+		smtp_session_format(res, line, sizeof(line));
+		if (st == SMX_OK || st == SMX_INVALID)
+			st = SMX_TEMPFAIL;
+	}
+	outcome_set_line(o, st, line);
+	copy_attempt(o, res);
 }
 
 /* Make recipient i final with o (unless it already is). */
@@ -409,6 +435,7 @@ outcome_agg_add(struct outcome_agg *a, const struct smtp_session_result *res,
 	switch (cls) {
 	case OUTCOME_REFUSED:
 	case OUTCOME_TRANSIENT:
+	case OUTCOME_DANE:
 	case OUTCOME_LOOP:
 		count_host(a, cls, res, line);
 		return a->n_pending == 0;
@@ -453,6 +480,21 @@ outcome_agg_add_local(struct outcome_agg *a, const char *enhanced,
 	    text);
 	outcome_set(&a->best_transient, SMX_TEMPFAIL, enhanced, line);
 	a->rank_transient = 1;
+}
+
+void
+outcome_agg_add_refused(struct outcome_agg *a, const char *enhanced,
+    const char *text)
+{
+	char line[TRANSPORT_LINE_MAX + 1];
+
+	a->n_attempts++;
+	if (a->n_refused++ > 0)
+		return;
+	(void)snprintf(line, sizeof(line), "%s [stage=none class=refused]",
+	    text);
+	outcome_set(&a->best_refused, SMX_TEMPFAIL, enhanced, line);
+	a->best_refused.cls = OUTCOME_REFUSED;
 }
 
 void

@@ -34,6 +34,9 @@
  *			or lost connection at any stage (STARTTLS and the
  *			handshake included), malformed or unexpected data,
  *			a refused greeting, EHLO or HELO;
+ *	DANE		a refusal, as above, of a server that DANE requires
+ *			to be authenticated (usable TLSA records): RFC 7672
+ *			section 2.2 defers such mail, never downgrades it;
  *	LOOP		the server is this host (5.4.6);
  *	LOCAL		our own trouble (bad parameters): defer at once.
  */
@@ -43,6 +46,7 @@ enum outcome_class {
 	OUTCOME_MESSAGE,
 	OUTCOME_REFUSED,
 	OUTCOME_TRANSIENT,
+	OUTCOME_DANE,
 	OUTCOME_LOOP,
 	OUTCOME_LOCAL,
 };
@@ -56,7 +60,7 @@ enum outcome_class outcome_classify(const struct smtp_session_result *);
 
 /*
  * outcome_class_name - "sent", "final", "final", "refused", "transient",
- * "loop" or "local" for audit lines and DSN text. Never NULL.
+ * "dane", "loop" or "local" for audit lines and DSN text. Never NULL.
  */
 const char *outcome_class_name(enum outcome_class);
 
@@ -68,11 +72,11 @@ const char *outcome_class_name(enum outcome_class);
  * line: "2.0.0 ...", "4.x.x ..." or "5.x.x ...", printable ASCII, no CR,
  *   LF or NUL, at most TRANSPORT_LINE_MAX bytes; the class digit always
  *   matches status.
- * relay, tls_protocol, tls_cipher, tls_verified, stage, cls: the attempt
- *   that decided the outcome, for the audit log ("" / SMX_TLS_VERIFIED_NONE
- *   / SMTP_STAGE_NONE when no attempt decided it or it ran in plaintext).
- * is_final: set by the folding below once the recipient's outcome can no
- *   longer change.
+ * relay, tls_protocol, tls_cipher, tls_verified, stage, cls, is_secure,
+ *   tlsa_match: the attempt that decided the outcome, for the audit log ("" /
+ * SMX_TLS_VERIFIED_NONE / SMTP_STAGE_NONE when no attempt decided it or it ran
+ * in plaintext). is_final: set by the folding below once the recipient's
+ * outcome can no longer change.
  */
 struct outcome {
 	enum smx_status status;
@@ -83,6 +87,8 @@ struct outcome {
 	enum smx_tls_verified tls_verified;
 	enum smtp_stage stage;
 	enum outcome_class cls;
+	bool is_secure;      /* dnssec=secure for the deciding attempt */
+	char tlsa_match[16]; /* the TLSA record that matched, "3.1.1" */
 	bool is_final;
 };
 
@@ -192,8 +198,9 @@ void outcome_agg_init(struct outcome_agg *, enum outcome_route, bool is_sos,
  *	TRANSACTION, MESSAGE: the recipients concerned get the server's
  *	    reply or the reason; final;
  *	LOCAL: every recipient carried is deferred; final;
- *	REFUSED, TRANSIENT, LOOP: counted for outcome_agg_finish; nothing
- *	    is final, the next target may be tried.
+ *	REFUSED, TRANSIENT, DANE, LOOP: counted for outcome_agg_finish
+ *	    (DANE as transient); nothing is final, the next target may be
+ *	    tried.
  * Returns true when no further target may be tried: no recipient is
  * pending, or local trouble.
  */
@@ -207,6 +214,21 @@ bool outcome_agg_add(struct outcome_agg *, const struct smtp_session_result *,
  */
 void outcome_agg_add_local(struct outcome_agg *, const char *enhanced,
     const char *text);
+
+/*
+ * outcome_agg_add_refused - record a target that does not qualify
+ * without being tried (an MX host without DANE under sos_mx_security =
+ * dane), with a DSN code and text. It counts as refused.
+ */
+void outcome_agg_add_refused(struct outcome_agg *, const char *enhanced,
+    const char *text);
+
+/*
+ * outcome_of_attempt - *o for the audit line of one attempt (for one
+ * recipient: rr, or NULL): its status, line and attempt fields.
+ */
+void outcome_of_attempt(const struct smtp_session_result *,
+    const struct smtp_rcpt_result *rr, struct outcome *o);
 
 /*
  * outcome_agg_add_loop - record a target that is this host by its

@@ -729,6 +729,7 @@ result_reset(struct session *s)
 	size_t i;
 
 	memset(s->res, 0, sizeof(*s->res));
+	s->res->is_dane = s->p->tls.n_tlsa > 0;
 	format_peer(s->p, s->res->peer, sizeof(s->res->peer));
 	for (i = 0; i < s->p->n_recipients; i++)
 		memset(&s->p->rcpt[i], 0, sizeof(s->p->rcpt[i]));

@@ -105,6 +105,9 @@ struct smtp_session_result {
 	bool is_tls_fallback; /* SMTP_TLS_MAY: TLS failed, plaintext used */
 	char tls_failure[SMX_TLS_REASON_MAX]; /* why, with is_tls_fallback */
 	bool is_helo;      /* EHLO was refused; HELO was used */
+	bool is_dane;      /* DANE was required (TLSA records given) */
+	bool is_secure;    /* set by the caller: DNSSEC validated the
+	                    * answers that named this server */
 	size_t n_accepted; /* recipients the server accepted */
 };
 

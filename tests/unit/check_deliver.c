@@ -199,25 +199,121 @@ START_TEST(test_deliver_target_policy)
 	static const struct {
 		bool is_sos;
 		enum outcome_route route;
+		enum deliver_dane dane;
+		enum smx_mx_security mx;
 		enum smtp_tls_policy tls;
-		bool is_verify;
+		enum deliver_verify verify;
+		enum deliver_skip skip;
 	} cases[] = {
-		{ true, OUTCOME_ROUTE_SRV, SMTP_TLS_ENCRYPT, true },
-		{ false, OUTCOME_ROUTE_SRV, SMTP_TLS_ENCRYPT, true },
-		{ true, OUTCOME_ROUTE_MX, SMTP_TLS_ENCRYPT, false },
-		{ false, OUTCOME_ROUTE_MX, SMTP_TLS_MAY, false },
-		{ true, OUTCOME_ROUTE_RELAY, SMTP_TLS_ENCRYPT, false },
-		{ false, OUTCOME_ROUTE_RELAY, SMTP_TLS_MAY, false },
+		{ true, OUTCOME_ROUTE_SRV, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_CONFIG,
+		    DELIVER_SKIP_NONE },
+		{ false, OUTCOME_ROUTE_SRV, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_CONFIG,
+		    DELIVER_SKIP_NONE },
+		{ true, OUTCOME_ROUTE_MX, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
+		{ false, OUTCOME_ROUTE_MX, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		    SMTP_TLS_MAY, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
+		{ true, OUTCOME_ROUTE_RELAY, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
+		{ false, OUTCOME_ROUTE_RELAY, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		    SMTP_TLS_MAY, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
+		/* Usable TLSA: mandatory DANE, for a BES too, on any route. */
+		{ false, OUTCOME_ROUTE_MX, DELIVER_DANE_REQUIRED,
+		    SMX_MX_ENCRYPT, SMTP_TLS_ENCRYPT, DELIVER_VERIFY_DANE,
+		    DELIVER_SKIP_NONE },
+		{ true, OUTCOME_ROUTE_SRV, DELIVER_DANE_REQUIRED,
+		    SMX_MX_ENCRYPT, SMTP_TLS_ENCRYPT, DELIVER_VERIFY_DANE,
+		    DELIVER_SKIP_NONE },
+		{ true, OUTCOME_ROUTE_MX, DELIVER_DANE_REQUIRED, SMX_MX_DANE,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_DANE, DELIVER_SKIP_NONE },
+		/* TLSA, none usable: mandatory TLS, not verified. */
+		{ false, OUTCOME_ROUTE_MX, DELIVER_DANE_UNUSABLE,
+		    SMX_MX_ENCRYPT, SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
+		    DELIVER_SKIP_NONE },
+		{ false, OUTCOME_ROUTE_SRV, DELIVER_DANE_UNUSABLE,
+		    SMX_MX_ENCRYPT, SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
+		    DELIVER_SKIP_NONE },
+		/* Bogus or failed TLSA: not used at all. */
+		{ false, OUTCOME_ROUTE_MX, DELIVER_DANE_FAILED, SMX_MX_ENCRYPT,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
+		    DELIVER_SKIP_DANE_FAILED },
+		{ true, OUTCOME_ROUTE_SRV, DELIVER_DANE_FAILED, SMX_MX_ENCRYPT,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
+		    DELIVER_SKIP_DANE_FAILED },
+		/* sos_mx_security = dane: only DANE qualifies an MX for SOS. */
+		{ true, OUTCOME_ROUTE_MX, DELIVER_DANE_OFF, SMX_MX_DANE,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
+		    DELIVER_SKIP_NOT_DANE },
+		{ true, OUTCOME_ROUTE_MX, DELIVER_DANE_UNUSABLE, SMX_MX_DANE,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
+		    DELIVER_SKIP_NOT_DANE },
+		{ false, OUTCOME_ROUTE_MX, DELIVER_DANE_OFF, SMX_MX_DANE,
+		    SMTP_TLS_MAY, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
+		{ true, OUTCOME_ROUTE_SRV, DELIVER_DANE_OFF, SMX_MX_DANE,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_CONFIG,
+		    DELIVER_SKIP_NONE },
+		{ true, OUTCOME_ROUTE_RELAY, DELIVER_DANE_OFF, SMX_MX_DANE,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
 	};
 	size_t i;
 
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct deliver_target t =
-		    deliver_target_policy(cases[i].is_sos, cases[i].route);
+		struct deliver_target t = deliver_target_policy(cases[i].is_sos,
+		    cases[i].route, cases[i].dane, cases[i].mx);
 
-		ck_assert_int_eq(t.tls, cases[i].tls);
-		ck_assert(t.is_verify == cases[i].is_verify);
+		ck_assert_msg(t.skip == cases[i].skip, "case %zu", i);
+		if (t.skip != DELIVER_SKIP_NONE)
+			continue;
+		ck_assert_msg(t.tls == cases[i].tls, "case %zu", i);
+		ck_assert_msg(t.verify == cases[i].verify, "case %zu", i);
 	}
+}
+END_TEST
+
+/* deliver_dane_wanted and deliver_dane_state. */
+START_TEST(test_deliver_dane_state)
+{
+	struct smx_config *cfg = config("dns_trust_ad = yes\n", NULL, NULL);
+	struct smx_dns_tlsa_set *set = calloc(1, sizeof(*set));
+
+	ck_assert_ptr_nonnull(set);
+	ck_assert(deliver_dane_wanted(cfg, true, true));
+	ck_assert(!deliver_dane_wanted(cfg, false, true));
+	ck_assert(!deliver_dane_wanted(cfg, true, false));
+	cfg->tls_dane = false;
+	ck_assert(!deliver_dane_wanted(cfg, true, true));
+	cfg->tls_dane = true;
+	cfg->dns_trust_ad = false;
+	ck_assert(!deliver_dane_wanted(cfg, true, true));
+
+	ck_assert_int_eq(deliver_dane_state(SMX_NOTFOUND, set),
+	    DELIVER_DANE_OFF);
+	ck_assert_int_eq(deliver_dane_state(SMX_TEMPFAIL, set),
+	    DELIVER_DANE_FAILED);
+	ck_assert_int_eq(deliver_dane_state(SMX_INVALID, set),
+	    DELIVER_DANE_FAILED);
+	set->n_rr = 2;
+	set->rr[0].usage = 1; /* PKIX-EE: unusable for SMTP */
+	set->rr[0].selector = 1;
+	set->rr[0].mtype = 1;
+	set->rr[0].len = 32;
+	set->rr[1] = set->rr[0];
+	set->rr[1].usage = 3;
+	set->rr[1].len = 31; /* a SHA2-256 digest of the wrong length */
+	ck_assert_int_eq(deliver_dane_state(SMX_OK, set), DELIVER_DANE_OFF);
+	set->is_ad = true;
+	ck_assert_int_eq(deliver_dane_state(SMX_OK, set),
+	    DELIVER_DANE_UNUSABLE);
+	set->rr[1].len = 32;
+	ck_assert_int_eq(deliver_dane_state(SMX_OK, set),
+	    DELIVER_DANE_REQUIRED);
+	set->rr[1].usage = 2;
+	ck_assert_int_eq(deliver_dane_state(SMX_OK, set),
+	    DELIVER_DANE_REQUIRED);
+	free(set);
+	smx_config_free(cfg);
 }
 END_TEST
 
@@ -238,34 +334,59 @@ enum behaviour {
 	H_RCPT5,      /* refuses the recipient */
 	H_MIXED,      /* accepts the first recipient only */
 	H_EOD_LOST,   /* lost while waiting for the end-of-data reply */
+	H_DANE_BAD,   /* its certificate matches no TLSA record */
+};
+
+/* What a TLSA lookup for a host gives. */
+enum tlsa_kind {
+	TL_NONE = 0, /* NODATA */
+	TL_USABLE,   /* a validated DANE-EE record */
+	TL_UNUSABLE, /* validated, but only PKIX-EE (unusable for SMTP) */
+	TL_BOGUS,    /* SERVFAIL from the validating resolver */
+	TL_INSECURE, /* records without AD */
 };
 
 struct fake_host {
 	const char *name;
 	const char *addr; /* IPv4 text; NULL: no addresses */
 	enum behaviour b;
+	bool is_ad; /* the addresses are DNSSEC-validated */
+	enum tlsa_kind tlsa;
 };
 
 static const struct fake_host hosts[] = {
-	{ "srv-a.test", "192.0.2.10", H_GOOD },
-	{ "srv-b.test", "192.0.2.11", H_GOOD },
-	{ "srv-down.test", "192.0.2.12", H_DOWN },
-	{ "srv-notls.test", "192.0.2.13", H_NOTLS },
-	{ "mx-good.test", "192.0.2.20", H_GOOD },
-	{ "mx-notls.test", "192.0.2.21", H_NOTLS },
-	{ "mx-stall.test", "192.0.2.22", H_STLS_STALL },
-	{ "mx-alert.test", "192.0.2.23", H_HS_ALERT },
-	{ "mx-down.test", "192.0.2.24", H_DOWN },
-	{ "mx-loop.test", "192.0.2.25", H_LOOP },
-	{ "mx-self.test", "127.0.0.1", H_GOOD },
-	{ "mx-noaddr.test", NULL, H_GOOD },
-	{ "mx-rcpt5.test", "192.0.2.26", H_RCPT5 },
-	{ "mx-554.test", "192.0.2.27", H_STLS554 },
-	{ "mx-stlslost.test", "192.0.2.28", H_STLS_LOST },
-	{ "mx-reset.test", "192.0.2.29", H_HS_RESET },
-	{ "mx-mixed.test", "192.0.2.30", H_MIXED },
-	{ "mx-eodlost.test", "192.0.2.31", H_EOD_LOST },
-	{ "relay.test", "192.0.2.40", H_NOTLS },
+	{ "srv-a.test", "192.0.2.10", H_GOOD, false, TL_NONE },
+	{ "srv-b.test", "192.0.2.11", H_GOOD, false, TL_NONE },
+	{ "srv-down.test", "192.0.2.12", H_DOWN, false, TL_NONE },
+	{ "srv-notls.test", "192.0.2.13", H_NOTLS, false, TL_NONE },
+	{ "mx-good.test", "192.0.2.20", H_GOOD, false, TL_NONE },
+	{ "mx-notls.test", "192.0.2.21", H_NOTLS, false, TL_NONE },
+	{ "mx-stall.test", "192.0.2.22", H_STLS_STALL, false, TL_NONE },
+	{ "mx-alert.test", "192.0.2.23", H_HS_ALERT, false, TL_NONE },
+	{ "mx-down.test", "192.0.2.24", H_DOWN, false, TL_NONE },
+	{ "mx-loop.test", "192.0.2.25", H_LOOP, false, TL_NONE },
+	{ "mx-self.test", "127.0.0.1", H_GOOD, false, TL_NONE },
+	{ "mx-noaddr.test", NULL, H_GOOD, false, TL_NONE },
+	{ "mx-rcpt5.test", "192.0.2.26", H_RCPT5, false, TL_NONE },
+	{ "mx-554.test", "192.0.2.27", H_STLS554, false, TL_NONE },
+	{ "mx-stlslost.test", "192.0.2.28", H_STLS_LOST, false, TL_NONE },
+	{ "mx-reset.test", "192.0.2.29", H_HS_RESET, false, TL_NONE },
+	{ "mx-mixed.test", "192.0.2.30", H_MIXED, false, TL_NONE },
+	{ "mx-eodlost.test", "192.0.2.31", H_EOD_LOST, false, TL_NONE },
+	{ "relay.test", "192.0.2.40", H_NOTLS, false, TL_NONE },
+	/* DNSSEC and DANE */
+	{ "srv-dane.test", "192.0.2.50", H_GOOD, true, TL_USABLE },
+	{ "srv-danebad.test", "192.0.2.51", H_DANE_BAD, true, TL_USABLE },
+	{ "srv-bogus.test", "192.0.2.52", H_GOOD, true, TL_BOGUS },
+	{ "srv-unusable.test", "192.0.2.53", H_GOOD, true, TL_UNUSABLE },
+	{ "srv-insecure.test", "192.0.2.54", H_GOOD, false, TL_USABLE },
+	{ "srv-tlsainsec.test", "192.0.2.55", H_GOOD, true, TL_INSECURE },
+	{ "mx-dane.test", "192.0.2.60", H_GOOD, true, TL_USABLE },
+	{ "mx-dane-notls.test", "192.0.2.61", H_NOTLS, true, TL_USABLE },
+	{ "mx-danebad.test", "192.0.2.62", H_DANE_BAD, true, TL_USABLE },
+	{ "mx-bogus.test", "192.0.2.63", H_GOOD, true, TL_BOGUS },
+	{ "mx-secure.test", "192.0.2.64", H_GOOD, true, TL_NONE },
+	{ "mx-plainsec.test", "192.0.2.65", H_NOTLS, true, TL_NONE },
 };
 
 /* What DNS says about a destination domain. */
@@ -276,58 +397,100 @@ struct fake_domain {
 	enum smx_status mx_st;
 	const char *mx[3];
 	bool is_null_mx;
+	bool is_ad; /* the SRV and MX answers are DNSSEC-validated */
 };
 
 static const struct fake_domain domains[] = {
-	{ "srv.test", SMX_OK, { "srv-a.test" }, SMX_OK, { NULL }, false },
+	{ "srv.test", SMX_OK, { "srv-a.test" }, SMX_OK, { NULL }, false,
+	    false },
 	{ "srv2.test", SMX_OK, { "srv-down.test", "srv-b.test" }, SMX_OK,
-	    { NULL }, false },
+	    { NULL }, false, false },
 	{ "srvnotls.test", SMX_OK, { "srv-notls.test" }, SMX_OK,
-	    { "mx-good.test" }, false },
-	{ "dot.test", SMX_OK, { "." }, SMX_OK, { "mx-good.test" }, false },
-	{ "ber.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-good.test" },
+	    { "mx-good.test" }, false, false },
+	{ "dot.test", SMX_OK, { "." }, SMX_OK, { "mx-good.test" }, false,
+	    false },
+	{ "ber.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-good.test" }, false,
 	    false },
 	{ "plain.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-notls.test" },
-	    false },
+	    false, false },
 	{ "stall.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-stall.test" },
-	    false },
+	    false, false },
 	{ "stlslost.test", SMX_NOTFOUND, { NULL }, SMX_OK,
-	    { "mx-stlslost.test" }, false },
+	    { "mx-stlslost.test" }, false, false },
 	{ "reset.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-reset.test" },
-	    false },
+	    false, false },
 	{ "alert.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-alert.test" },
-	    false },
+	    false, false },
 	{ "refused.test", SMX_NOTFOUND, { NULL }, SMX_OK,
-	    { "mx-notls.test", "mx-554.test", "mx-alert.test" }, false },
+	    { "mx-notls.test", "mx-554.test", "mx-alert.test" }, false, false },
 	{ "mixed.test", SMX_NOTFOUND, { NULL }, SMX_OK,
-	    { "mx-notls.test", "mx-stall.test" }, false },
+	    { "mx-notls.test", "mx-stall.test" }, false, false },
 	{ "down.test", SMX_NOTFOUND, { NULL }, SMX_OK,
-	    { "mx-notls.test", "mx-down.test" }, false },
-	{ "nullmx.test", SMX_NOTFOUND, { NULL }, SMX_OK, { NULL }, true },
-	{ "nx.test", SMX_NOTFOUND, { NULL }, SMX_NOTFOUND, { NULL }, false },
-	{ "servfail.test", SMX_TEMPFAIL, { NULL }, SMX_OK, { "mx-good.test" },
+	    { "mx-notls.test", "mx-down.test" }, false, false },
+	{ "nullmx.test", SMX_NOTFOUND, { NULL }, SMX_OK, { NULL }, true,
 	    false },
-	{ "mxfail.test", SMX_NOTFOUND, { NULL }, SMX_TEMPFAIL, { NULL },
+	{ "nx.test", SMX_NOTFOUND, { NULL }, SMX_NOTFOUND, { NULL }, false,
+	    false },
+	{ "servfail.test", SMX_TEMPFAIL, { NULL }, SMX_OK, { "mx-good.test" },
+	    false, false },
+	{ "mxfail.test", SMX_NOTFOUND, { NULL }, SMX_TEMPFAIL, { NULL }, false,
 	    false },
 	{ "loop.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-loop.test" },
-	    false },
+	    false, false },
 	{ "self.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-self.test" },
-	    false },
+	    false, false },
 	{ "noaddr.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-noaddr.test" },
-	    false },
+	    false, false },
 	{ "rcpt.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-rcpt5.test" },
-	    false },
+	    false, false },
 	{ "multi.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-mixed.test" },
-	    false },
+	    false, false },
 	{ "eodlost.test", SMX_NOTFOUND, { NULL }, SMX_OK,
-	    { "mx-eodlost.test", "mx-good.test" }, false },
+	    { "mx-eodlost.test", "mx-good.test" }, false, false },
+	/* DNSSEC and DANE */
+	{ "dane-srv.test", SMX_OK, { "srv-dane.test" }, SMX_OK, { NULL }, false,
+	    true },
+	{ "dane-srvbad.test", SMX_OK, { "srv-danebad.test", "srv-b.test" },
+	    SMX_OK, { NULL }, false, true },
+	{ "dane-srvbad-only.test", SMX_OK, { "srv-danebad.test" }, SMX_OK,
+	    { "mx-good.test" }, false, true },
+	{ "dane-srvbogus.test", SMX_OK, { "srv-bogus.test" }, SMX_OK,
+	    { "mx-good.test" }, false, true },
+	{ "dane-srvunusable.test", SMX_OK, { "srv-unusable.test" }, SMX_OK,
+	    { NULL }, false, true },
+	{ "dane-srvinsecure.test", SMX_OK, { "srv-insecure.test" }, SMX_OK,
+	    { NULL }, false, true },
+	{ "dane-srvtlsainsec.test", SMX_OK, { "srv-tlsainsec.test" }, SMX_OK,
+	    { NULL }, false, true },
+	/* An unvalidated SRV answer: no DANE for its target. */
+	{ "dane-srvunsigned.test", SMX_OK, { "srv-dane.test" }, SMX_OK,
+	    { NULL }, false, false },
+	{ "dane-mx.test", SMX_NOTFOUND, { NULL }, SMX_OK, { "mx-dane.test" },
+	    false, true },
+	{ "dane-mxnotls.test", SMX_NOTFOUND, { NULL }, SMX_OK,
+	    { "mx-dane-notls.test" }, false, true },
+	{ "dane-mxbad.test", SMX_NOTFOUND, { NULL }, SMX_OK,
+	    { "mx-danebad.test", "mx-dane-notls.test" }, false, true },
+	{ "dane-mxbogus.test", SMX_NOTFOUND, { NULL }, SMX_OK,
+	    { "mx-bogus.test" }, false, true },
+	{ "dane-mxnone.test", SMX_NOTFOUND, { NULL }, SMX_OK,
+	    { "mx-secure.test" }, false, true },
+	{ "dane-mxplain.test", SMX_NOTFOUND, { NULL }, SMX_OK,
+	    { "mx-plainsec.test" }, false, true },
+	{ "dane-mxmixed.test", SMX_NOTFOUND, { NULL }, SMX_OK,
+	    { "mx-secure.test", "mx-dane.test" }, false, true },
 };
 
 /* What the fake sessions saw, for the assertions. */
 static struct {
 	size_t n_sessions;
 	size_t n_plaintext; /* sessions with TLS optional or off */
+	size_t n_dane;      /* sessions that required DANE */
+	size_t n_tlsa_lookups;
 	char hosts[16][64];
+	char dane_base[64]; /* of the last DANE session */
+	char dane_name[64]; /* its extra name */
+	size_t n_names;     /* reference names of the last session */
 } seen;
 
 static const struct fake_domain *
@@ -384,6 +547,7 @@ fake_srv(const struct smx_dns_opts *o, const char *domain, struct smx_route *rt,
 	snprintf(reason, size, "SERVFAIL");
 	ck_assert_ptr_nonnull(d);
 	fill_route(rt, SMX_ROUTE_SRV, d->srv);
+	rt->is_ad = d->is_ad;
 	if (d->srv_st == SMX_OK && rt->is_null)
 		return SMX_NOTFOUND;
 	return d->srv_st;
@@ -400,6 +564,7 @@ fake_mx(const struct smx_dns_opts *o, const char *domain, struct smx_route *rt,
 	ck_assert_ptr_nonnull(d);
 	fill_route(rt, SMX_ROUTE_MX, d->mx);
 	rt->is_null = d->is_null_mx;
+	rt->is_ad = d->is_ad;
 	return d->mx_st;
 }
 
@@ -421,6 +586,41 @@ fake_addrs(const struct smx_dns_opts *o, const char *host, uint16_t port,
 	set->addr[0].port = port;
 	ck_assert_int_eq(inet_pton(AF_INET, h->addr, set->addr[0].addr), 1);
 	snprintf(set->addr[0].text, sizeof(set->addr[0].text), "%s", h->addr);
+	set->is_ad = h->is_ad;
+	return SMX_OK;
+}
+
+/* The TLSA lookup of a fake host at _PORT._tcp.HOST. */
+static enum smx_status
+fake_tlsa(const struct smx_dns_opts *o, uint16_t port, const char *host,
+    struct smx_dns_tlsa_set *set, char *reason, size_t size)
+{
+	const struct fake_host *h = find_host(host);
+
+	(void)o;
+	(void)port;
+	ck_assert_ptr_nonnull(h);
+	seen.n_tlsa_lookups++;
+	memset(set, 0, sizeof(*set));
+	switch (h->tlsa) {
+	case TL_NONE:
+		snprintf(reason, size, "no TLSA records");
+		return SMX_NOTFOUND;
+	case TL_BOGUS:
+		snprintf(reason, size, "SERVFAIL");
+		return SMX_TEMPFAIL;
+	case TL_USABLE:
+	case TL_UNUSABLE:
+	case TL_INSECURE:
+		break;
+	}
+	set->n_rr = 1;
+	set->rr[0].usage = h->tlsa == TL_UNUSABLE ? 1 : 3;
+	set->rr[0].selector = 1;
+	set->rr[0].mtype = 1;
+	set->rr[0].len = 32;
+	memset(set->rr[0].data, 0xab, 32);
+	set->is_ad = h->tlsa != TL_INSECURE;
 	return SMX_OK;
 }
 
@@ -440,6 +640,14 @@ fake_deliver(const struct smtp_session_params *p,
 	seen.n_sessions++;
 	if (!is_mandatory)
 		seen.n_plaintext++;
+	seen.n_names = p->tls.n_names;
+	if (p->tls.n_tlsa > 0) {
+		seen.n_dane++;
+		snprintf(seen.dane_base, sizeof(seen.dane_base), "%s",
+		    p->tls.dane_base);
+		snprintf(seen.dane_name, sizeof(seen.dane_name), "%s",
+		    p->tls.n_names > 0 ? p->tls.names[0] : "");
+	}
 	switch (h->b) {
 	case H_GOOD:
 		k = K_SENT_TLS;
@@ -477,8 +685,18 @@ fake_deliver(const struct smtp_session_params *p,
 	case H_EOD_LOST:
 		k = K_EOD_TIME;
 		break;
+	case H_DANE_BAD:
+		k = K_VERIFY;
+		break;
 	}
 	fake_result(k, 1, res, p->rcpt, p->n_recipients);
+	/* As the real session: DANE required when records were given. */
+	res->is_dane = p->tls.n_tlsa > 0;
+	if (res->is_delivered && res->is_dane) {
+		res->tls.verified = SMX_TLS_VERIFIED_DANE_EE;
+		snprintf(res->tls.tlsa_match, sizeof(res->tls.tlsa_match),
+		    "3.1.1");
+	}
 	snprintf(res->peer, sizeof(res->peer), "%s[%s]:%u", h->name, h->addr,
 	    (unsigned)ntohs(((const struct sockaddr_in *)p->addr)->sin_port));
 	return res->status;
@@ -501,6 +719,7 @@ static const struct deliver_io fake_io = {
 	.route_srv = fake_srv,
 	.route_mx = fake_mx,
 	.lookup_addrs = fake_addrs,
+	.lookup_tlsa = fake_tlsa,
 	.session = fake_deliver,
 	.is_local_addr = fake_is_local,
 	.now_ms = fake_now,
@@ -684,6 +903,123 @@ START_TEST(test_deliver_run_matrix)
 }
 END_TEST
 
+/*
+ * DNSSEC and DANE, with dns_trust_ad = yes (and sos_mx_security = dane
+ * where the row says so): the outcome for each role, how many sessions
+ * required DANE, and that no session of a DANE target was plaintext.
+ */
+static const struct {
+	const char *rcpt;
+	bool is_mx_dane; /* sos_mx_security = dane */
+	enum smx_status sos_st;
+	const char *sos_prefix;
+	enum smx_status bes_st;
+	const char *bes_prefix;
+	size_t n_dane; /* DANE sessions in the SOS run */
+} dane_matrix[] = {
+	{ "b@dane-srv.test", false, SMX_OK,
+	    "2.0.0 delivered via srv-dane.test[192.0.2.50]:2525", SMX_OK,
+	    "2.0.0 ", 1 },
+	/* A target whose DANE authentication fails: the next target. */
+	{ "b@dane-srvbad.test", false, SMX_OK, "2.0.0 delivered via srv-b.test",
+	    SMX_OK, "2.0.0 delivered via srv-b.test", 1 },
+	/* ... never without DANE, never MX, never a bounce: defer. */
+	{ "b@dane-srvbad-only.test", false, SMX_TEMPFAIL,
+	    "4.7.5 Server certificate not verified: hostname mismatch [stage=handshake class=dane]",
+	    SMX_TEMPFAIL, "4.7.5 ", 1 },
+	/* Bogus TLSA: the target is not used; none left: defer. */
+	{ "b@dane-srvbogus.test", false, SMX_TEMPFAIL,
+	    "4.7.5 TLSA lookup of _2525._tcp.srv-bogus.test failed (SERVFAIL)",
+	    SMX_TEMPFAIL, "4.7.5 TLSA lookup", 0 },
+	/* TLSA without a usable record: TLS, not authenticated. */
+	{ "b@dane-srvunusable.test", false, SMX_OK, "2.0.0 ", SMX_OK, "2.0.0 ",
+	    0 },
+	/* Not validated addresses, or an insecure TLSA answer: tls_verify. */
+	{ "b@dane-srvinsecure.test", false, SMX_OK, "2.0.0 ", SMX_OK, "2.0.0 ",
+	    0 },
+	{ "b@dane-srvtlsainsec.test", false, SMX_OK, "2.0.0 ", SMX_OK, "2.0.0 ",
+	    0 },
+	{ "b@dane-srvunsigned.test", false, SMX_OK, "2.0.0 ", SMX_OK, "2.0.0 ",
+	    0 },
+	/* DANE for MX hosts (RFC 7672), for a BES too. */
+	{ "b@dane-mx.test", false, SMX_OK,
+	    "2.0.0 delivered via mx-dane.test[192.0.2.60]:25 TLSv1.3", SMX_OK,
+	    "2.0.0 delivered via mx-dane.test[192.0.2.60]:25 TLSv1.3", 1 },
+	/* A DANE MX without STARTTLS: deferred, not bounced, not plaintext. */
+	{ "b@dane-mxnotls.test", false, SMX_TEMPFAIL,
+	    "4.7.4 TLS is required, but was not offered by host x [stage=ehlo class=dane]",
+	    SMX_TEMPFAIL, "4.7.4 ", 1 },
+	{ "b@dane-mxbad.test", false, SMX_TEMPFAIL, "4.7.5 ", SMX_TEMPFAIL,
+	    "4.7.5 ", 2 },
+	{ "b@dane-mxbogus.test", false, SMX_TEMPFAIL, "4.7.5 TLSA lookup",
+	    SMX_TEMPFAIL, "4.7.5 TLSA lookup", 0 },
+	/* Validated MX without TLSA: the SecMX Level 2 rules. */
+	{ "b@dane-mxnone.test", false, SMX_OK, "2.0.0 ", SMX_OK, "2.0.0 ", 0 },
+	{ "b@dane-mxplain.test", false, SMX_PERMFAIL, "5.7.4 ", SMX_OK,
+	    "2.0.0 ", 0 },
+	/* sos_mx_security = dane: only a DANE-authenticated MX qualifies. */
+	{ "b@dane-mx.test", true, SMX_OK, "2.0.0 delivered via mx-dane.test",
+	    SMX_OK, "2.0.0 ", 1 },
+	{ "b@dane-mxnone.test", true, SMX_PERMFAIL,
+	    "5.7.4 TLS is not available from any MX host of dane-mxnone.test: no secure route to dane-mxnone.test exists under the Secure Only Sender policy (4.7.4 MX host mx-secure.test has no usable DANE TLSA records",
+	    SMX_OK, "2.0.0 ", 0 },
+	{ "b@plain.test", true, SMX_PERMFAIL, "5.7.4 ", SMX_OK,
+	    "2.0.0 delivered via mx-notls.test", 0 },
+	{ "b@dane-mxmixed.test", true, SMX_OK,
+	    "2.0.0 delivered via mx-dane.test", SMX_OK,
+	    "2.0.0 delivered via mx-secure.test", 1 },
+	{ "b@dane-mxbogus.test", true, SMX_TEMPFAIL, "4.7.5 TLSA lookup",
+	    SMX_TEMPFAIL, "4.7.5 TLSA lookup", 0 },
+	{ "b@dane-mxbad.test", true, SMX_TEMPFAIL, "4.7.5 ", SMX_TEMPFAIL,
+	    "4.7.5 ", 2 },
+	/* SRV targets keep their own rules under sos_mx_security = dane. */
+	{ "b@srv.test", true, SMX_OK, "2.0.0 delivered via srv-a.test", SMX_OK,
+	    "2.0.0 ", 0 },
+};
+
+START_TEST(test_deliver_run_dane)
+{
+	struct smx_config *cfg = config(dane_matrix[_i].is_mx_dane
+	        ? "dns_trust_ad = yes\nsos_mx_security = dane\n"
+	        : "dns_trust_ad = yes\n",
+	    "sos.test sos\nbes.test bes\n", NULL);
+	const char *rcpts[1] = { dane_matrix[_i].rcpt };
+	struct outcome out;
+
+	run(cfg, "a@sos.test", rcpts, 1, NULL, &out);
+	check_one(&out, dane_matrix[_i].sos_st, dane_matrix[_i].sos_prefix);
+	ck_assert_uint_eq(seen.n_plaintext, 0);
+	ck_assert_uint_eq(seen.n_dane, dane_matrix[_i].n_dane);
+	/* Delivered to the DANE host: authenticated by its TLSA record;
+	 * the TLSA base is the host, the destination the extra name. */
+	if (seen.n_dane > 0 && out.status == SMX_OK &&
+	    strstr(out.line, seen.dane_base) != NULL) {
+		ck_assert_int_eq(out.tls_verified, SMX_TLS_VERIFIED_DANE_EE);
+		ck_assert_str_eq(out.tlsa_match, "3.1.1");
+		ck_assert(out.is_secure);
+		ck_assert_str_eq(seen.dane_name, dane_matrix[_i].rcpt + 2);
+	}
+	run(cfg, "a@bes.test", rcpts, 1, NULL, &out);
+	check_one(&out, dane_matrix[_i].bes_st, dane_matrix[_i].bes_prefix);
+	/* DANE never downgrades, for a BES either. */
+	if (seen.n_dane > 0)
+		ck_assert_uint_eq(seen.n_plaintext, 0);
+	smx_config_free(cfg);
+
+	/* tls_dane = no, or no trusted AD: no TLSA lookup at all. */
+	cfg = config("dns_trust_ad = yes\ntls_dane = no\n", "sos.test sos\n",
+	    NULL);
+	run(cfg, "a@sos.test", rcpts, 1, NULL, &out);
+	ck_assert_uint_eq(seen.n_tlsa_lookups, 0);
+	ck_assert_uint_eq(seen.n_dane, 0);
+	smx_config_free(cfg);
+	cfg = config("", "sos.test sos\n", NULL);
+	run(cfg, "a@sos.test", rcpts, 1, NULL, &out);
+	ck_assert_uint_eq(seen.n_tlsa_lookups, 0);
+	smx_config_free(cfg);
+}
+END_TEST
+
 /* Several recipients of one destination: each its own outcome. */
 START_TEST(test_deliver_run_recipients)
 {
@@ -760,12 +1096,15 @@ deliver_suite(void)
 	tcase_add_loop_test(tc, test_deliver_dns_outcome, 0,
 	    sizeof(dns_cases) / sizeof(dns_cases[0]));
 	tcase_add_test(tc, test_deliver_target_policy);
+	tcase_add_test(tc, test_deliver_dane_state);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("run");
 	tcase_set_timeout(tc, 20);
 	tcase_add_loop_test(tc, test_deliver_run_matrix, 0,
 	    sizeof(matrix) / sizeof(matrix[0]));
+	tcase_add_loop_test(tc, test_deliver_run_dane, 0,
+	    sizeof(dane_matrix) / sizeof(dane_matrix[0]));
 	tcase_add_test(tc, test_deliver_run_recipients);
 	tcase_add_test(tc, test_deliver_run_time_limit);
 	suite_add_tcase(s, tc);

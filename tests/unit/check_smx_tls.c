@@ -406,21 +406,21 @@ static const struct {
 } dane_cases[] = {
 	/* DANE-EE: no name check, any issuer, even expired. */
 	{ "wrongname", "wrongname", 3, 1, 1, "mx1.example.test", NULL, SMX_OK,
-	    SMX_TLS_VERIFIED_DANE_EE, "3 1 1" },
+	    SMX_TLS_VERIFIED_DANE_EE, "3.1.1" },
 	{ "expired", "expired", 3, 1, 2, "mx1.example.test", NULL, SMX_OK,
-	    SMX_TLS_VERIFIED_DANE_EE, "3 1 2" },
+	    SMX_TLS_VERIFIED_DANE_EE, "3.1.2" },
 	{ "selfsigned", "selfsigned", 3, 0, 1, "other.test", NULL, SMX_OK,
-	    SMX_TLS_VERIFIED_DANE_EE, "3 0 1" },
+	    SMX_TLS_VERIFIED_DANE_EE, "3.0.1" },
 	{ CERT_NAME, CERT_NAME, 3, 1, 0, "x.test", NULL, SMX_OK,
-	    SMX_TLS_VERIFIED_DANE_EE, "3 1 0" },
+	    SMX_TLS_VERIFIED_DANE_EE, "3.1.0" },
 	/* A record of another certificate: refused, never unauthenticated. */
 	{ CERT_NAME, "wrongname", 3, 1, 1, CERT_NAME, NULL, SMX_PERMFAIL,
 	    SMX_TLS_VERIFIED_FAIL, "no matching DANE TLSA records" },
 	/* DANE-TA: the chain to the trust anchor, and a name. */
 	{ "chain", "ca", 2, 0, 1, CERT_NAME, NULL, SMX_OK,
-	    SMX_TLS_VERIFIED_DANE_TA, "2 0 1" },
+	    SMX_TLS_VERIFIED_DANE_TA, "2.0.1" },
 	{ "chain", "ca", 2, 1, 1, "dest.example", CERT_NAME, SMX_OK,
-	    SMX_TLS_VERIFIED_DANE_TA, "2 1 1" },
+	    SMX_TLS_VERIFIED_DANE_TA, "2.1.1" },
 	{ "chain", "ca", 2, 0, 1, "other.example.test", NULL, SMX_PERMFAIL,
 	    SMX_TLS_VERIFIED_FAIL, "hostname mismatch" },
 	/* The TA is not in the chain the peer sends: no match. */

@@ -289,6 +289,14 @@ queue_id(const struct run *r)
 	return q != NULL && q[0] != '\0' ? q : "NOQUEUE";
 }
 
+/* Tell the observer, if there is one. */
+static void
+emit(const struct run *r, const struct deliver_event *ev)
+{
+	if (r->io->observe != NULL)
+		r->io->observe(r->io->observe_ctx, ev);
+}
+
 /* One audit line for recipient i: what o says. */
 static void
 audit(const struct run *r, size_t i, const struct outcome *o)
@@ -467,6 +475,14 @@ is_self(struct run *r, const struct smx_dns_addr *a, const char *host)
 	smx_log_warning("%s: %s is this host (local_listeners): skipped",
 	    queue_id(r), peer);
 	outcome_agg_add_loop(&r->agg, peer);
+	{
+		struct deliver_event ev = { .kind = DELIVER_EV_SKIP,
+			.host = host,
+			.port = a->port,
+			.text = "this host (local_listeners)" };
+
+		emit(r, &ev);
+	}
 	return true;
 }
 
@@ -512,9 +528,20 @@ try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
 	p.connect_timeout_ms = connect_ms;
 	p.timeout_ms = timeout_ms;
 	p.message = rq->message;
+	p.mode = rq->mode;
+	p.tls.chain = r->io->chain;
 	(void)r->io->session(&p, &res);
 	res.is_secure = plan->is_secure;
 	audit_attempt(r, &res, n);
+	{
+		struct deliver_event ev = { .kind = DELIVER_EV_ATTEMPT,
+			.host = t->host,
+			.port = a->port,
+			.params = &p,
+			.result = &res };
+
+		emit(r, &ev);
+	}
 	return outcome_agg_add(&r->agg, &res, r->rr, r->idx, n);
 }
 
@@ -579,7 +606,18 @@ dane_lookup(struct run *r, const struct target *t, bool is_addr_secure,
 		return DELIVER_DANE_OFF;
 	memset(tlsa, 0, sizeof(*tlsa));
 	st = r->io->lookup_tlsa(&o, t->port, t->host, tlsa, reason, size);
-	return deliver_dane_state(st, tlsa);
+	{
+		struct deliver_event ev = { .kind = DELIVER_EV_TLSA,
+			.st = st,
+			.reason = reason,
+			.host = t->host,
+			.port = t->port,
+			.tlsa = tlsa,
+			.dane = deliver_dane_state(st, tlsa) };
+
+		emit(r, &ev);
+		return ev.dane;
+	}
 }
 
 /*
@@ -592,6 +630,10 @@ skip_target(struct run *r, const struct target *t,
     const struct deliver_target *policy, const char *reason)
 {
 	char text[SMX_DNS_REASON_MAX + 2 * SMX_DOMAIN_MAX + 128];
+	struct deliver_event ev = { .kind = DELIVER_EV_SKIP,
+		.host = t->host,
+		.port = t->port,
+		.text = text };
 
 	if (policy->skip == DELIVER_SKIP_DANE_FAILED) {
 		(void)snprintf(text, sizeof(text),
@@ -599,13 +641,14 @@ skip_target(struct run *r, const struct target *t,
 		    (unsigned)t->port, t->host, reason, t->host);
 		smx_log_warning("%s: %s", queue_id(r), text);
 		outcome_agg_add_local(&r->agg, "4.7.5", text);
-		return;
+	} else {
+		(void)snprintf(text, sizeof(text),
+		    "MX host %s has no usable DANE TLSA records: it does not qualify for a Secure Only Sender (sos_mx_security = dane)",
+		    t->host);
+		smx_log_info("%s: %s", queue_id(r), text);
+		outcome_agg_add_refused(&r->agg, "4.7.4", text);
 	}
-	(void)snprintf(text, sizeof(text),
-	    "MX host %s has no usable DANE TLSA records: it does not qualify for a Secure Only Sender (sos_mx_security = dane)",
-	    t->host);
-	smx_log_info("%s: %s", queue_id(r), text);
-	outcome_agg_add_refused(&r->agg, "4.7.4", text);
+	emit(r, &ev);
 }
 
 /* Every address of one host under its plan; true when decided. */
@@ -664,6 +707,16 @@ try_host(struct run *r, const struct target *t)
 	memset(&set, 0, sizeof(set));
 	st = r->io->lookup_addrs(&o, t->host, t->port, &set, reason,
 	    sizeof(reason));
+	{
+		struct deliver_event ev = { .kind = DELIVER_EV_ADDRS,
+			.st = st,
+			.reason = reason,
+			.host = t->host,
+			.port = t->port,
+			.addrs = &set };
+
+		emit(r, &ev);
+	}
 	if (st != SMX_OK) {
 		(void)snprintf(text, sizeof(text),
 		    "cannot find the addresses of %s: %s", t->host,
@@ -734,6 +787,29 @@ run_route(struct run *r, const struct smx_route *rt, enum outcome_route route)
 	}
 }
 
+static void
+emit_route(const struct run *r, enum smx_route_kind kind, enum smx_status st,
+    const struct smx_route *rt, const char *reason)
+{
+	struct deliver_event ev = { .kind = DELIVER_EV_ROUTE,
+		.route_kind = kind,
+		.st = st,
+		.reason = reason,
+		.route = rt };
+
+	emit(r, &ev);
+}
+
+static void
+emit_decided(const struct run *r, const struct outcome *o)
+{
+	struct deliver_event ev = { .kind = DELIVER_EV_DECIDED,
+		.st = o->status,
+		.text = o->line };
+
+	emit(r, &ev);
+}
+
 /*
  * Discovery for a domain: SRV, else MX. Returns true when every
  * recipient's outcome is *out (DNS failure, null MX, no such domain).
@@ -771,9 +847,12 @@ run_domain(struct run *r, const char *domain, struct outcome *out)
 		return false;
 	memset(&rt, 0, sizeof(rt));
 	st = r->io->route_mx(&o, domain, &rt, reason, sizeof(reason));
+	emit_route(r, SMX_ROUTE_MX, st, &rt, reason);
 	if (deliver_dns_outcome(SMX_ROUTE_MX, st, &rt, domain, reason, out) ==
-	    DELIVER_DNS_DECIDED)
+	    DELIVER_DNS_DECIDED) {
+		emit_decided(r, out);
 		return true;
+	}
 	smx_route_format(&rt, fmt, sizeof(fmt));
 	smx_log_debug("%s: %s: %s", queue_id(r), domain, fmt);
 	run_route(r, &rt, OUTCOME_ROUTE_MX);

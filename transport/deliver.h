@@ -145,6 +145,43 @@ struct deliver_target deliver_target_policy(bool is_sos,
     enum smx_mx_security mx_security);
 
 /*
+ * struct deliver_event - what a run sees, one step at a time, for an
+ * observer (secmx-probe reports it). Every pointer is borrowed for the
+ * duration of the call.
+ *	ROUTE	the SRV (route_kind SMX_ROUTE_SRV) or MX lookup of the
+ *		destination: st, reason, route (with its DNSSEC status);
+ *	ADDRS	the addresses of host at port: st, reason, addrs;
+ *	TLSA	the TLSA lookup of host at port: st, reason, tlsa, dane;
+ *	SKIP	host not tried: text (DANE, sos_mx_security, this host);
+ *	ATTEMPT	one session: host, params (with the TLS peer), result;
+ *	DECIDED	DNS decided every recipient: text (the status line).
+ */
+enum deliver_event_kind {
+	DELIVER_EV_ROUTE = 0,
+	DELIVER_EV_ADDRS,
+	DELIVER_EV_TLSA,
+	DELIVER_EV_SKIP,
+	DELIVER_EV_ATTEMPT,
+	DELIVER_EV_DECIDED,
+};
+
+struct deliver_event {
+	enum deliver_event_kind kind;
+	enum smx_route_kind route_kind;
+	enum smx_status st;
+	const char *reason;
+	const struct smx_route *route;
+	const char *host;
+	uint16_t port;
+	const struct smx_dns_addr_set *addrs;
+	const struct smx_dns_tlsa_set *tlsa;
+	enum deliver_dane dane;
+	const struct smtp_session_params *params;
+	const struct smtp_session_result *result;
+	const char *text;
+};
+
+/*
  * struct deliver_io - the I/O of a delivery run. deliver_io_default is
  * the real one: smx_route_srv, smx_route_mx, smx_dns_lookup_addrs,
  * smx_dns_lookup_tlsa, smtp_session_deliver, deliver_is_local_addr,
@@ -167,6 +204,10 @@ struct deliver_io {
 	    struct smtp_session_result *);
 	smx_route_is_local_fn *is_local_addr;
 	long long (*now_ms)(void);
+	/* Optional, for secmx-probe: NULL in deliveries. */
+	void (*observe)(void *ctx, const struct deliver_event *);
+	void *observe_ctx;
+	struct smx_tls_chain *chain; /* every session's peer chain */
 };
 
 extern const struct deliver_io deliver_io_default;
@@ -202,8 +243,9 @@ void deliver_tls_free(struct deliver_tls *t);
  * sender: the envelope sender, "" for the null sender.
  * recipients: 1..SMTP_RECIPIENTS_MAX addresses.
  * dest: from deliver_destination. is_sos: from deliver_role.
- * helo: our EHLO name. message: the spooled message.
- * deadline_ms: now_ms() value at which delivery_time_limit ends.
+ * helo: our EHLO name. message: the spooled message (NULL with mode
+ * SMTP_MODE_PROBE). deadline_ms: now_ms() value at which
+ * delivery_time_limit ends.
  */
 struct deliver_request {
 	const struct smx_config *cfg;
@@ -217,6 +259,7 @@ struct deliver_request {
 	bool is_sos;
 	const char *helo;
 	struct spool *message;
+	enum smtp_mode mode;
 	long long deadline_ms;
 };
 

@@ -492,7 +492,7 @@ envelope(struct session *s)
 	enum smx_status st;
 	size_t i;
 
-	if (s->has_size)
+	if (s->has_size && p->message != NULL)
 		snprintf(size, sizeof(size), " SIZE=%llu",
 		    spool_size(p->message));
 	st = chat(s, SMTP_STAGE_MAIL, "MAIL FROM:<%s>%s%s", p->sender, size,
@@ -607,7 +607,7 @@ check_offers(struct session *s)
 		    s->res->peer);
 		return SMX_PERMFAIL;
 	}
-	if (s->has_size && s->size_limit > 0 &&
+	if (s->has_size && s->size_limit > 0 && p->message != NULL &&
 	    spool_size(p->message) > s->size_limit) {
 		set_result(s, SMX_PERMFAIL, "5.3.4", SMTP_STAGE_EHLO,
 		    SMTP_FAULT_SIZE,
@@ -616,6 +616,33 @@ check_offers(struct session *s)
 		return SMX_PERMFAIL;
 	}
 	return SMX_OK;
+}
+
+/* PROBE: the server is ready for the message; nothing is sent. */
+static void
+probe_ready(struct session *s)
+{
+	size_t i;
+
+	set_result(s, SMX_OK, "2.0.0", SMTP_STAGE_EHLO, SMTP_FAULT_NONE,
+	    "ready for mail (probe: no message sent)");
+	s->res->n_accepted = s->p->n_recipients;
+	for (i = 0; i < s->p->n_recipients; i++)
+		s->p->rcpt[i].is_accepted = true;
+}
+
+/* PROBE_RCPT: the recipients were accepted; reset, never DATA. */
+static void
+probe_reset(struct session *s)
+{
+	struct smtp_session_result saved;
+
+	set_result(s, SMX_OK, "2.0.0", SMTP_STAGE_RCPT, SMTP_FAULT_NONE,
+	    "recipient accepted (probe: no message sent)");
+	s->res->is_delivered = false;
+	saved = *s->res;
+	(void)chat(s, SMTP_STAGE_MAIL, "RSET");
+	*s->res = saved;
 }
 
 /* One connection: everything from connect to QUIT. */
@@ -645,9 +672,18 @@ attempt(struct session *s, bool may_use_tls)
 	/* RFC 3207 section 4.2: forget what was said before TLS. */
 	if (s->res->has_tls && (st = ehlo(s)) != SMX_OK)
 		goto out;
-	if ((st = check_offers(s)) != SMX_OK || (st = envelope(s)) != SMX_OK)
+	if ((st = check_offers(s)) != SMX_OK)
 		goto out;
-	(void)data(s);
+	if (p->mode == SMTP_MODE_PROBE) {
+		probe_ready(s);
+		goto out;
+	}
+	if ((st = envelope(s)) != SMX_OK)
+		goto out;
+	if (p->mode == SMTP_MODE_PROBE_RCPT)
+		probe_reset(s);
+	else
+		(void)data(s);
 out:
 	if (!s->is_broken)
 		quit(s);
@@ -679,9 +715,10 @@ params_ok(const struct smtp_session_params *p)
 {
 	size_t i;
 
-	if (p->addr == NULL || p->message == NULL || p->n_recipients == 0 ||
-	    p->n_recipients > SMTP_RECIPIENTS_MAX || p->recipients == NULL ||
-	    p->rcpt == NULL)
+	if (p->addr == NULL ||
+	    (p->message == NULL && p->mode == SMTP_MODE_DELIVER) ||
+	    p->n_recipients == 0 || p->n_recipients > SMTP_RECIPIENTS_MAX ||
+	    p->recipients == NULL || p->rcpt == NULL)
 		return false;
 	if (p->tls_policy != SMTP_TLS_NONE && p->tls_ctx == NULL)
 		return false;

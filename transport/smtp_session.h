@@ -66,6 +66,22 @@ struct smtp_rcpt_result {
 	char text[SMTP_SESSION_TEXT_MAX]; /* the reply on one line */
 };
 
+/*
+ * What an attempt does once the server is ready (secmx-probe uses the
+ * last two; neither ever sends a message):
+ *	DELIVER		the whole transaction;
+ *	PROBE		stop after EHLO (and STARTTLS and EHLO again): the
+ *			server would get the message; every recipient counts
+ *			as accepted, the result as delivered;
+ *	PROBE_RCPT	MAIL FROM and RCPT TO, then RSET: does the server
+ *			take the recipients (in the policy's TLS)?
+ */
+enum smtp_mode {
+	SMTP_MODE_DELIVER = 0,
+	SMTP_MODE_PROBE,
+	SMTP_MODE_PROBE_RCPT,
+};
+
 /* Everything one attempt needs. The caller owns all of it. */
 struct smtp_session_params {
 	const struct sockaddr *addr; /* IPv4/IPv6 address with the port */
@@ -82,7 +98,9 @@ struct smtp_session_params {
 	                              * chain to fill; sni: NULL for host */
 	int connect_timeout_ms;      /* smtp_connect_timeout */
 	int timeout_ms;              /* smtp_timeout: each command and reply */
-	struct spool *message;       /* rewound and read by the session */
+	struct spool *message;       /* rewound and read by the session;
+	                              * NULL in the probe modes */
+	enum smtp_mode mode;         /* SMTP_MODE_DELIVER unless probing */
 };
 
 /*

@@ -397,6 +397,74 @@ START_TEST(test_smtp_session_recipients)
 }
 END_TEST
 
+/* The probe modes of secmx-probe: never MAIL (PROBE), never DATA. */
+static const struct {
+	enum smtp_mode mode;
+	enum smtp_tls_policy policy;
+	const char *rcpt;
+	enum smx_status st;
+	bool is_delivered;
+	enum smtp_stage stage;
+	unsigned rcpt_code;
+	const char *in_transcript;
+	const char *not_in_transcript;
+} probe_cases[] = {
+	{ SMTP_MODE_PROBE, SMTP_TLS_ENCRYPT, "bob@example.test", SMX_OK, true,
+	    SMTP_STAGE_EHLO, 0, "STARTTLS\r\n", "MAIL" },
+	{ SMTP_MODE_PROBE_RCPT, SMTP_TLS_NONE, "bob@example.test", SMX_OK,
+	    false, SMTP_STAGE_RCPT, 250, "RSET\r\n", "DATA" },
+	{ SMTP_MODE_PROBE_RCPT, SMTP_TLS_NONE, "baduser@example.test",
+	    SMX_PERMFAIL, false, SMTP_STAGE_RCPT, 550, "MAIL FROM:<>\r\n",
+	    "DATA" },
+};
+
+START_TEST(test_smtp_session_probe)
+{
+	struct smtp_session_params p;
+	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[1];
+	struct sockaddr_in sin;
+	const char *rcpts[] = { probe_cases[_i].rcpt };
+	const char *names[] = { CERT_NAME };
+	char *ts;
+	size_t ts_len = 0;
+
+	ck_assert(peer_start(&peer, "normal", CERT_NAME, NULL));
+	peer_addr(&peer, &sin);
+	memset(&p, 0, sizeof(p));
+	p.addr = (struct sockaddr *)&sin;
+	p.addr_len = sizeof(sin);
+	p.host = CERT_NAME;
+	p.helo = "client.example.test";
+	p.sender = "";
+	p.recipients = rcpts;
+	p.n_recipients = 1;
+	p.rcpt = rr;
+	p.tls_policy = probe_cases[_i].policy;
+	p.tls_ctx = make_ctx();
+	p.tls.names = names;
+	p.tls.n_names = 1;
+	p.connect_timeout_ms = 5000;
+	p.timeout_ms = 5000;
+	p.message = NULL;
+	p.mode = probe_cases[_i].mode;
+	ck_assert_int_eq(smtp_session_deliver(&p, &res), probe_cases[_i].st);
+	ck_assert(res.is_delivered == probe_cases[_i].is_delivered);
+	ck_assert_int_eq(res.stage, probe_cases[_i].stage);
+	ck_assert_uint_eq(rr[0].reply_code, probe_cases[_i].rcpt_code);
+	ts = peer_transcript(&peer, &ts_len);
+	ck_assert_ptr_nonnull(ts);
+	ck_assert(count(ts, ts_len, probe_cases[_i].in_transcript,
+	              strlen(probe_cases[_i].in_transcript)) > 0);
+	ck_assert(count(ts, ts_len, probe_cases[_i].not_in_transcript,
+	              strlen(probe_cases[_i].not_in_transcript)) == 0);
+	ck_assert_uint_eq(count(ts, ts_len, S("QUIT\r\n")), 1);
+	free(ts);
+	smx_tls_ctx_free(p.tls_ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
 /* Opportunistic TLS: a failed handshake is retried in plaintext. */
 START_TEST(test_smtp_session_may_fallback)
 {
@@ -587,6 +655,8 @@ session_suite(void)
 	tcase_add_loop_test(tc, test_smtp_session_scenario, 0,
 	    sizeof(cases) / sizeof(cases[0]));
 	tcase_add_test(tc, test_smtp_session_recipients);
+	tcase_add_loop_test(tc, test_smtp_session_probe, 0,
+	    sizeof(probe_cases) / sizeof(probe_cases[0]));
 	tcase_add_test(tc, test_smtp_session_may_fallback);
 	tcase_add_test(tc, test_smtp_session_connect_refused);
 	tcase_set_timeout(tc, 30);

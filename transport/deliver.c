@@ -400,9 +400,8 @@ dns_opts(struct run *r, struct smx_dns_opts *o)
 	return true;
 }
 
-/* One address from smx_dns into a socket address. */
-static socklen_t
-make_sockaddr(const struct smx_dns_addr *a, struct sockaddr_storage *ss)
+socklen_t
+deliver_sockaddr(const struct smx_dns_addr *a, struct sockaddr_storage *ss)
 {
 	memset(ss, 0, sizeof(*ss));
 	if (a->family == AF_INET6) {
@@ -514,7 +513,7 @@ try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
 	r->n_attempts++;
 	n = pending(r);
 	memset(&p, 0, sizeof(p));
-	p.addr_len = make_sockaddr(a, &ss);
+	p.addr_len = deliver_sockaddr(a, &ss);
 	p.addr = (const struct sockaddr *)&ss;
 	p.host = t->host;
 	p.helo = rq->helo;
@@ -828,9 +827,11 @@ run_domain(struct run *r, const char *domain, struct outcome *out)
 		return false;
 	memset(&rt, 0, sizeof(rt));
 	st = r->io->route_srv(&o, domain, &rt, reason, sizeof(reason));
+	emit_route(r, SMX_ROUTE_SRV, st, &rt, reason);
 	switch (
 	    deliver_dns_outcome(SMX_ROUTE_SRV, st, &rt, domain, reason, out)) {
 	case DELIVER_DNS_DECIDED:
+		emit_decided(r, out);
 		return true;
 	case DELIVER_DNS_GO_ON:
 		smx_route_format(&rt, fmt, sizeof(fmt));

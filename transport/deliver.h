@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "smx_config.h"
 #include "smx_dns.h"
@@ -217,6 +218,13 @@ extern const struct deliver_io deliver_io_default;
  * a datagram socket can be bound to it. Never fails (false on error).
  */
 bool deliver_is_local_addr(int family, const unsigned char *addr);
+
+/*
+ * deliver_sockaddr - one address from smx_dns (with its port) as a socket
+ * address in *ss; returns its length. Never fails.
+ */
+socklen_t deliver_sockaddr(const struct smx_dns_addr *a,
+    struct sockaddr_storage *ss);
 
 /*
  * struct deliver_tls - the TLS client contexts of delivery runs, made on

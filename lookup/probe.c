@@ -267,8 +267,8 @@ text_route(const struct probe_report *r, const struct probe_route *pr,
 
 	if (!pr->is_done)
 		return;
-	fprintf(fp, "%s %s%s: ", what,
-	    pr->route.kind == SMX_ROUTE_SRV ? "_secmx._tcp." : "", r->domain);
+	fprintf(fp, "%s %s%s: ", what, pr == &r->srv ? "_secmx._tcp." : "",
+	    r->domain);
 	if (pr->st != SMX_OK &&
 	    !(pr->st == SMX_NOTFOUND && pr->route.is_null)) {
 		fprintf(fp, "%s (", smx_status_name(pr->st));
@@ -278,8 +278,7 @@ text_route(const struct probe_report *r, const struct probe_route *pr,
 	}
 	if (pr->route.is_null) {
 		fprintf(fp, "null (\".\": %s), dnssec=%s\n",
-		    pr->route.kind == SMX_ROUTE_SRV ? "SecMX not offered"
-		                                    : "no mail accepted",
+		    pr == &r->srv ? "SecMX not offered" : "no mail accepted",
 		    dnssec_word(pr->route.is_ad));
 		return;
 	}

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "smx_tls.h"
 #include "smx_util.h"
 
 /* Zero *r and set its kind. */
@@ -446,4 +447,39 @@ smx_route_self_match(const struct smx_route_self *self, int family,
 			return true;
 	}
 	return has_any_port && is_local != NULL && is_local(family, addr);
+}
+
+bool
+smx_route_dane_wanted(const struct smx_config *cfg, bool is_route_secure,
+    bool is_addr_secure)
+{
+	return cfg->tls_dane && cfg->dns_trust_ad && is_route_secure &&
+	    is_addr_secure;
+}
+
+enum smx_route_dane
+smx_route_dane_state(enum smx_status st, const struct smx_dns_tlsa_set *tlsa)
+{
+	size_t i;
+
+	switch (st) {
+	case SMX_OK:
+		break;
+	case SMX_NOTFOUND:
+		return SMX_DANE_OFF;
+	default:
+		/* SERVFAIL from the validator: bogus, or no answer at all. */
+		return SMX_DANE_FAILED;
+	}
+	if (!tlsa->is_ad)
+		return SMX_DANE_OFF; /* an insecure TLSA answer */
+	for (i = 0; i < tlsa->n_rr && i < SMX_TLSA_MAX; i++) {
+		struct smx_tls_tlsa t = { tlsa->rr[i].usage,
+			tlsa->rr[i].selector, tlsa->rr[i].mtype,
+			tlsa->rr[i].data, tlsa->rr[i].len };
+
+		if (smx_tls_tlsa_usable(&t))
+			return SMX_DANE_REQUIRED;
+	}
+	return SMX_DANE_UNUSABLE;
 }

@@ -216,4 +216,42 @@ typedef bool smx_route_is_local_fn(int family, const unsigned char *addr);
 bool smx_route_self_match(const struct smx_route_self *, int family,
     const unsigned char *addr, uint16_t port, smx_route_is_local_fn *is_local);
 
+/*
+ * DANE for one target (RFC 7672 for MX hosts, RFC 7673 for SRV targets),
+ * from smx_route_dane_state:
+ *	OFF		no DANE: DNSSEC did not validate the route or the
+ *			addresses, no TLSA records, an insecure TLSA answer,
+ *			or tls_dane = no: the usual rules;
+ *	REQUIRED	usable TLSA records (DANE-TA, DANE-EE): TLS is
+ *			mandatory and must be DANE-authenticated, for every
+ *			role; no downgrade to plaintext or unauthenticated
+ *			TLS;
+ *	UNUSABLE	validated TLSA records, none usable: TLS mandatory,
+ *			unauthenticated;
+ *	FAILED		the TLSA lookup failed or is bogus (SERVFAIL from the
+ *			validating resolver): the target is not used.
+ */
+enum smx_route_dane {
+	SMX_DANE_OFF = 0,
+	SMX_DANE_REQUIRED,
+	SMX_DANE_UNUSABLE,
+	SMX_DANE_FAILED,
+};
+
+/*
+ * smx_route_dane_wanted - true when DANE applies to a target and its TLSA
+ * records are to be looked up: tls_dane = yes, dns_trust_ad = yes, and
+ * DNSSEC validated both the answer that named the target (SRV or MX
+ * RRset) and the target's addresses. Pure.
+ */
+bool smx_route_dane_wanted(const struct smx_config *, bool is_route_secure,
+    bool is_addr_secure);
+
+/*
+ * smx_route_dane_state - what a TLSA lookup (status st, records *tlsa)
+ * means; see enum smx_route_dane. Pure.
+ */
+enum smx_route_dane smx_route_dane_state(enum smx_status st,
+    const struct smx_dns_tlsa_set *tlsa);
+
 #endif

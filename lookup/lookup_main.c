@@ -22,7 +22,10 @@
  *	sender		sender_roles (sos | bes)
  *	destination	destination_roles (sos | bes)
  *	route		the domain's SecMX servers from _secmx._tcp SRV
- *			records, in delivery order, on one line:
+ *			records, in delivery order, on one line (with -q
+ *			followed by "# " lines: the DNSSEC status of each
+ *			answer, each target's addresses and its TLSA records
+ *			as secmx-transport would use them):
  *			"srv:[secmail.example.org]:25,
  *srv:[b.example.org]:2525". Not found when there are none, or only the null
  *			target "." (SecMX decidedly not offered).
@@ -127,6 +130,8 @@
 #include "smx_listen.h"
 #include "smx_log.h"
 #include "smx_status.h"
+#include "smx_route.h"
+#include "smx_tls.h"
 #include "smx_util.h"
 
 #include "lookup_server.h"
@@ -200,6 +205,104 @@ parse_args(int argc, char **argv, struct options *o)
 	return true;
 }
 
+/* The TLSA records of one target, as the transport would see them. */
+static void
+tlsa_details(const struct smx_config *cfg, const struct smx_dns_opts *dns,
+    const struct smx_route_target *t, bool is_secure)
+{
+	static struct smx_dns_tlsa_set tlsa;
+	char reason[SMX_DNS_REASON_MAX];
+	enum smx_status st;
+	size_t i;
+	size_t k;
+
+	if (!smx_route_dane_wanted(cfg, is_secure, is_secure)) {
+		printf("#   TLSA _%u._tcp.%s: not looked up (%s)\n",
+		    (unsigned)t->port, t->host,
+		    !cfg->tls_dane           ? "tls_dane = no"
+		        : !cfg->dns_trust_ad ? "dns_trust_ad = no"
+		                             : "not DNSSEC-validated");
+		return;
+	}
+	memset(&tlsa, 0, sizeof(tlsa));
+	st = smx_dns_lookup_tlsa(dns, t->port, t->host, &tlsa, reason,
+	    sizeof(reason));
+	printf("#   TLSA _%u._tcp.%s: %s", (unsigned)t->port, t->host,
+	    smx_status_name(st));
+	if (st == SMX_OK)
+		printf(", dnssec=%s", tlsa.is_ad ? "secure" : "insecure");
+	else
+		printf(" (%s)", reason);
+	switch (smx_route_dane_state(st, &tlsa)) {
+	case SMX_DANE_REQUIRED:
+		printf(", DANE required\n");
+		break;
+	case SMX_DANE_UNUSABLE:
+		printf(", no usable record: TLS without authentication\n");
+		break;
+	case SMX_DANE_FAILED:
+		printf(", target not used\n");
+		break;
+	case SMX_DANE_OFF:
+		printf(", no DANE\n");
+		break;
+	}
+	for (i = 0; st == SMX_OK && i < tlsa.n_rr; i++) {
+		struct smx_tls_tlsa x = { tlsa.rr[i].usage, tlsa.rr[i].selector,
+			tlsa.rr[i].mtype, tlsa.rr[i].data, tlsa.rr[i].len };
+
+		printf("#     %u %u %u ", (unsigned)x.usage,
+		    (unsigned)x.selector, (unsigned)x.mtype);
+		for (k = 0; k < x.len; k++)
+			printf("%02x", x.data[k]);
+		printf(" (%s)\n",
+		    smx_tls_tlsa_usable(&x) ? "usable" : "unusable");
+	}
+}
+
+/*
+ * -q DOMAIN route: after the route line, comment lines with the DNSSEC
+ * status of each answer and the TLSA records of each target.
+ */
+static enum smx_status
+route_details(const struct smx_config *cfg, const struct smx_dns_opts *dns,
+    const char *key)
+{
+	struct smx_route rt;
+	char domain[SMX_DOMAIN_MAX + 3];
+	char reason[SMX_DNS_REASON_MAX];
+	size_t i;
+	size_t k;
+
+	if (smx_route_address_domain(key, domain, sizeof(domain)) != SMX_OK &&
+	    smx_strlcpy(domain, key, sizeof(domain)) >= sizeof(domain))
+		return SMX_OK;
+	if (smx_route_srv(dns, domain, &rt, reason, sizeof(reason)) != SMX_OK)
+		return SMX_OK; /* changed since the line above: nothing more */
+	printf("# _secmx._tcp.%s: %zu target(s), dnssec=%s\n", domain,
+	    rt.n_targets, rt.is_ad ? "secure" : "insecure");
+	for (i = 0; i < rt.n_targets; i++) {
+		struct smx_dns_addr_set set;
+		enum smx_status st;
+
+		memset(&set, 0, sizeof(set));
+		st = smx_dns_lookup_addrs(dns, rt.target[i].host,
+		    rt.target[i].port, &set, reason, sizeof(reason));
+		printf("# %s port %u:", rt.target[i].host,
+		    (unsigned)rt.target[i].port);
+		if (st != SMX_OK) {
+			printf(" addresses %s (%s)\n", smx_status_name(st),
+			    reason);
+			continue;
+		}
+		for (k = 0; k < set.n_addrs; k++)
+			printf(" %s", set.addr[k].text);
+		printf(", dnssec=%s\n", set.is_ad ? "secure" : "insecure");
+		tlsa_details(cfg, dns, &rt.target[i], rt.is_ad && set.is_ad);
+	}
+	return ferror(stdout) ? SMX_TEMPFAIL : SMX_OK;
+}
+
 /*
  * -q: one lookup, the value on stdout; the exit status of the manual.
  */
@@ -239,7 +342,10 @@ query(const struct options *o)
 	switch (st) {
 	case SMX_OK:
 		rc = EXIT_FOUND;
-		if (printf("%s\n", value) < 0 || fflush(stdout) != 0) {
+		if (printf("%s\n", value) < 0 ||
+		    (map == SOCKETMAP_ROUTE &&
+		        route_details(cfg, &dns, o->key) != SMX_OK) ||
+		    fflush(stdout) != 0) {
 			smx_log_error_errno("write to stdout");
 			rc = EXIT_TROUBLE;
 		}

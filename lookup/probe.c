@@ -177,16 +177,16 @@ dnssec_word(bool is_ad)
 }
 
 static const char *
-dane_word(enum deliver_dane d)
+dane_word(enum smx_route_dane d)
 {
 	switch (d) {
-	case DELIVER_DANE_REQUIRED:
+	case SMX_DANE_REQUIRED:
 		return "required";
-	case DELIVER_DANE_UNUSABLE:
+	case SMX_DANE_UNUSABLE:
 		return "unusable";
-	case DELIVER_DANE_FAILED:
+	case SMX_DANE_FAILED:
 		return "failed";
-	case DELIVER_DANE_OFF:
+	case SMX_DANE_OFF:
 		break;
 	}
 	return "off";

@@ -40,7 +40,7 @@ struct probe_target {
 	enum smx_status tlsa_st;
 	char tlsa_reason[SMX_DNS_REASON_MAX];
 	struct smx_dns_tlsa_set tlsa;
-	enum deliver_dane dane;
+	enum smx_route_dane dane;
 	char skip[512];
 	struct probe_attempt attempt[SMX_DNS_ADDRS_MAX];
 	size_t n_attempts;

@@ -144,59 +144,24 @@ deliver_dns_outcome(enum smx_route_kind kind, enum smx_status st,
 	return DELIVER_DNS_DECIDED;
 }
 
-bool
-deliver_dane_wanted(const struct smx_config *cfg, bool is_route_secure,
-    bool is_addr_secure)
-{
-	return cfg->tls_dane && cfg->dns_trust_ad && is_route_secure &&
-	    is_addr_secure;
-}
-
-enum deliver_dane
-deliver_dane_state(enum smx_status st, const struct smx_dns_tlsa_set *tlsa)
-{
-	size_t i;
-
-	switch (st) {
-	case SMX_OK:
-		break;
-	case SMX_NOTFOUND:
-		return DELIVER_DANE_OFF;
-	default:
-		/* SERVFAIL from the validator: bogus, or no answer at all. */
-		return DELIVER_DANE_FAILED;
-	}
-	if (!tlsa->is_ad)
-		return DELIVER_DANE_OFF; /* an insecure TLSA answer */
-	for (i = 0; i < tlsa->n_rr && i < SMX_TLSA_MAX; i++) {
-		struct smx_tls_tlsa t = { tlsa->rr[i].usage,
-			tlsa->rr[i].selector, tlsa->rr[i].mtype,
-			tlsa->rr[i].data, tlsa->rr[i].len };
-
-		if (smx_tls_tlsa_usable(&t))
-			return DELIVER_DANE_REQUIRED;
-	}
-	return DELIVER_DANE_UNUSABLE;
-}
-
 struct deliver_target
 deliver_target_policy(bool is_sos, enum outcome_route route,
-    enum deliver_dane dane, enum smx_mx_security mx_security)
+    enum smx_route_dane dane, enum smx_mx_security mx_security)
 {
 	struct deliver_target t;
 
 	memset(&t, 0, sizeof(t));
 	t.tls = SMTP_TLS_ENCRYPT;
 	switch (dane) {
-	case DELIVER_DANE_FAILED:
+	case SMX_DANE_FAILED:
 		t.skip = DELIVER_SKIP_DANE_FAILED;
 		return t;
-	case DELIVER_DANE_REQUIRED:
+	case SMX_DANE_REQUIRED:
 		t.verify = DELIVER_VERIFY_DANE;
 		return t;
-	case DELIVER_DANE_UNUSABLE:
+	case SMX_DANE_UNUSABLE:
 		break;
-	case DELIVER_DANE_OFF:
+	case SMX_DANE_OFF:
 		if (route == OUTCOME_ROUTE_SRV)
 			t.verify = DELIVER_VERIFY_CONFIG;
 		else if (!is_sos)
@@ -587,11 +552,11 @@ plan_peer(struct run *r, const struct target *t,
 }
 
 /*
- * The TLSA records of a target when DANE applies (deliver_dane_wanted)
- * and what they mean (deliver_dane_state). The set is only read with
- * DELIVER_DANE_REQUIRED.
+ * The TLSA records of a target when DANE applies (smx_route_dane_wanted)
+ * and what they mean (smx_route_dane_state). The set is only read with
+ * SMX_DANE_REQUIRED.
  */
-static enum deliver_dane
+static enum smx_route_dane
 dane_lookup(struct run *r, const struct target *t, bool is_addr_secure,
     struct smx_dns_tlsa_set *tlsa, char *reason, size_t size)
 {
@@ -599,10 +564,10 @@ dane_lookup(struct run *r, const struct target *t, bool is_addr_secure,
 	enum smx_status st;
 
 	if (t->host == NULL ||
-	    !deliver_dane_wanted(r->rq->cfg, t->is_route_secure,
+	    !smx_route_dane_wanted(r->rq->cfg, t->is_route_secure,
 	        is_addr_secure) ||
 	    !dns_opts(r, &o))
-		return DELIVER_DANE_OFF;
+		return SMX_DANE_OFF;
 	memset(tlsa, 0, sizeof(*tlsa));
 	st = r->io->lookup_tlsa(&o, t->port, t->host, tlsa, reason, size);
 	{
@@ -612,7 +577,7 @@ dane_lookup(struct run *r, const struct target *t, bool is_addr_secure,
 			.host = t->host,
 			.port = t->port,
 			.tlsa = tlsa,
-			.dane = deliver_dane_state(st, tlsa) };
+			.dane = smx_route_dane_state(st, tlsa) };
 
 		emit(r, &ev);
 		return ev.dane;
@@ -659,7 +624,7 @@ try_addrs(struct run *r, const struct target *t,
 	struct attempt_plan *plan = NULL;
 	struct smx_tls_ctx *ctx = NULL;
 	char reason[SMX_DNS_REASON_MAX] = "";
-	enum deliver_dane dane;
+	enum smx_route_dane dane;
 	bool is_decided = false;
 	size_t i;
 

@@ -66,44 +66,6 @@ enum deliver_dns_step deliver_dns_outcome(enum smx_route_kind kind,
     enum smx_status st, const struct smx_route *rt, const char *domain,
     const char *reason, struct outcome *out);
 
-/*
- * DANE for one target (RFC 7672 for MX hosts, RFC 7673 for SRV targets),
- * from deliver_dane_state:
- *	OFF		no DANE: DNSSEC did not validate the route or the
- *			addresses, no TLSA records, an insecure TLSA answer,
- *			or tls_dane = no: the usual rules;
- *	REQUIRED	usable TLSA records (DANE-TA, DANE-EE): TLS is
- *			mandatory and must be DANE-authenticated, for every
- *			role; no downgrade to plaintext or unauthenticated
- *			TLS;
- *	UNUSABLE	validated TLSA records, none usable: TLS mandatory,
- *			unauthenticated;
- *	FAILED		the TLSA lookup failed or is bogus (SERVFAIL from the
- *			validating resolver): the target is not used.
- */
-enum deliver_dane {
-	DELIVER_DANE_OFF = 0,
-	DELIVER_DANE_REQUIRED,
-	DELIVER_DANE_UNUSABLE,
-	DELIVER_DANE_FAILED,
-};
-
-/*
- * deliver_dane_wanted - true when DANE applies to a target and its TLSA
- * records are to be looked up: tls_dane = yes, dns_trust_ad = yes, and
- * DNSSEC validated both the answer that named the target (SRV or MX
- * RRset) and the target's addresses. Pure.
- */
-bool deliver_dane_wanted(const struct smx_config *, bool is_route_secure,
-    bool is_addr_secure);
-
-/*
- * deliver_dane_state - what a TLSA lookup (status st, records *tlsa)
- * means; see enum deliver_dane. Pure.
- */
-enum deliver_dane deliver_dane_state(enum smx_status st,
-    const struct smx_dns_tlsa_set *tlsa);
-
 /* How a target's certificate is checked. */
 enum deliver_verify {
 	DELIVER_VERIFY_NONE = 0, /* encrypt only */
@@ -142,7 +104,7 @@ struct deliver_target {
  *	refused). Pure.
  */
 struct deliver_target deliver_target_policy(bool is_sos,
-    enum outcome_route route, enum deliver_dane dane,
+    enum outcome_route route, enum smx_route_dane dane,
     enum smx_mx_security mx_security);
 
 /*
@@ -176,7 +138,7 @@ struct deliver_event {
 	uint16_t port;
 	const struct smx_dns_addr_set *addrs;
 	const struct smx_dns_tlsa_set *tlsa;
-	enum deliver_dane dane;
+	enum smx_route_dane dane;
 	const struct smtp_session_params *params;
 	const struct smtp_session_result *result;
 	const char *text;

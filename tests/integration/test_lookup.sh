@@ -191,8 +191,18 @@ targets='srv:[secmail.srv.socketmap.test]:25, srv:[backup.srv.socketmap.test]:25
 
 # route: the SRV targets in priority order; none for ".", no SRV, NXDOMAIN
 # and keys that are not host names (Postfix's ".parent" and "*").
-expect 0 "$targets" "" -c "$dns" -q srv.socketmap.test route
-expect 0 "$targets" "" -c "$dns" -q user@SRV.SocketMap.Test. route
+# With -q, "# " lines follow: the DNSSEC status of each answer, the
+# addresses of each target and its TLSA records (not looked up here:
+# without dns_trust_ad nothing is DNSSEC-validated, RFC 7672 section 2.2).
+details=$(printf '%s\n' \
+    "$targets" \
+    '# _secmx._tcp.srv.socketmap.test: 2 target(s), dnssec=insecure' \
+    '# secmail.srv.socketmap.test port 25: 192.0.2.25, dnssec=insecure' \
+    '#   TLSA _25._tcp.secmail.srv.socketmap.test: not looked up (dns_trust_ad = no)' \
+    '# backup.srv.socketmap.test port 2525: 192.0.2.26, dnssec=insecure' \
+    '#   TLSA _2525._tcp.backup.srv.socketmap.test: not looked up (dns_trust_ad = no)')
+expect 0 "$details" "" -c "$dns" -q srv.socketmap.test route
+expect 0 "$details" "" -c "$dns" -q user@SRV.SocketMap.Test. route
 expect 1 "" "" -c "$dns" -q nullsrv.socketmap.test route
 expect 1 "" "" -c "$dns" -q plain.socketmap.test route
 expect 1 "" "" -c "$dns" -q nosuch.socketmap.test route

@@ -199,62 +199,58 @@ START_TEST(test_deliver_target_policy)
 	static const struct {
 		bool is_sos;
 		enum outcome_route route;
-		enum deliver_dane dane;
+		enum smx_route_dane dane;
 		enum smx_mx_security mx;
 		enum smtp_tls_policy tls;
 		enum deliver_verify verify;
 		enum deliver_skip skip;
 	} cases[] = {
-		{ true, OUTCOME_ROUTE_SRV, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		{ true, OUTCOME_ROUTE_SRV, SMX_DANE_OFF, SMX_MX_ENCRYPT,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_CONFIG,
 		    DELIVER_SKIP_NONE },
-		{ false, OUTCOME_ROUTE_SRV, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		{ false, OUTCOME_ROUTE_SRV, SMX_DANE_OFF, SMX_MX_ENCRYPT,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_CONFIG,
 		    DELIVER_SKIP_NONE },
-		{ true, OUTCOME_ROUTE_MX, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		{ true, OUTCOME_ROUTE_MX, SMX_DANE_OFF, SMX_MX_ENCRYPT,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
-		{ false, OUTCOME_ROUTE_MX, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		{ false, OUTCOME_ROUTE_MX, SMX_DANE_OFF, SMX_MX_ENCRYPT,
 		    SMTP_TLS_MAY, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
-		{ true, OUTCOME_ROUTE_RELAY, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		{ true, OUTCOME_ROUTE_RELAY, SMX_DANE_OFF, SMX_MX_ENCRYPT,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
-		{ false, OUTCOME_ROUTE_RELAY, DELIVER_DANE_OFF, SMX_MX_ENCRYPT,
+		{ false, OUTCOME_ROUTE_RELAY, SMX_DANE_OFF, SMX_MX_ENCRYPT,
 		    SMTP_TLS_MAY, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
 		/* Usable TLSA: mandatory DANE, for a BES too, on any route. */
-		{ false, OUTCOME_ROUTE_MX, DELIVER_DANE_REQUIRED,
-		    SMX_MX_ENCRYPT, SMTP_TLS_ENCRYPT, DELIVER_VERIFY_DANE,
-		    DELIVER_SKIP_NONE },
-		{ true, OUTCOME_ROUTE_SRV, DELIVER_DANE_REQUIRED,
-		    SMX_MX_ENCRYPT, SMTP_TLS_ENCRYPT, DELIVER_VERIFY_DANE,
-		    DELIVER_SKIP_NONE },
-		{ true, OUTCOME_ROUTE_MX, DELIVER_DANE_REQUIRED, SMX_MX_DANE,
+		{ false, OUTCOME_ROUTE_MX, SMX_DANE_REQUIRED, SMX_MX_ENCRYPT,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_DANE, DELIVER_SKIP_NONE },
+		{ true, OUTCOME_ROUTE_SRV, SMX_DANE_REQUIRED, SMX_MX_ENCRYPT,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_DANE, DELIVER_SKIP_NONE },
+		{ true, OUTCOME_ROUTE_MX, SMX_DANE_REQUIRED, SMX_MX_DANE,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_DANE, DELIVER_SKIP_NONE },
 		/* TLSA, none usable: mandatory TLS, not verified. */
-		{ false, OUTCOME_ROUTE_MX, DELIVER_DANE_UNUSABLE,
-		    SMX_MX_ENCRYPT, SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
-		    DELIVER_SKIP_NONE },
-		{ false, OUTCOME_ROUTE_SRV, DELIVER_DANE_UNUSABLE,
-		    SMX_MX_ENCRYPT, SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
-		    DELIVER_SKIP_NONE },
+		{ false, OUTCOME_ROUTE_MX, SMX_DANE_UNUSABLE, SMX_MX_ENCRYPT,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
+		{ false, OUTCOME_ROUTE_SRV, SMX_DANE_UNUSABLE, SMX_MX_ENCRYPT,
+		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
 		/* Bogus or failed TLSA: not used at all. */
-		{ false, OUTCOME_ROUTE_MX, DELIVER_DANE_FAILED, SMX_MX_ENCRYPT,
+		{ false, OUTCOME_ROUTE_MX, SMX_DANE_FAILED, SMX_MX_ENCRYPT,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
 		    DELIVER_SKIP_DANE_FAILED },
-		{ true, OUTCOME_ROUTE_SRV, DELIVER_DANE_FAILED, SMX_MX_ENCRYPT,
+		{ true, OUTCOME_ROUTE_SRV, SMX_DANE_FAILED, SMX_MX_ENCRYPT,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
 		    DELIVER_SKIP_DANE_FAILED },
 		/* sos_mx_security = dane: only DANE qualifies an MX for SOS. */
-		{ true, OUTCOME_ROUTE_MX, DELIVER_DANE_OFF, SMX_MX_DANE,
+		{ true, OUTCOME_ROUTE_MX, SMX_DANE_OFF, SMX_MX_DANE,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
 		    DELIVER_SKIP_NOT_DANE },
-		{ true, OUTCOME_ROUTE_MX, DELIVER_DANE_UNUSABLE, SMX_MX_DANE,
+		{ true, OUTCOME_ROUTE_MX, SMX_DANE_UNUSABLE, SMX_MX_DANE,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE,
 		    DELIVER_SKIP_NOT_DANE },
-		{ false, OUTCOME_ROUTE_MX, DELIVER_DANE_OFF, SMX_MX_DANE,
+		{ false, OUTCOME_ROUTE_MX, SMX_DANE_OFF, SMX_MX_DANE,
 		    SMTP_TLS_MAY, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
-		{ true, OUTCOME_ROUTE_SRV, DELIVER_DANE_OFF, SMX_MX_DANE,
+		{ true, OUTCOME_ROUTE_SRV, SMX_DANE_OFF, SMX_MX_DANE,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_CONFIG,
 		    DELIVER_SKIP_NONE },
-		{ true, OUTCOME_ROUTE_RELAY, DELIVER_DANE_OFF, SMX_MX_DANE,
+		{ true, OUTCOME_ROUTE_RELAY, SMX_DANE_OFF, SMX_MX_DANE,
 		    SMTP_TLS_ENCRYPT, DELIVER_VERIFY_NONE, DELIVER_SKIP_NONE },
 	};
 	size_t i;
@@ -269,51 +265,6 @@ START_TEST(test_deliver_target_policy)
 		ck_assert_msg(t.tls == cases[i].tls, "case %zu", i);
 		ck_assert_msg(t.verify == cases[i].verify, "case %zu", i);
 	}
-}
-END_TEST
-
-/* deliver_dane_wanted and deliver_dane_state. */
-START_TEST(test_deliver_dane_state)
-{
-	struct smx_config *cfg = config("dns_trust_ad = yes\n", NULL, NULL);
-	struct smx_dns_tlsa_set *set = calloc(1, sizeof(*set));
-
-	ck_assert_ptr_nonnull(set);
-	ck_assert(deliver_dane_wanted(cfg, true, true));
-	ck_assert(!deliver_dane_wanted(cfg, false, true));
-	ck_assert(!deliver_dane_wanted(cfg, true, false));
-	cfg->tls_dane = false;
-	ck_assert(!deliver_dane_wanted(cfg, true, true));
-	cfg->tls_dane = true;
-	cfg->dns_trust_ad = false;
-	ck_assert(!deliver_dane_wanted(cfg, true, true));
-
-	ck_assert_int_eq(deliver_dane_state(SMX_NOTFOUND, set),
-	    DELIVER_DANE_OFF);
-	ck_assert_int_eq(deliver_dane_state(SMX_TEMPFAIL, set),
-	    DELIVER_DANE_FAILED);
-	ck_assert_int_eq(deliver_dane_state(SMX_INVALID, set),
-	    DELIVER_DANE_FAILED);
-	set->n_rr = 2;
-	set->rr[0].usage = 1; /* PKIX-EE: unusable for SMTP */
-	set->rr[0].selector = 1;
-	set->rr[0].mtype = 1;
-	set->rr[0].len = 32;
-	set->rr[1] = set->rr[0];
-	set->rr[1].usage = 3;
-	set->rr[1].len = 31; /* a SHA2-256 digest of the wrong length */
-	ck_assert_int_eq(deliver_dane_state(SMX_OK, set), DELIVER_DANE_OFF);
-	set->is_ad = true;
-	ck_assert_int_eq(deliver_dane_state(SMX_OK, set),
-	    DELIVER_DANE_UNUSABLE);
-	set->rr[1].len = 32;
-	ck_assert_int_eq(deliver_dane_state(SMX_OK, set),
-	    DELIVER_DANE_REQUIRED);
-	set->rr[1].usage = 2;
-	ck_assert_int_eq(deliver_dane_state(SMX_OK, set),
-	    DELIVER_DANE_REQUIRED);
-	free(set);
-	smx_config_free(cfg);
 }
 END_TEST
 
@@ -1096,7 +1047,6 @@ deliver_suite(void)
 	tcase_add_loop_test(tc, test_deliver_dns_outcome, 0,
 	    sizeof(dns_cases) / sizeof(dns_cases[0]));
 	tcase_add_test(tc, test_deliver_target_policy);
-	tcase_add_test(tc, test_deliver_dane_state);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("run");

@@ -390,6 +390,51 @@ START_TEST(test_route_destination_sos)
 }
 END_TEST
 
+/* smx_route_dane_wanted and smx_route_dane_state. */
+START_TEST(test_route_dane_state)
+{
+	struct smx_config *cfg = NULL;
+	struct smx_dns_tlsa_set *set = calloc(1, sizeof(*set));
+	char err[256];
+
+	ck_assert_ptr_nonnull(set);
+	ck_assert_int_eq(smx_config_parse("c", "dns_trust_ad = yes\n", 19, &cfg,
+	                     err, sizeof(err)),
+	    SMX_OK);
+	ck_assert(smx_route_dane_wanted(cfg, true, true));
+	ck_assert(!smx_route_dane_wanted(cfg, false, true));
+	ck_assert(!smx_route_dane_wanted(cfg, true, false));
+	cfg->tls_dane = false;
+	ck_assert(!smx_route_dane_wanted(cfg, true, true));
+	cfg->tls_dane = true;
+	cfg->dns_trust_ad = false;
+	ck_assert(!smx_route_dane_wanted(cfg, true, true));
+
+	ck_assert_int_eq(smx_route_dane_state(SMX_NOTFOUND, set), SMX_DANE_OFF);
+	ck_assert_int_eq(smx_route_dane_state(SMX_TEMPFAIL, set),
+	    SMX_DANE_FAILED);
+	ck_assert_int_eq(smx_route_dane_state(SMX_INVALID, set),
+	    SMX_DANE_FAILED);
+	set->n_rr = 2;
+	set->rr[0].usage = 1; /* PKIX-EE: unusable for SMTP */
+	set->rr[0].selector = 1;
+	set->rr[0].mtype = 1;
+	set->rr[0].len = 32;
+	set->rr[1] = set->rr[0];
+	set->rr[1].usage = 3;
+	set->rr[1].len = 31; /* a SHA2-256 digest of the wrong length */
+	ck_assert_int_eq(smx_route_dane_state(SMX_OK, set), SMX_DANE_OFF);
+	set->is_ad = true;
+	ck_assert_int_eq(smx_route_dane_state(SMX_OK, set), SMX_DANE_UNUSABLE);
+	set->rr[1].len = 32;
+	ck_assert_int_eq(smx_route_dane_state(SMX_OK, set), SMX_DANE_REQUIRED);
+	set->rr[1].usage = 2;
+	ck_assert_int_eq(smx_route_dane_state(SMX_OK, set), SMX_DANE_REQUIRED);
+	free(set);
+	smx_config_free(cfg);
+}
+END_TEST
+
 static Suite *
 route_suite(void)
 {
@@ -417,6 +462,7 @@ route_suite(void)
 	    sizeof(role_cases) / sizeof(role_cases[0]));
 	tcase_add_test(tc, test_route_srv_order);
 	tcase_add_test(tc, test_route_destination_sos);
+	tcase_add_test(tc, test_route_dane_state);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("self");

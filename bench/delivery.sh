@@ -443,7 +443,7 @@ esac)"
 for t in secmx smtp; do
 	run "$t" >/dev/null
 done
-echo "COMMAND smtp-source -4 -N -s 4 -m $msgs -l 2048 -S secmx-bench -M client.test -f sos@sos.sender.test -t rcpt@bench.test 127.0.0.1:SENDER-PORT (held), then postsuper -H ALL; postqueue -f; wait for an empty queue and $msgs deliveries"
+echo "COMMAND smtp-source -4 -N -s 4 -m $msgs -l 2048 -S secmx-bench -M client.test -f sos@sos.sender.test -t rcpt@bench.test 127.0.0.1:SENDER-PORT (held), then postsuper -c SENDER-CONFIG -H ALL; postqueue -c SENDER-CONFIG -f; wait for an empty queue and $msgs deliveries"
 i=1
 while [ "$i" -le "$runs" ]; do
 	for t in secmx smtp; do

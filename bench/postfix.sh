@@ -151,7 +151,7 @@ setup() {
 	builtin)
 		awk '$1 !~ /^#/ && $2 == "sor" { print $1 "\tsecmx_sor" }' \
 		    "$_d/secmx/receiver_roles" >"$_d/etc/sor_access"
-		postmap "hash:$_d/etc/sor_access"
+		postmap -c "$_d/etc" "hash:$_d/etc/sor_access"
 		smx_postconf "$_n" "smtpd_restriction_classes = secmx_sor" \
 		    "secmx_sor = reject_plaintext_session" \
 		    "plaintext_reject_code = 530" \

@@ -135,6 +135,16 @@ smx_track() {
 	SMX_PIDS="$1 $SMX_PIDS"
 }
 
+# smx_untrack PID: forget PID (it was stopped and waited for), so that
+# cleanup never signals whatever process gets that number next.
+smx_untrack() {
+	_ut=
+	for _u in $SMX_PIDS; do
+		[ "$_u" = "$1" ] || _ut="$_ut $_u"
+	done
+	SMX_PIDS=${_ut# }
+}
+
 # smx_stop_pid PID: SIGTERM, wait up to 10s, then SIGKILL.
 smx_stop_pid() {
 	smx_pid_alive "$1" || return 0
@@ -455,6 +465,120 @@ smx_ensure_user() {
 
 smx_port_listening() {
 	[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
+}
+
+# Ports. A fixed port can be taken by anything else on the machine, and
+# one inside the kernel's ephemeral range (net.ipv4.ip_local_port_range,
+# 32768-60999 by default) by any outgoing connection or DNS query. So a
+# test server gets its port from the kernel where it can bind port 0
+# (smx-smtp-peer); the others (nsd, ldns-testns) get a candidate from
+# smx_port_pick and are started through smx_port_start, which tries the
+# next candidate when the server still cannot bind (someone took the
+# port in between). Postfix instances keep fixed ports below 32768 and
+# stop with a clear message when one is taken (smx_instance_start).
+
+SMX_PORTS_PICKED=
+
+# smx_port_ephemeral PORT: PORT lies in the kernel's ephemeral range.
+smx_port_ephemeral() {
+	if [ -z "${SMX_EPHEMERAL:-}" ]; then
+		# tr, not read: procfs answers a one-byte read at an offset
+		# with end of file, and dash's read reads a byte at a time.
+		SMX_EPHEMERAL=$(tr -s ' \t' '  ' \
+			</proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || true
+		case $SMX_EPHEMERAL in
+		[0-9]*' '[0-9]*) ;;
+		*) SMX_EPHEMERAL='32768 60999' ;;
+		esac
+	fi
+	[ "$1" -ge "${SMX_EPHEMERAL% *}" ] && [ "$1" -le "${SMX_EPHEMERAL#* }" ]
+}
+
+# smx_port_unused PORT: no TCP or UDP socket, in any state and on any
+# address, has the local port PORT.
+smx_port_unused() {
+	[ -z "$(ss -Hantu "( sport = :$1 )" 2>/dev/null)" ]
+}
+
+# smx_port_pick BASE: set SMX_PORT to the first port from BASE upwards
+# (at most 200 candidates, wrapping to 1024 after 65535) that is outside
+# the ephemeral range, unused for TCP and UDP, and not picked before by
+# this script. Returns 1 when there is none.
+smx_port_pick() {
+	_pkp=$1
+	_pkn=0
+	while [ "$_pkn" -lt 200 ]; do
+		[ "$_pkp" -le 65535 ] || _pkp=1024
+		if ! smx_port_ephemeral "$_pkp" &&
+			case " $SMX_PORTS_PICKED " in
+			*" $_pkp "*) false ;;
+			*) true ;;
+			esac && smx_port_unused "$_pkp"; then
+			SMX_PORT=$_pkp
+			SMX_PORTS_PICKED="$SMX_PORTS_PICKED $_pkp"
+			return 0
+		fi
+		_pkp=$((_pkp + 1))
+		_pkn=$((_pkn + 1))
+	done
+	smx_log "no free port from $1 upwards"
+	return 1
+}
+
+# smx_port_start VAR BASE FN [ARG...]: pick a port (smx_port_pick BASE),
+# store it in the variable VAR and call FN ARG... PORT; FN starts a
+# server on PORT and returns 0 once it answers there, or stops what it
+# started and returns non-zero (typically: it could not bind). Up to 5
+# ports are tried. Returns 1 when none worked.
+smx_port_start() {
+	_psv=$1
+	_psb=$2
+	shift 2
+	_pst=1
+	while :; do
+		smx_port_pick "$_psb" || return 1
+		eval "$_psv=\$SMX_PORT"
+		"$@" "$SMX_PORT" && return 0
+		[ "$_pst" -lt 5 ] || break
+		smx_log "$1: nothing answered on port $SMX_PORT; trying another port"
+		_psb=$((SMX_PORT + 1))
+		_pst=$((_pst + 1))
+	done
+	smx_log "$1: gave up after $_pst ports"
+	return 1
+}
+
+# smx_nsd_start CONF_IN ZONE DIR PORT: nsd(8) in the foreground on
+# 127.0.0.1:PORT with the configuration CONF_IN, its @DIR@ and @PORT@
+# replaced by DIR (which holds the zone files) and PORT. Returns 0 once
+# nsd answers authoritatively for ZONE; returns 1, after stopping it,
+# when nsd exits (it could not bind PORT) or does not answer within
+# 10s. Sets SMX_NSD_PID and tracks it (smx_track). For smx_port_start:
+#
+#	smx_port_start port 15341 smx_nsd_start "$conf_in" example.test "$dir"
+smx_nsd_start() {
+	sed -e "s|@DIR@|$3|g" -e "s|@PORT@|$4|g" "$1" >"$3/nsd.conf"
+	rm -f "$3/nsd.log" "$3/nsd.pid"
+	nsd -d -c "$3/nsd.conf" >"$3/nsd.out" 2>&1 &
+	SMX_NSD_PID=$!
+	smx_track "$SMX_NSD_PID"
+	_nsn=0
+	while [ "$_nsn" -lt 100 ]; do
+		# TCP: refused at once while nsd is not up yet, where a UDP
+		# query would wait out drill's 5s timeout.
+		if drill -t -p "$4" "$2" @127.0.0.1 SOA 2>/dev/null |
+			grep -q '^;; flags: qr aa'; then
+			return 0
+		fi
+		smx_pid_alive "$SMX_NSD_PID" || break
+		sleep 0.1
+		_nsn=$((_nsn + 1))
+	done
+	smx_log "nsd on 127.0.0.1:$4: $(cat "$3/nsd.out" "$3/nsd.log" 2>/dev/null | tail -n 3)"
+	smx_stop_pid "$SMX_NSD_PID"
+	wait "$SMX_NSD_PID" 2>/dev/null || true
+	smx_untrack "$SMX_NSD_PID"
+	return 1
 }
 
 smx_port_free() {

@@ -203,7 +203,8 @@ bench_exit() {
 		smx_instance_stop "$_i"
 	done
 	for _p in $SMX_PIDS; do
-		[ "$_p" = "${SMX_LOGSINK_PID:-}" ] || smx_stop_pid "$_p"
+		[ "$_p" = "${SMX_LOGSINK_PID:-}" ] || ! smx_pid_child "$_p" ||
+		    smx_stop_pid "$_p"
 	done
 	for _c in $CG_DIRS; do
 		rmdir "$_c" 2>/dev/null || smx_log "cgroup $_c not removed"

@@ -145,6 +145,24 @@ smx_untrack() {
 	SMX_PIDS=${_ut# }
 }
 
+# smx_pid_child PID: PID is a live child of this shell. Tracked PIDs are
+# stopped only then: a child that exited early may have been reaped by
+# the shell, and its number taken by an unrelated process since (PIDs
+# wrap soon where pid_max is 32768).
+smx_pid_child() {
+	[ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ] &&
+		smx_pid_alive "$1"
+}
+
+# smx_stop_tracked: stop every tracked PID that is still a child of this
+# shell (smx_stop_pid), in tracking order, and forget them all.
+smx_stop_tracked() {
+	for _p in $SMX_PIDS; do
+		smx_pid_child "$_p" && smx_stop_pid "$_p"
+	done
+	SMX_PIDS=
+}
+
 # smx_stop_pid PID: SIGTERM, wait up to 10s, then SIGKILL.
 smx_stop_pid() {
 	smx_pid_alive "$1" || return 0
@@ -200,6 +218,11 @@ smx_instance_stop() {
 	_d=$SMX_TMP/$1
 	[ -f "$_d/started" ] || return 0
 	_mpid=$(tr -dc 0-9 <"$_d/queue/pid/master.pid" 2>/dev/null || true)
+	# A stale pid file may name an unrelated process by now.
+	if [ -n "$_mpid" ] &&
+		[ "$(ps -o comm= -p "$_mpid" 2>/dev/null)" != master ]; then
+		_mpid=
+	fi
 	_kids=
 	[ -n "$_mpid" ] && _kids=$(smx_descendants "$_mpid")
 	postfix -c "$_d/etc" stop >/dev/null 2>&1 || true
@@ -218,9 +241,7 @@ smx_cleanup() {
 	for _i in $SMX_INSTANCES; do
 		smx_instance_stop "$_i"
 	done
-	for _p in $SMX_PIDS; do
-		smx_stop_pid "$_p"
-	done
+	smx_stop_tracked
 	if [ -n "${SMX_IN_NAMESPACE:-}" ] && [ -n "$SMX_TMP" ]; then
 		umount /dev/log 2>/dev/null || true
 	fi
@@ -661,6 +682,7 @@ smx_policyd_stop() {
 	else
 		smx_fail "secmx-policyd exited $? on SIGTERM"
 	fi
+	smx_untrack "$SMX_POLICYD_PID"
 }
 
 # smx_send NAME TO [swaks options...]: one message from

@@ -31,10 +31,7 @@ log() {
 
 # shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
-	for p in $SMX_PIDS; do
-		smx_stop_pid "$p"
-		wait "$p" 2>/dev/null || true
-	done
+	smx_stop_tracked
 	if [ -n "$tmp" ]; then
 		if [ "$failures" -ne 0 ] && [ -f "$tmp/nsd.log" ]; then
 			log "--- nsd.log"

@@ -24,10 +24,7 @@ failures=0
 
 # shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
-	for p in $SMX_PIDS; do
-		smx_stop_pid "$p"
-		wait "$p" 2>/dev/null || true
-	done
+	smx_stop_tracked
 	rm -rf "$work"
 }
 trap cleanup EXIT

@@ -331,6 +331,7 @@ child=$(ps -o pid= --ppid "$daemon" | tr -d ' ' | head -n 1)
 kill -TERM "$daemon"
 rc=0
 wait "$daemon" || rc=$?
+smx_untrack "$daemon"
 if [ "$rc" = 0 ]; then
 	smx_pass "$w: daemon exited 0"
 else
@@ -342,6 +343,8 @@ else
 	smx_fail "$w: child '$child' still running"
 fi
 smx_stop_pid "$holder"
+wait "$holder" 2>/dev/null || true
+smx_untrack "$holder"
 smx_assert_log 'secmx/lookup\[[0-9]+\]: stopping' "$w"
 smx_assert_no_log 'secmx/lookup\[[0-9]+\]: warning: child' "$w: no warning about children"
 

@@ -20,10 +20,13 @@
 # smtpd treats it like a client from the Internet.
 #
 # Syslog: smx-logsink captures everything sent to /dev/log in
-# $SMX_SYSLOG. Where /dev/log does not exist the sink is bound there (and
-# removed at the end); where it does (a box with a syslog daemon), the test
-# re-runs itself under "unshare --mount" and the sink's socket is
-# bind-mounted over /dev/log inside that namespace only.
+# $SMX_SYSLOG. The test re-runs itself under "unshare --mount". Where
+# /dev/log exists (a box with a syslog daemon), the sink's socket is
+# bind-mounted over it inside that namespace only. Where it does not,
+# /dev inside the namespace becomes a private copy (smx_private_dev) and
+# the sink is bound at /dev/log there, so that nothing else on the
+# machine logs into the capture; only where that cannot be done is the
+# sink bound at the real /dev/log (and removed at the end).
 #
 # Every process a test starts (logsink, Postfix masters and their
 # children, secmx-policyd daemons) is stopped by PID from an EXIT trap.
@@ -56,12 +59,12 @@ smx_pass() {
 	printf 'ok: %s\n' "$*"
 }
 
-# smx_namespace "$@": call first. Where /dev/log exists, re-run the
-# script in a private mount namespace so that the syslog sink can be
-# mounted over /dev/log without touching the system's logging.
+# smx_namespace "$@": call first. Re-run the script in a private mount
+# namespace, so that the syslog sink can be put at /dev/log without
+# touching the system's logging.
 smx_namespace() {
 	[ "$(id -u)" = 0 ] || smx_fatal "integration tests must run as root"
-	if [ -e /dev/log ] && [ -z "${SMX_IN_NAMESPACE:-}" ]; then
+	if [ -z "${SMX_IN_NAMESPACE:-}" ]; then
 		SMX_IN_NAMESPACE=1
 		export SMX_IN_NAMESPACE
 		exec unshare --mount --propagation private -- sh "$0" "$@"
@@ -186,14 +189,57 @@ smx_syslog_ready() {
 	[ -s "$SMX_TMP/logsink.pid" ]
 }
 
+# smx_private_mount_ns: this process runs in a mount namespace other
+# than that of PID 1 (smx_namespace made it).
+smx_private_mount_ns() {
+	[ -n "${SMX_IN_NAMESPACE:-}" ] &&
+		[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ]
+}
+
+# smx_private_dev: in a private mount namespace only, replace /dev by a
+# copy on a tmpfs of its own (device nodes, symlinks and directories
+# copied, the mounts below /dev moved over), where a socket at /dev/log
+# is seen by the processes of this test alone. Returns 1 where /dev is
+# not a mount point or the copy fails; /dev is then as it was.
+smx_private_dev() {
+	smx_private_mount_ns && mountpoint -q /dev || return 1
+	# The old /dev is moved below $SMX_TMP for the copy and unmounted
+	# right after; smx_cleanup removes $SMX_TMP within one file system
+	# only, so that a mount left there by mistake is never emptied.
+	_old=$SMX_TMP/dev.old
+	mkdir "$_old" || return 1
+	mount --move /dev "$_old" || return 1
+	if mount -t tmpfs -o mode=0755,nosuid secmx-test-dev /dev; then
+		for _e in "$_old"/* "$_old"/.[!.]*; do
+			[ -e "$_e" ] || [ -L "$_e" ] || continue
+			if mountpoint -q "$_e"; then
+				mkdir -p "/dev/${_e##*/}" &&
+					mount --move "$_e" "/dev/${_e##*/}"
+			else
+				cp -a "$_e" /dev/
+			fi || break
+		done
+		if [ -c /dev/null ] && [ -e /dev/urandom ]; then
+			umount -l "$_old" && rmdir "$_old"
+			return 0
+		fi
+		umount -l /dev
+	fi
+	mount --move "$_old" /dev
+	rmdir "$_old"
+	return 1
+}
+
 # smx_syslog_start: start smx-logsink; lines go to $SMX_SYSLOG.
 smx_syslog_start() {
 	SMX_SYSLOG=$SMX_TMP/syslog.log
 	: >"$SMX_SYSLOG"
 	if [ -e /dev/log ] || [ -L /dev/log ]; then
-		[ -n "${SMX_IN_NAMESPACE:-}" ] ||
+		smx_private_mount_ns ||
 			smx_fatal "/dev/log exists: call smx_namespace first"
 		_sock=$SMX_TMP/log.sock
+	elif smx_private_dev; then
+		_sock=/dev/log
 	else
 		_sock=/dev/log
 		SMX_DEVLOG_OWNED=1
@@ -256,7 +302,7 @@ smx_cleanup() {
 		if [ -n "${SMX_KEEP:-}" ]; then
 			smx_log "kept $SMX_TMP"
 		else
-			rm -rf "$SMX_TMP"
+			rm -rf --one-file-system "$SMX_TMP"
 		fi
 	fi
 	exit "$_rc"

@@ -6,9 +6,11 @@
 #
 # What runs, all on loopback:
 #
-#   nsd     127.0.0.1:$BENCH_NSD_PORT (default 53581), authoritative for
-#           "test.": _secmx._tcp.bench.test SRV 10 0 RXPORT mx.bench.test,
-#           mx.bench.test A 127.0.0.1.
+#   nsd     127.0.0.1, on the first free port outside the kernel's
+#           ephemeral range from $BENCH_NSD_PORT (default 15381), the
+#           next one when nsd cannot bind it (lib.sh's smx_port_start);
+#           authoritative for "test.": _secmx._tcp.bench.test SRV 10 0
+#           RXPORT mx.bench.test, mx.bench.test A 127.0.0.1.
 #   rx      the receiver for bench.test on 127.0.0.1:RXPORT (default
 #           2761): STARTTLS offered with a certificate for mx.bench.test
 #           (test CA of scripts/make-test-certs), discard(8) delivery
@@ -109,7 +111,7 @@ SMX_POLICYD=$build/policyd/secmx-policyd
 RX_PORT=${BENCH_DELIVERY_PORT:-2761}
 RIG_TX_PORT=$((RX_PORT + 1))
 TXSMTP_PORT=$((RX_PORT + 2))
-RIG_NSD_PORT=${BENCH_NSD_PORT:-53581}
+RIG_NSD_PORT=${BENCH_NSD_PORT:-15381}
 export SMX_LOGSINK SMX_TRANSPORT SMX_POLICYD
 # shellcheck source-path=SCRIPTDIR source=../tests/integration/transport_rig.sh
 . "$top/tests/integration/transport_rig.sh"
@@ -201,7 +203,8 @@ bench_exit() {
 		smx_instance_stop "$_i"
 	done
 	for _p in $SMX_PIDS; do
-		[ "$_p" = "${SMX_LOGSINK_PID:-}" ] || smx_stop_pid "$_p"
+		[ "$_p" = "${SMX_LOGSINK_PID:-}" ] || ! smx_pid_child "$_p" ||
+		    smx_stop_pid "$_p"
 	done
 	for _c in $CG_DIRS; do
 		rmdir "$_c" 2>/dev/null || smx_log "cgroup $_c not removed"
@@ -233,10 +236,9 @@ ns		IN A	127.0.0.1
 _secmx._tcp.bench	IN SRV	10 0 $RX_PORT mx.bench
 mx.bench	IN A	127.0.0.1
 EOF
-	sed -e "s|@DIR@|$_z|g" -e "s|@PORT@|$RIG_NSD_PORT|g" \
-	    "$SMX_SOURCE_DIR/tests/data/dns/matrix/nsd.conf.in" >"$_z/nsd.conf"
-	nsd -d -c "$_z/nsd.conf" >"$_z/nsd.out" 2>&1 &
-	smx_track "$!"
+	smx_port_start RIG_NSD_PORT "$RIG_NSD_PORT" smx_nsd_start \
+	    "$SMX_SOURCE_DIR/tests/data/dns/matrix/nsd.conf.in" test "$_z" ||
+	    smx_fatal "nsd did not start"
 	smx_retry 100 0.1 dns_ready ||
 	    smx_fatal "nsd did not answer on 127.0.0.1:$RIG_NSD_PORT: $(cat "$_z/nsd.out" "$_z/nsd.log" 2>/dev/null)"
 }
@@ -443,7 +445,7 @@ esac)"
 for t in secmx smtp; do
 	run "$t" >/dev/null
 done
-echo "COMMAND smtp-source -4 -N -s 4 -m $msgs -l 2048 -S secmx-bench -M client.test -f sos@sos.sender.test -t rcpt@bench.test 127.0.0.1:SENDER-PORT (held), then postsuper -H ALL; postqueue -f; wait for an empty queue and $msgs deliveries"
+echo "COMMAND smtp-source -4 -N -s 4 -m $msgs -l 2048 -S secmx-bench -M client.test -f sos@sos.sender.test -t rcpt@bench.test 127.0.0.1:SENDER-PORT (held), then postsuper -c SENDER-CONFIG -H ALL; postqueue -c SENDER-CONFIG -f; wait for an empty queue and $msgs deliveries"
 i=1
 while [ "$i" -le "$runs" ]; do
 	for t in secmx smtp; do

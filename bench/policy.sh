@@ -31,8 +31,9 @@
 # ber.example ber; everything else as shipped, so audit = decisions and
 # log_destination = syslog). Its audit lines, like postfwd's log lines,
 # really go to syslog: smx-logsink captures /dev/log the way
-# tests/integration/lib.sh does (bound at /dev/log, or bind-mounted over
-# an existing one inside a private mount namespace). postfwd is the
+# tests/integration/lib.sh does (inside a private mount namespace,
+# bind-mounted over an existing /dev/log, or bound at /dev/log in a
+# private copy of /dev). postfwd is the
 # Debian postfwd2 (1.35) daemon with the same SOR rule and its request
 # cache off (--cache=0), so that a cached answer can never cross between
 # a plaintext and a TLS session. Run as root.

@@ -151,7 +151,7 @@ setup() {
 	builtin)
 		awk '$1 !~ /^#/ && $2 == "sor" { print $1 "\tsecmx_sor" }' \
 		    "$_d/secmx/receiver_roles" >"$_d/etc/sor_access"
-		postmap "hash:$_d/etc/sor_access"
+		postmap -c "$_d/etc" "hash:$_d/etc/sor_access"
 		smx_postconf "$_n" "smtpd_restriction_classes = secmx_sor" \
 		    "secmx_sor = reject_plaintext_session" \
 		    "plaintext_reject_code = 530" \
@@ -195,12 +195,16 @@ load() {
 		    -t "$5@$_dom" "127.0.0.1:$_port" \
 		    >"$SMX_TMP/source.$_dom.out" 2>&1 &
 		echo "$!" >"$SMX_TMP/source.$_dom.pid"
+		# Stopped at exit should the script end before the wait.
+		smx_track "$!"
 	done
 	for _dom in ber.example plain.example; do
-		wait "$(cat "$SMX_TMP/source.$_dom.pid")" || {
+		_spid=$(cat "$SMX_TMP/source.$_dom.pid")
+		wait "$_spid" || {
 			_rc=1
 			smx_show "$SMX_TMP/source.$_dom.out" 5
 		}
+		smx_untrack "$_spid"
 	done
 	return "$_rc"
 }

@@ -20,10 +20,13 @@
 # smtpd treats it like a client from the Internet.
 #
 # Syslog: smx-logsink captures everything sent to /dev/log in
-# $SMX_SYSLOG. Where /dev/log does not exist the sink is bound there (and
-# removed at the end); where it does (a box with a syslog daemon), the test
-# re-runs itself under "unshare --mount" and the sink's socket is
-# bind-mounted over /dev/log inside that namespace only.
+# $SMX_SYSLOG. The test re-runs itself under "unshare --mount". Where
+# /dev/log exists (a box with a syslog daemon), the sink's socket is
+# bind-mounted over it inside that namespace only. Where it does not,
+# /dev inside the namespace becomes a private copy (smx_private_dev) and
+# the sink is bound at /dev/log there, so that nothing else on the
+# machine logs into the capture; only where that cannot be done is the
+# sink bound at the real /dev/log (and removed at the end).
 #
 # Every process a test starts (logsink, Postfix masters and their
 # children, secmx-policyd daemons) is stopped by PID from an EXIT trap.
@@ -56,12 +59,12 @@ smx_pass() {
 	printf 'ok: %s\n' "$*"
 }
 
-# smx_namespace "$@": call first. Where /dev/log exists, re-run the
-# script in a private mount namespace so that the syslog sink can be
-# mounted over /dev/log without touching the system's logging.
+# smx_namespace "$@": call first. Re-run the script in a private mount
+# namespace, so that the syslog sink can be put at /dev/log without
+# touching the system's logging.
 smx_namespace() {
 	[ "$(id -u)" = 0 ] || smx_fatal "integration tests must run as root"
-	if [ -e /dev/log ] && [ -z "${SMX_IN_NAMESPACE:-}" ]; then
+	if [ -z "${SMX_IN_NAMESPACE:-}" ]; then
 		SMX_IN_NAMESPACE=1
 		export SMX_IN_NAMESPACE
 		exec unshare --mount --propagation private -- sh "$0" "$@"
@@ -135,6 +138,34 @@ smx_track() {
 	SMX_PIDS="$1 $SMX_PIDS"
 }
 
+# smx_untrack PID: forget PID (it was stopped and waited for), so that
+# cleanup never signals whatever process gets that number next.
+smx_untrack() {
+	_ut=
+	for _u in $SMX_PIDS; do
+		[ "$_u" = "$1" ] || _ut="$_ut $_u"
+	done
+	SMX_PIDS=${_ut# }
+}
+
+# smx_pid_child PID: PID is a live child of this shell. Tracked PIDs are
+# stopped only then: a child that exited early may have been reaped by
+# the shell, and its number taken by an unrelated process since (PIDs
+# wrap soon where pid_max is 32768).
+smx_pid_child() {
+	[ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ] &&
+		smx_pid_alive "$1"
+}
+
+# smx_stop_tracked: stop every tracked PID that is still a child of this
+# shell (smx_stop_pid), in tracking order, and forget them all.
+smx_stop_tracked() {
+	for _p in $SMX_PIDS; do
+		smx_pid_child "$_p" && smx_stop_pid "$_p"
+	done
+	SMX_PIDS=
+}
+
 # smx_stop_pid PID: SIGTERM, wait up to 10s, then SIGKILL.
 smx_stop_pid() {
 	smx_pid_alive "$1" || return 0
@@ -158,14 +189,57 @@ smx_syslog_ready() {
 	[ -s "$SMX_TMP/logsink.pid" ]
 }
 
+# smx_private_mount_ns: this process runs in a mount namespace other
+# than that of PID 1 (smx_namespace made it).
+smx_private_mount_ns() {
+	[ -n "${SMX_IN_NAMESPACE:-}" ] &&
+		[ "$(readlink /proc/self/ns/mnt)" != "$(readlink /proc/1/ns/mnt)" ]
+}
+
+# smx_private_dev: in a private mount namespace only, replace /dev by a
+# copy on a tmpfs of its own (device nodes, symlinks and directories
+# copied, the mounts below /dev moved over), where a socket at /dev/log
+# is seen by the processes of this test alone. Returns 1 where /dev is
+# not a mount point or the copy fails; /dev is then as it was.
+smx_private_dev() {
+	smx_private_mount_ns && mountpoint -q /dev || return 1
+	# The old /dev is moved below $SMX_TMP for the copy and unmounted
+	# right after; smx_cleanup removes $SMX_TMP within one file system
+	# only, so that a mount left there by mistake is never emptied.
+	_old=$SMX_TMP/dev.old
+	mkdir "$_old" || return 1
+	mount --move /dev "$_old" || return 1
+	if mount -t tmpfs -o mode=0755,nosuid secmx-test-dev /dev; then
+		for _e in "$_old"/* "$_old"/.[!.]*; do
+			[ -e "$_e" ] || [ -L "$_e" ] || continue
+			if mountpoint -q "$_e"; then
+				mkdir -p "/dev/${_e##*/}" &&
+					mount --move "$_e" "/dev/${_e##*/}"
+			else
+				cp -a "$_e" /dev/
+			fi || break
+		done
+		if [ -c /dev/null ] && [ -e /dev/urandom ]; then
+			umount -l "$_old" && rmdir "$_old"
+			return 0
+		fi
+		umount -l /dev
+	fi
+	mount --move "$_old" /dev
+	rmdir "$_old"
+	return 1
+}
+
 # smx_syslog_start: start smx-logsink; lines go to $SMX_SYSLOG.
 smx_syslog_start() {
 	SMX_SYSLOG=$SMX_TMP/syslog.log
 	: >"$SMX_SYSLOG"
 	if [ -e /dev/log ] || [ -L /dev/log ]; then
-		[ -n "${SMX_IN_NAMESPACE:-}" ] ||
+		smx_private_mount_ns ||
 			smx_fatal "/dev/log exists: call smx_namespace first"
 		_sock=$SMX_TMP/log.sock
+	elif smx_private_dev; then
+		_sock=/dev/log
 	else
 		_sock=/dev/log
 		SMX_DEVLOG_OWNED=1
@@ -190,6 +264,11 @@ smx_instance_stop() {
 	_d=$SMX_TMP/$1
 	[ -f "$_d/started" ] || return 0
 	_mpid=$(tr -dc 0-9 <"$_d/queue/pid/master.pid" 2>/dev/null || true)
+	# A stale pid file may name an unrelated process by now.
+	if [ -n "$_mpid" ] &&
+		[ "$(ps -o comm= -p "$_mpid" 2>/dev/null)" != master ]; then
+		_mpid=
+	fi
 	_kids=
 	[ -n "$_mpid" ] && _kids=$(smx_descendants "$_mpid")
 	postfix -c "$_d/etc" stop >/dev/null 2>&1 || true
@@ -208,9 +287,7 @@ smx_cleanup() {
 	for _i in $SMX_INSTANCES; do
 		smx_instance_stop "$_i"
 	done
-	for _p in $SMX_PIDS; do
-		smx_stop_pid "$_p"
-	done
+	smx_stop_tracked
 	if [ -n "${SMX_IN_NAMESPACE:-}" ] && [ -n "$SMX_TMP" ]; then
 		umount /dev/log 2>/dev/null || true
 	fi
@@ -225,7 +302,7 @@ smx_cleanup() {
 		if [ -n "${SMX_KEEP:-}" ]; then
 			smx_log "kept $SMX_TMP"
 		else
-			rm -rf "$SMX_TMP"
+			rm -rf --one-file-system "$SMX_TMP"
 		fi
 	fi
 	exit "$_rc"
@@ -457,6 +534,120 @@ smx_port_listening() {
 	[ -n "$(ss -Hltn "sport = :$1" 2>/dev/null)" ]
 }
 
+# Ports. A fixed port can be taken by anything else on the machine, and
+# one inside the kernel's ephemeral range (net.ipv4.ip_local_port_range,
+# 32768-60999 by default) by any outgoing connection or DNS query. So a
+# test server gets its port from the kernel where it can bind port 0
+# (smx-smtp-peer); the others (nsd, ldns-testns) get a candidate from
+# smx_port_pick and are started through smx_port_start, which tries the
+# next candidate when the server still cannot bind (someone took the
+# port in between). Postfix instances keep fixed ports below 32768 and
+# stop with a clear message when one is taken (smx_instance_start).
+
+SMX_PORTS_PICKED=
+
+# smx_port_ephemeral PORT: PORT lies in the kernel's ephemeral range.
+smx_port_ephemeral() {
+	if [ -z "${SMX_EPHEMERAL:-}" ]; then
+		# tr, not read: procfs answers a one-byte read at an offset
+		# with end of file, and dash's read reads a byte at a time.
+		SMX_EPHEMERAL=$(tr -s ' \t' '  ' \
+			</proc/sys/net/ipv4/ip_local_port_range 2>/dev/null) || true
+		case $SMX_EPHEMERAL in
+		[0-9]*' '[0-9]*) ;;
+		*) SMX_EPHEMERAL='32768 60999' ;;
+		esac
+	fi
+	[ "$1" -ge "${SMX_EPHEMERAL% *}" ] && [ "$1" -le "${SMX_EPHEMERAL#* }" ]
+}
+
+# smx_port_unused PORT: no TCP or UDP socket, in any state and on any
+# address, has the local port PORT.
+smx_port_unused() {
+	[ -z "$(ss -Hantu "( sport = :$1 )" 2>/dev/null)" ]
+}
+
+# smx_port_pick BASE: set SMX_PORT to the first port from BASE upwards
+# (at most 200 candidates, wrapping to 1024 after 65535) that is outside
+# the ephemeral range, unused for TCP and UDP, and not picked before by
+# this script. Returns 1 when there is none.
+smx_port_pick() {
+	_pkp=$1
+	_pkn=0
+	while [ "$_pkn" -lt 200 ]; do
+		[ "$_pkp" -le 65535 ] || _pkp=1024
+		if ! smx_port_ephemeral "$_pkp" &&
+			case " $SMX_PORTS_PICKED " in
+			*" $_pkp "*) false ;;
+			*) true ;;
+			esac && smx_port_unused "$_pkp"; then
+			SMX_PORT=$_pkp
+			SMX_PORTS_PICKED="$SMX_PORTS_PICKED $_pkp"
+			return 0
+		fi
+		_pkp=$((_pkp + 1))
+		_pkn=$((_pkn + 1))
+	done
+	smx_log "no free port from $1 upwards"
+	return 1
+}
+
+# smx_port_start VAR BASE FN [ARG...]: pick a port (smx_port_pick BASE),
+# store it in the variable VAR and call FN ARG... PORT; FN starts a
+# server on PORT and returns 0 once it answers there, or stops what it
+# started and returns non-zero (typically: it could not bind). Up to 5
+# ports are tried. Returns 1 when none worked.
+smx_port_start() {
+	_psv=$1
+	_psb=$2
+	shift 2
+	_pst=1
+	while :; do
+		smx_port_pick "$_psb" || return 1
+		eval "$_psv=\$SMX_PORT"
+		"$@" "$SMX_PORT" && return 0
+		[ "$_pst" -lt 5 ] || break
+		smx_log "$1: nothing answered on port $SMX_PORT; trying another port"
+		_psb=$((SMX_PORT + 1))
+		_pst=$((_pst + 1))
+	done
+	smx_log "$1: gave up after $_pst ports"
+	return 1
+}
+
+# smx_nsd_start CONF_IN ZONE DIR PORT: nsd(8) in the foreground on
+# 127.0.0.1:PORT with the configuration CONF_IN, its @DIR@ and @PORT@
+# replaced by DIR (which holds the zone files) and PORT. Returns 0 once
+# nsd answers authoritatively for ZONE; returns 1, after stopping it,
+# when nsd exits (it could not bind PORT) or does not answer within
+# 10s. Sets SMX_NSD_PID and tracks it (smx_track). For smx_port_start:
+#
+#	smx_port_start port 15341 smx_nsd_start "$conf_in" example.test "$dir"
+smx_nsd_start() {
+	sed -e "s|@DIR@|$3|g" -e "s|@PORT@|$4|g" "$1" >"$3/nsd.conf"
+	rm -f "$3/nsd.log" "$3/nsd.pid"
+	nsd -d -c "$3/nsd.conf" >"$3/nsd.out" 2>&1 &
+	SMX_NSD_PID=$!
+	smx_track "$SMX_NSD_PID"
+	_nsn=0
+	while [ "$_nsn" -lt 100 ]; do
+		# TCP: refused at once while nsd is not up yet, where a UDP
+		# query would wait out drill's 5s timeout.
+		if drill -t -p "$4" "$2" @127.0.0.1 SOA 2>/dev/null |
+			grep -q '^;; flags: qr aa'; then
+			return 0
+		fi
+		smx_pid_alive "$SMX_NSD_PID" || break
+		sleep 0.1
+		_nsn=$((_nsn + 1))
+	done
+	smx_log "nsd on 127.0.0.1:$4: $(cat "$3/nsd.out" "$3/nsd.log" 2>/dev/null | tail -n 3)"
+	smx_stop_pid "$SMX_NSD_PID"
+	wait "$SMX_NSD_PID" 2>/dev/null || true
+	smx_untrack "$SMX_NSD_PID"
+	return 1
+}
+
 smx_port_free() {
 	! smx_port_listening "$1"
 }
@@ -537,6 +728,7 @@ smx_policyd_stop() {
 	else
 		smx_fail "secmx-policyd exited $? on SIGTERM"
 	fi
+	smx_untrack "$SMX_POLICYD_PID"
 }
 
 # smx_send NAME TO [swaks options...]: one message from

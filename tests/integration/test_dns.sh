@@ -9,47 +9,29 @@
 # where nothing listens gives timeouts. PROBE is smx-dns-probe, which
 # prints what the library returns; this script asserts on it.
 #
-# Ports 53541 (nsd), 53542 (ldns-testns) and 53549 (nothing) on
-# 127.0.0.1, and 53549 on ::1 where IPv6 exists. Both servers are stopped
-# by PID from the EXIT trap.
+# Ports: nsd on 127.0.0.1, ldns-testns on every IPv4 address, and one
+# where nothing listens (127.0.0.1, and ::1 where IPv6 exists), each the
+# first free port outside the kernel's ephemeral range from 15341,
+# 15342 and 15349 (lib.sh's smx_port_pick); a server that cannot bind
+# its port is tried on the next one. Both servers are stopped by PID
+# from the EXIT trap, and the temporary directory is removed.
 set -eu
 
 probe=$1
 data=$2
-nsd_port=53541
-testns_port=53542
-dead_port=53549
-NSD=127.0.0.1:$nsd_port
-TESTNS=127.0.0.1:$testns_port
-DEAD=127.0.0.1:$dead_port
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
 
 tmp=
-nsd_pid=
-testns_pid=
 failures=0
 
 log() {
 	printf '%s\n' "$*" >&2
 }
 
-stop_pid() {
-	[ -n "$1" ] || return 0
-	kill -0 "$1" 2>/dev/null || return 0
-	kill -TERM "$1" 2>/dev/null || true
-	n=0
-	while kill -0 "$1" 2>/dev/null && [ "$n" -lt 50 ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -KILL "$1" 2>/dev/null || true
-	fi
-	wait "$1" 2>/dev/null || true
-}
-
+# shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
-	stop_pid "$testns_pid"
-	stop_pid "$nsd_pid"
+	smx_stop_tracked
 	if [ -n "$tmp" ]; then
 		if [ "$failures" -ne 0 ] && [ -f "$tmp/nsd.log" ]; then
 			log "--- nsd.log"
@@ -63,7 +45,7 @@ trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
 
-for c in nsd ldns-testns ss sed awk; do
+for c in nsd ldns-testns drill ss sed awk; do
 	command -v "$c" >/dev/null 2>&1 || {
 		log "missing command: $c"
 		exit 1
@@ -73,23 +55,9 @@ done
 	log "not executable: $probe"
 	exit 1
 }
-for p in $nsd_port $testns_port $dead_port; do
-	if [ -n "$(ss -Hlnu "( sport = :$p )")" ] ||
-		[ -n "$(ss -Hlnt "( sport = :$p )")" ]; then
-		log "port $p is in use"
-		exit 1
-	fi
-done
 
 tmp=$(mktemp -d /tmp/secmx-dns.XXXXXX)
 cp "$data/secmx.test.zone" "$tmp/"
-sed -e "s|@DIR@|$tmp|g" -e "s|@PORT@|$nsd_port|g" \
-	"$data/nsd.conf.in" >"$tmp/nsd.conf"
-
-nsd -d -c "$tmp/nsd.conf" >"$tmp/nsd.out" 2>&1 &
-nsd_pid=$!
-ldns-testns -p "$testns_port" "$data/testns.data" >"$tmp/testns.out" 2>&1 &
-testns_pid=$!
 
 # run ARGS...: the probe's output in $tmp/out.
 run() {
@@ -104,19 +72,41 @@ ready() {
 	run -s "$1" "$2" "$3" >/dev/null 2>&1 && grep -q "$4" "$tmp/out"
 }
 
-n=0
-until ready "$NSD" addrs ns.secmx.test '^status=ok' &&
-	ready "$TESTNS" srv servfail.testns.test 'reason=SERVFAIL'; do
-	n=$((n + 1))
-	if [ "$n" -ge 50 ] || ! kill -0 "$nsd_pid" 2>/dev/null ||
-		! kill -0 "$testns_pid" 2>/dev/null; then
-		log "DNS servers did not start"
-		cat "$tmp/nsd.out" "$tmp/testns.out" >&2 || true
-		failures=1
-		exit 1
-	fi
-	sleep 0.2
-done
+# testns_start PORT: ldns-testns on PORT; 0 once it answers, 1 after
+# stopping it when it exits (it could not bind PORT) or stays silent.
+testns_start() {
+	ldns-testns -p "$1" "$data/testns.data" >"$tmp/testns.out" 2>&1 &
+	testns_pid=$!
+	smx_track "$testns_pid"
+	n=0
+	while [ "$n" -lt 50 ]; do
+		ready "127.0.0.1:$1" srv servfail.testns.test 'reason=SERVFAIL' &&
+			return 0
+		smx_pid_alive "$testns_pid" || break
+		sleep 0.2
+		n=$((n + 1))
+	done
+	log "ldns-testns on port $1: $(tail -n 3 "$tmp/testns.out")"
+	smx_stop_pid "$testns_pid"
+	wait "$testns_pid" 2>/dev/null || true
+	smx_untrack "$testns_pid"
+	return 1
+}
+
+nsd_port=
+testns_port=
+if ! smx_port_start nsd_port 15341 smx_nsd_start "$data/nsd.conf.in" \
+	secmx.test "$tmp" ||
+	! smx_port_start testns_port 15342 testns_start ||
+	! smx_port_pick 15349; then
+	log "DNS servers did not start"
+	failures=1
+	exit 1
+fi
+dead_port=$SMX_PORT
+NSD=127.0.0.1:$nsd_port
+TESTNS=127.0.0.1:$testns_port
+DEAD=127.0.0.1:$dead_port
 
 fail() {
 	failures=$((failures + 1))

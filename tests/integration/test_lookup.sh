@@ -4,38 +4,27 @@
 # error), the printed value, parent matching, addresses, and error
 # messages that name the file and line. Then the DNS maps route,
 # transport and sender_transport against nsd(8) serving
-# DNSDATA/socketmap.test.zone on 127.0.0.1:53561: SRV targets, the null
-# target ".", no SRV, NXDOMAIN, REFUSED and a timeout (port 53560, where
-# nothing listens) for exit 75. nsd is stopped by PID from the EXIT
-# trap; WORKDIR is created fresh and removed on exit.
+# DNSDATA/socketmap.test.zone on 127.0.0.1: SRV targets, the null
+# target ".", no SRV, NXDOMAIN, REFUSED and a timeout (a port where
+# nothing listens) for exit 75. Both ports are the first free ones
+# outside the kernel's ephemeral range from 15361 and 15360 (lib.sh's
+# smx_port_pick); when nsd cannot bind its port, the next one is tried.
+# nsd is stopped by PID from the EXIT trap; WORKDIR is created fresh and
+# removed on exit.
 set -eu
 
 lookup=$1
 work=$2
 dnsdata=$3
-nsd_port=53561
-dead_port=53560
-nsd_pid=
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "$0")/lib.sh"
+nsd_port=
+dead_port=
 failures=0
-
-stop_pid() {
-	[ -n "$1" ] || return 0
-	kill -0 "$1" 2>/dev/null || return 0
-	kill -TERM "$1" 2>/dev/null || true
-	n=0
-	while kill -0 "$1" 2>/dev/null && [ "$n" -lt 50 ]; do
-		sleep 0.1
-		n=$((n + 1))
-	done
-	if kill -0 "$1" 2>/dev/null; then
-		kill -KILL "$1" 2>/dev/null || true
-	fi
-	wait "$1" 2>/dev/null || true
-}
 
 # shellcheck disable=SC2317 # called from the EXIT trap
 cleanup() {
-	stop_pid "$nsd_pid"
+	smx_stop_tracked
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -133,24 +122,21 @@ expect 2 "" "error: $work/bad_roles, line 3: bad value \"bes\" (expected sor or 
 	-c "$work/bad_table.conf" -q example.org receiver
 
 # ---- DNS maps against nsd ---------------------------------------------
-for c in nsd ss sed; do
+for c in nsd drill ss sed; do
 	command -v "$c" >/dev/null 2>&1 || {
 		echo "test_lookup: missing command: $c" >&2
 		exit 1
 	}
 done
-for p in $nsd_port $dead_port; do
-	if [ -n "$(ss -Hlnu "( sport = :$p )")" ]; then
-		echo "test_lookup: port $p is in use" >&2
-		exit 1
-	fi
-done
 mkdir "$work/nsd"
 cp "$dnsdata/socketmap.test.zone" "$work/nsd/"
-sed -e "s|@DIR@|$work/nsd|g" -e "s|@PORT@|$nsd_port|g" \
-	"$dnsdata/nsd.conf.in" >"$work/nsd/nsd.conf"
-nsd -d -c "$work/nsd/nsd.conf" >"$work/nsd/nsd.out" 2>&1 &
-nsd_pid=$!
+smx_port_start nsd_port 15361 smx_nsd_start "$dnsdata/nsd.conf.in" \
+	socketmap.test "$work/nsd" || {
+	echo "test_lookup: nsd did not start" >&2
+	exit 1
+}
+smx_port_pick 15360 || exit 1
+dead_port=$SMX_PORT
 
 cat >"$work/dest_roles" <<'EOF2'
 sos.dest.example	sos
@@ -175,17 +161,6 @@ sed -e "s/^dns_nameservers = .*/dns_nameservers = 127.0.0.1:$dead_port/" \
 	echo "secmx_transport_name = secmx-sos:"
 } >"$work/sos.conf"
 dns=$work/dns.conf
-
-n=0
-until "$lookup" -c "$dns" -q srv.socketmap.test route >/dev/null 2>&1; do
-	n=$((n + 1))
-	if [ "$n" -ge 50 ] || ! kill -0 "$nsd_pid" 2>/dev/null; then
-		echo "test_lookup: nsd did not start" >&2
-		cat "$work/nsd/nsd.out" >&2 || true
-		exit 1
-	fi
-	sleep 0.2
-done
 
 targets='srv:[secmail.srv.socketmap.test]:25, srv:[backup.srv.socketmap.test]:2525'
 
@@ -241,9 +216,6 @@ expect 0 "secmx-sos:" "" -c "$work/sos.conf" -q user@other.example \
 	sender_transport
 expect 1 "" "" -c "$work/sos.conf" -q user@bes.example sender_transport
 expect 0 "secmx:" "" -c "$work/dead.conf" -q user@sos.example sender_transport
-
-stop_pid "$nsd_pid"
-nsd_pid=
 
 if [ "$failures" -ne 0 ]; then
 	echo "test_lookup: $failures failure(s)" >&2

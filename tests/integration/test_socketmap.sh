@@ -16,10 +16,13 @@
 #  5. SIGHUP reloads the tables (a bad file keeps the running ones);
 #     SIGTERM stops the daemon and its children with status 0.
 #
-# DNS: nsd on 127.0.0.1:53562 serving tests/data/dns/socketmap/. Ports:
-# 10051 (SMTP of the instance), 10059 (nothing listens: smtp(8)'s relay).
-# Every process is stopped by PID (lib.sh). Needs root; creates the
-# system user "secmx" when missing.
+# DNS: nsd on 127.0.0.1 serving tests/data/dns/socketmap/, on the first
+# free port outside the kernel's ephemeral range from 15362 (lib.sh's
+# smx_port_start: another one when nsd cannot bind it). Ports: 10051
+# (SMTP of the instance; the test stops when it is taken) and the first
+# free one from 10059 (nothing listens: smtp(8)'s relay). Every process
+# is stopped by PID (lib.sh). Needs root; creates the system user
+# "secmx" when missing.
 set -eu
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh
@@ -27,12 +30,12 @@ set -eu
 smx_namespace "$@"
 smx_init
 [ -x "${SMX_LOOKUP:-}" ] || smx_fatal "SMX_LOOKUP is not executable"
-smx_require nsd perl sendmail postmap
+smx_require nsd drill perl sendmail postmap
 smx_ensure_user secmx
 
-nsd_port=53562
+nsd_port=
 smtp_port=10051
-dead_port=10059
+dead_port=
 lookup=$SMX_LOOKUP
 top=$SMX_TMP/lookup
 sock=$top/socketmap.sock
@@ -44,20 +47,15 @@ ns() {
 }
 
 # ---- nsd ----------------------------------------------------------------
-for p in $nsd_port $smtp_port $dead_port; do
-	if [ -n "$(ss -Hlnu "( sport = :$p )")" ] ||
-		[ -n "$(ss -Hlnt "( sport = :$p )")" ]; then
-		smx_fatal "port $p is in use"
-	fi
-done
+smx_port_free "$smtp_port" || smx_fatal "port $smtp_port is in use"
+smx_port_pick 10059 || smx_fatal "no free port for the dead relay"
+dead_port=$SMX_PORT
 mkdir -p "$top/nsd"
 chmod 0755 "$top"
 cp "$SMX_SOURCE_DIR/tests/data/dns/socketmap/socketmap.test.zone" "$top/nsd/"
-sed -e "s|@DIR@|$top/nsd|g" -e "s|@PORT@|$nsd_port|g" \
-	"$SMX_SOURCE_DIR/tests/data/dns/socketmap/nsd.conf.in" \
-	>"$top/nsd/nsd.conf"
-nsd -d -c "$top/nsd/nsd.conf" >"$top/nsd/nsd.out" 2>&1 &
-smx_track $!
+smx_port_start nsd_port 15362 smx_nsd_start \
+	"$SMX_SOURCE_DIR/tests/data/dns/socketmap/nsd.conf.in" socketmap.test \
+	"$top/nsd" || smx_fatal "nsd did not start"
 
 # secmx.conf and tables, readable by the secmx user.
 cat >"$top/sender_roles" <<'EOF'
@@ -333,6 +331,7 @@ child=$(ps -o pid= --ppid "$daemon" | tr -d ' ' | head -n 1)
 kill -TERM "$daemon"
 rc=0
 wait "$daemon" || rc=$?
+smx_untrack "$daemon"
 if [ "$rc" = 0 ]; then
 	smx_pass "$w: daemon exited 0"
 else
@@ -344,6 +343,8 @@ else
 	smx_fail "$w: child '$child' still running"
 fi
 smx_stop_pid "$holder"
+wait "$holder" 2>/dev/null || true
+smx_untrack "$holder"
 smx_assert_log 'secmx/lookup\[[0-9]+\]: stopping' "$w"
 smx_assert_no_log 'secmx/lookup\[[0-9]+\]: warning: child' "$w: no warning about children"
 

@@ -16,15 +16,24 @@ work=$4
 failures=0
 peer_pid=
 
-# shellcheck disable=SC2317 # called by the trap
-cleanup() {
+# peer_stop: stop the running smx-smtp-peer, if any, and reap it.
+peer_stop() {
 	if [ -n "$peer_pid" ]; then
 		kill "$peer_pid" 2>/dev/null || true
 		wait "$peer_pid" 2>/dev/null || true
+		peer_pid=
 	fi
+}
+
+# shellcheck disable=SC2317 # called by the trap
+cleanup() {
+	peer_stop
 	rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+# INT and TERM end the script; the EXIT trap then cleans up.
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 rm -rf "$work"
 mkdir -p "$work" || exit 1
 work=$(cd "$work" && pwd) || exit 1
@@ -76,15 +85,8 @@ peer_start() {
 		i=$((i + 1))
 	done
 	fail "peer $_scen did not start"
+	peer_stop
 	return 1
-}
-
-peer_stop() {
-	if [ -n "$peer_pid" ]; then
-		kill "$peer_pid" 2>/dev/null || true
-		wait "$peer_pid" 2>/dev/null || true
-		peer_pid=
-	fi
 }
 
 # run CONF MESSAGE ARGS...: secmx-transport with the message on stdin;

@@ -16,8 +16,9 @@
 # goes to the test log.
 #
 # Needs root, Postfix, nsd, drill and swaks; loopback addresses
-# 127.0.0.1-3 (port 25 of .2 and .3) and 127.0.0.1 ports 2601, 2602,
-# 2625 and 53551. Sanitizer reports of the secmx programs fail the test.
+# 127.0.0.1-3 (port 25 of .2 and .3) and 127.0.0.1 ports 2601, 2602 and
+# 2625, and one for nsd from 15351 up (transport_rig.sh). Sanitizer
+# reports of the secmx programs fail the test.
 set -eu
 # shellcheck source-path=SCRIPTDIR
 # shellcheck source=lib.sh

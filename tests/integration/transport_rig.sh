@@ -13,7 +13,10 @@
 # What runs (addresses and ports match tests/data/dns/matrix/test.zone):
 #
 #   nsd       127.0.0.1:$RIG_NSD_PORT, authoritative for "test."
-#             (tests/data/dns/matrix/); REFUSED for other names.
+#             (tests/data/dns/matrix/); REFUSED for other names. The
+#             port is the first free one outside the kernel's ephemeral
+#             range from RIG_NSD_PORT (default 15351), the next one when
+#             nsd cannot bind it (lib.sh's smx_port_start).
 #   rx-sor    Secure Only Receiver for sor.test and two.test:
 #             127.0.0.1:2601 (certificate sor-mx.sor.test) and
 #             127.0.0.1:2602 (certificate sor-mx.two.test);
@@ -40,7 +43,7 @@
 # Environment: SMX_TRANSPORT (secmx-transport) and SMX_POLICYD
 # (secmx-policyd), besides lib.sh's variables.
 
-RIG_NSD_PORT=${RIG_NSD_PORT:-53551}
+RIG_NSD_PORT=${RIG_NSD_PORT:-15351}
 RIG_TX_PORT=${RIG_TX_PORT:-2625}
 RIG_SOR_ADDR=127.0.0.1
 RIG_SOR_PORT=2601
@@ -103,21 +106,15 @@ rig_not_listening() {
 	! rig_listening "$1" "$2"
 }
 
-# rig_udp_free PORT: no UDP socket on PORT.
-rig_udp_free() {
-	[ -z "$(ss -Hlnu "( sport = :$1 )" 2>/dev/null)" ]
-}
-
 # rig_check_free: fail early when an address or port the rig needs is
 # taken (for instance a system MTA on port 25 of every address).
 rig_check_free() {
 	for _ap in "$RIG_SOR_ADDR $RIG_SOR_PORT" "$RIG_SOR_ADDR $RIG_SOR2_PORT" \
 	    "$RIG_BER_ADDR 25" "$RIG_PLAIN_ADDR 25" "$RIG_DEAD_ADDR $RIG_SOR_PORT" \
-	    "127.0.0.1 $RIG_TX_PORT" "127.0.0.1 $RIG_NSD_PORT"; do
+	    "127.0.0.1 $RIG_TX_PORT"; do
 		# shellcheck disable=SC2086 # "ADDR PORT"
 		rig_not_listening $_ap || smx_fatal "TCP ${_ap% *}:${_ap#* } is in use"
 	done
-	rig_udp_free "$RIG_NSD_PORT" || smx_fatal "UDP port $RIG_NSD_PORT is in use"
 }
 
 # rig_dns_ready: nsd answers for the zone.
@@ -131,11 +128,9 @@ rig_dns_start() {
 	_z=$SMX_TMP/dns
 	mkdir -p "$_z"
 	cp "$SMX_SOURCE_DIR/tests/data/dns/matrix/test.zone" "$_z/"
-	sed -e "s|@DIR@|$_z|g" -e "s|@PORT@|$RIG_NSD_PORT|g" \
-	    "$SMX_SOURCE_DIR/tests/data/dns/matrix/nsd.conf.in" >"$_z/nsd.conf"
-	nsd -d -c "$_z/nsd.conf" >"$_z/nsd.out" 2>&1 &
-	RIG_NSD_PID=$!
-	smx_track "$RIG_NSD_PID"
+	smx_port_start RIG_NSD_PORT "$RIG_NSD_PORT" smx_nsd_start \
+	    "$SMX_SOURCE_DIR/tests/data/dns/matrix/nsd.conf.in" test "$_z" ||
+	    smx_fatal "nsd did not start"
 	smx_retry 100 0.1 rig_dns_ready ||
 	    smx_fatal "nsd did not answer on 127.0.0.1:$RIG_NSD_PORT: $(cat "$_z/nsd.out" "$_z/nsd.log" 2>/dev/null)"
 }

@@ -632,7 +632,7 @@ smx_nsd_start() {
 	_nsn=0
 	while [ "$_nsn" -lt 100 ]; do
 		# TCP: refused at once while nsd is not up yet, where a UDP
-		# query would wait out drill's 5s timeout.
+		# query would wait out drill's timeout and retries (15s).
 		if drill -t -p "$4" "$2" @127.0.0.1 SOA 2>/dev/null |
 			grep -q '^;; flags: qr aa'; then
 			return 0

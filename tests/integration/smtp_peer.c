@@ -5,9 +5,12 @@
  * SYNOPSIS
  *	smx-smtp-peer -s scenario -t transcript -p pidfile
  *	    [-c cert.pem -k key.pem] [-m TLSv1.2|TLSv1.3] [-n name] [-f n]
+ *	    [-a address] [-P port]
  * DESCRIPTION
- *	Listens on 127.0.0.1 on a port chosen by the kernel, writes that
- *	port as one decimal line on stdout, its pid to pidfile, and then
+ *	Listens on 127.0.0.1 (or the loopback -a address) on a port chosen
+ *	by the kernel (or -P port: an MX test peer must be at port 25 of
+ *	its own loopback address), writes that port as one decimal line on
+ *	stdout, its pid to pidfile, and then
  *	serves connections one at a time until killed. Every byte it reads
  *	from a client (commands and DATA, after TLS decryption) is appended
  *	to the transcript file as it arrives.
@@ -421,7 +424,7 @@ fail:
 }
 
 static int
-listen_loopback(void)
+listen_loopback(const char *addr, unsigned port)
 {
 	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
@@ -430,7 +433,13 @@ listen_loopback(void)
 
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sin.sin_port = htons((unsigned short)port);
+	if (inet_pton(AF_INET, addr, &sin.sin_addr) != 1 ||
+	    (ntohl(sin.sin_addr.s_addr) >> 24) != 127) {
+		fprintf(stderr, "smx-smtp-peer: %s: not a loopback address\n",
+		    addr);
+		exit(1);
+	}
 	if ((fd = socket(AF_INET, SOCK_STREAM, 0)) < 0 ||
 	    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
 	    bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
@@ -452,12 +461,14 @@ main(int argc, char **argv)
 	const char *max_proto = NULL;
 	const char *transcript_path = "/dev/null";
 	const char *pid_path = NULL;
+	const char *listen_addr = "127.0.0.1";
+	unsigned listen_port = 0;
 	int transcript;
 	int lfd;
 	int opt;
 	FILE *fp;
 
-	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:")) != -1) {
 		switch (opt) {
 		case 's':
 			scenario = configured_scenario = optarg;
@@ -467,6 +478,12 @@ main(int argc, char **argv)
 			break;
 		case 'f':
 			faulty_connections = strtol(optarg, NULL, 10);
+			break;
+		case 'a':
+			listen_addr = optarg;
+			break;
+		case 'P':
+			listen_port = (unsigned)strtoul(optarg, NULL, 10);
 			break;
 		case 'c':
 			cert = optarg;
@@ -485,7 +502,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n]\n");
+			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port]\n");
 			return 1;
 		}
 	}
@@ -509,7 +526,7 @@ main(int argc, char **argv)
 		fprintf(fp, "%ld\n", (long)getpid());
 		fclose(fp);
 	}
-	lfd = listen_loopback();
+	lfd = listen_loopback(listen_addr, listen_port);
 	for (;;) {
 		int fd = accept(lfd, NULL, NULL);
 

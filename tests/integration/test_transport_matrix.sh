@@ -15,8 +15,11 @@
 # certificate for another domain, must be deferred. The outcome table
 # goes to the test log.
 #
+# Then faults and odd replies through the same Postfix, with
+# smx-smtp-peer (SMX_PEER) as the MX of stall.test and odd-*.test.
+#
 # Needs root, Postfix, nsd, drill and swaks; loopback addresses
-# 127.0.0.1-3 (port 25 of .2 and .3) and 127.0.0.1 ports 2601, 2602 and
+# 127.0.0.1-3 and 127.0.0.11-15 (port 25 of .2, .3 and .11-.15) and 127.0.0.1 ports 2601, 2602 and
 # 2625, and one for nsd from 15351 up (transport_rig.sh). Sanitizer
 # reports of the secmx programs fail the test.
 set -eu
@@ -112,6 +115,72 @@ rig_tally
 echo
 echo "SecMX sending matrix (tls_verify = ca; $RIG_TALLY):"
 rig_table
+
+# ---- Faults and odd replies, through the real Postfix --------------------
+# A Secure Only Sender meets a STARTTLS stall on the only MX (its first
+# connection; the next one works): a glitch, not a refusal: deferred, and
+# delivered once on the retry.
+rig_fault_peer stall 127.0.0.11 stls_stall -f 1
+rig_inject sos stall.test
+t=$RIG_TOKEN
+if smx_retry "$(smx_tries 300)" 0.1 rig_pipe_status "$t" deferred; then
+	smx_pass "sos -> stall.test: deferred after the STARTTLS stall"
+else
+	smx_fail "sos -> stall.test: not deferred"
+fi
+smx_assert_no_log "to=<$t@stall.test>.*status=bounced" \
+    "sos -> stall.test: never bounced"
+smx_assert_log "postfix-tx/pipe.*to=<$t@stall.test>.*dsn=4\.4\.2, status=deferred.*mx\.stall\.test\[127\.0\.0\.11\]:25.*stage=starttls class=transient" \
+    "sos -> stall.test: the DSN names the host, the stage and the class"
+rig_assert_audit "$t" 'relay=mx\.stall\.test\[127\.0\.0\.11\]:25' \
+    stage=starttls class=transient status=deferred
+rig_flush
+if smx_retry "$(smx_tries 300)" 0.1 rig_pipe_status "$t" sent; then
+	smx_pass "sos -> stall.test: delivered on the retry"
+else
+	smx_fail "sos -> stall.test: not delivered on the retry"
+fi
+n=$(grep -c "token $t" "$SMX_TMP/peer-stall.transcript" || true)
+if [ "$n" = 1 ]; then
+	smx_pass "sos -> stall.test: the receiver got the message once"
+else
+	smx_fail "sos -> stall.test: the receiver got the message $n times"
+fi
+
+# Accepted at the end of data with an odd 250 (UTF-8 text, a bare LF, a
+# 2000-byte line, bytes after the reply): sent, and never sent again.
+i=12
+for o in utf8 lf long extra; do
+	rig_fault_peer "odd-$o" "127.0.0.$i" "eod_$o"
+	i=$((i + 1))
+	rig_inject sos "odd-$o.test"
+	eval "odd_$o=\$RIG_TOKEN"
+done
+rig_flush
+for o in utf8 lf long extra; do
+	eval "t=\$odd_$o"
+	if smx_retry "$(smx_tries 300)" 0.1 rig_pipe_status "$t" sent; then
+		smx_pass "sos -> odd-$o.test: sent"
+	else
+		smx_fail "sos -> odd-$o.test: not sent"
+	fi
+done
+rig_flush
+sleep 1
+for o in utf8 lf long extra; do
+	eval "t=\$odd_$o"
+	n=$(grep -c "token $t" "$SMX_TMP/peer-odd-$o.transcript" || true)
+	if [ "$n" = 1 ]; then
+		smx_pass "sos -> odd-$o.test: the receiver got it once"
+	else
+		smx_fail "sos -> odd-$o.test: the receiver got it $n times"
+	fi
+	smx_assert_no_log "to=<$t@odd-$o.test>.*status=deferred" \
+	    "sos -> odd-$o.test: never deferred"
+done
+# The reply with UTF-8 text is logged escaped.
+smx_assert_log "secmx/transport.*to=<$odd_utf8@odd-utf8\.test>.*PEER1 \\\\xe2\\\\x9c\\\\x93" \
+    "odd-utf8: the reply logged with its bytes escaped"
 
 for i in tx rx-plain rx-ber rx-sor; do
 	smx_instance_stop "$i"

@@ -250,7 +250,7 @@ helo_name = tx.test
 # other loopback addresses (the default, 25, would call them loops).
 local_listeners = 127.0.0.1:$RIG_TX_PORT
 smtp_connect_timeout = 10s
-smtp_timeout = 60s
+smtp_timeout = 10s
 delivery_time_limit = 300s
 EOF
 	chmod 0644 "$_d/secmx/secmx.conf" "$_d/secmx/sender_roles"
@@ -284,6 +284,45 @@ rig_start() {
 	    smx_fatal "rx-sor: $RIG_SOR_ADDR:$RIG_SOR2_PORT not open"
 	RIG_SENT=$SMX_TMP/rig.sent
 	: >"$RIG_SENT"
+}
+
+# rig_fault_peer NAME ADDR SCENARIO [PEER-OPTIONS...]: smx-smtp-peer
+# (SMX_PEER) on ADDR:25 with a certificate, as the MX of a test domain;
+# its transcript is $SMX_TMP/peer-NAME.transcript. Stopped by PID at exit.
+rig_fault_peer() {
+	_pn=$1
+	_pa=$2
+	_ps=$3
+	shift 3
+	[ -x "${SMX_PEER:-}" ] || smx_fatal "SMX_PEER is not executable"
+	rig_not_listening "$_pa" 25 || smx_fatal "$_pa:25 is already in use"
+	"$SMX_PEER" -s "$_ps" "$@" -a "$_pa" -P 25 \
+	    -t "$SMX_TMP/peer-$_pn.transcript" -p "$SMX_TMP/peer-$_pn.pid" \
+	    -c "$SMX_TMP/certs/ber-mx.ber.test.pem" \
+	    -k "$SMX_TMP/certs/ber-mx.ber.test.key" \
+	    >"$SMX_TMP/peer-$_pn.port" 2>"$SMX_TMP/peer-$_pn.err" &
+	smx_track $!
+	smx_retry 100 0.1 test -s "$SMX_TMP/peer-$_pn.port" ||
+	    smx_fatal "smx-smtp-peer $_pn did not start: $(cat "$SMX_TMP/peer-$_pn.err")"
+}
+
+# rig_inject ROLE DOMAIN: one message from ROLE@ROLE.sender.test to
+# TOKEN@DOMAIN through tx, not counted in the matrix (its receiver is not
+# a Postfix instance). Sets RIG_TOKEN.
+rig_inject() {
+	SMX_SEQ=$((SMX_SEQ + 1))
+	RIG_TOKEN=m$$-$SMX_SEQ-$1-${2%%.*}
+	swaks --server "127.0.0.1:$RIG_TX_PORT" --from "$1@$1.sender.test" \
+	    --to "$RIG_TOKEN@$2" --helo client.test --timeout 30 \
+	    --header "Subject: $RIG_TOKEN" --body "token $RIG_TOKEN" \
+	    >"$SMX_TMP/inject.$SMX_SEQ.log" 2>&1 ||
+	    smx_fail "tx did not accept $RIG_TOKEN"
+}
+
+# rig_pipe_status TOKEN STATUS: pipe(8) logged STATUS for TOKEN.
+rig_pipe_status() {
+	grep -F -- "to=<$1@" "$SMX_SYSLOG" | grep 'postfix-tx/pipe\[' |
+	    grep -q "status=$2"
 }
 
 # rig_send ROLE DOMAIN: inject one message from ROLE@ROLE.sender.test

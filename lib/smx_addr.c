@@ -26,14 +26,19 @@
  *	from left to right (the order of delivery: "h1!h2!user@relay" gives
  *	relay, h1, h2). Each domain is lower-cased, has its trailing dot
  *	removed, and appears once (its first position). Address literals
- *	("[192.0.2.1]", "[IPv6:2001:db8::1]") name no domain and are skipped.
+ *	("[192.0.2.1]", "[IPv6:2001:db8::1]") are reported as such, with
+ *	their brackets: the host they name is not in the DNS.
  *	The percent and bang rules also apply to an address without '@'
- *	("user%sor.example" gives sor.example): a bare local part such as
- *	"postmaster" gives no domain.
+ *	("user%sor.example" gives sor.example). Such an address, and a bare
+ *	local part such as "postmaster", also gets one unqualified entry,
+ *	last: Postfix completes it with $myorigin, and with
+ *	allow_percent_hack or swap_bangpath off it does so even when '%' or
+ *	'!' name a domain.
  * LIMITS
  *	SMX_ADDR_MAX bytes of address (Postfix line_length_limit); at most
  *	the caller's max domains (SMX_ADDR_DOMAINS_MAX in practice); each
- *	domain at most SMX_DOMAIN_MAX bytes (smx_is_hostname).
+ *	domain at most SMX_DOMAIN_MAX bytes (smx_is_hostname), an address
+ *	literal too, brackets included.
  * DIAGNOSTICS
  *	SMX_INVALID, without logging, for an address over SMX_ADDR_MAX, any
  *	control byte (NUL, CR, LF, other bytes below 0x20, DEL; RFC 5321
@@ -88,6 +93,19 @@ is_literal(const char *s, size_t len)
 	return true;
 }
 
+static bool
+is_bracketed(const char *s, size_t len)
+{
+	return len >= 2 && s[0] == '[' && s[len - 1] == ']';
+}
+
+bool
+smx_addr_is_literal(const char *s, size_t len)
+{
+	return len <= SMX_DOMAIN_MAX && is_bracketed(s, len) &&
+	    is_literal(s + 1, len - 2);
+}
+
 /*
  * is_domain - smx_is_hostname, and not ending in "..": smx_is_hostname
  * strips one trailing dot and then accepts a name that still ends in a
@@ -101,41 +119,51 @@ is_domain(const char *s, size_t len)
 	return smx_is_hostname(s, len);
 }
 
-static bool
-is_bracketed(const char *s, size_t len)
+/*
+ * add_entry - append name (len bytes, lower-cased on the way) of kind to
+ * out unless an entry of that kind and name is there already.
+ * SMX_INVALID when out is full.
+ */
+static enum smx_status
+add_entry(enum smx_addr_kind kind, const char *name, size_t len,
+    struct smx_addr_domain *out, size_t max, size_t *n)
 {
-	return len >= 2 && s[0] == '[' && s[len - 1] == ']';
+	size_t i;
+
+	for (i = 0; i < *n; i++) {
+		if (out[i].kind == kind && strlen(out[i].name) == len &&
+		    smx_ascii_ncasecmp(out[i].name, name, len) == 0)
+			return SMX_OK;
+	}
+	if (*n >= max || len > SMX_DOMAIN_MAX)
+		return SMX_INVALID;
+	out[*n].kind = kind;
+	memcpy(out[*n].name, name, len);
+	out[*n].name[len] = '\0';
+	smx_ascii_lower(out[*n].name, len);
+	(*n)++;
+	return SMX_OK;
 }
 
 /*
- * add_domain - append one domain piece to out unless it is an address
- * literal or already present. SMX_INVALID for anything else that is not a
- * host name, or when out is full.
+ * add_domain - append one domain piece: an address literal or a host
+ * name (without its trailing dot). SMX_INVALID for anything else, or
+ * when out is full.
  */
 static enum smx_status
 add_domain(const char *s, size_t len, struct smx_addr_domain *out, size_t max,
     size_t *n)
 {
-	size_t i;
-
-	if (is_bracketed(s, len))
-		return is_literal(s + 1, len - 2) ? SMX_OK : SMX_INVALID;
+	if (is_bracketed(s, len)) {
+		if (!is_literal(s + 1, len - 2))
+			return SMX_INVALID;
+		return add_entry(SMX_ADDR_LITERAL, s, len, out, max, n);
+	}
 	if (!is_domain(s, len))
 		return SMX_INVALID;
 	if (s[len - 1] == '.')
 		len--;
-	for (i = 0; i < *n; i++) {
-		if (strlen(out[i].name) == len &&
-		    smx_ascii_ncasecmp(out[i].name, s, len) == 0)
-			return SMX_OK;
-	}
-	if (*n >= max)
-		return SMX_INVALID;
-	memcpy(out[*n].name, s, len);
-	out[*n].name[len] = '\0';
-	smx_ascii_lower(out[*n].name, len);
-	(*n)++;
-	return SMX_OK;
+	return add_entry(SMX_ADDR_DOMAIN, s, len, out, max, n);
 }
 
 /*
@@ -298,6 +326,11 @@ smx_addr_domains(const char *addr, size_t len, struct smx_addr_domain *out,
 	st = local_domains(addr, at, out, max, &n);
 	if (st != SMX_OK)
 		return st;
+	if (at == len) {
+		st = add_entry(SMX_ADDR_UNQUALIFIED, "", 0, out, max, &n);
+		if (st != SMX_OK)
+			return st;
+	}
 	*n_out = n;
 	return SMX_OK;
 }

@@ -21,10 +21,20 @@
  *	splits the raw recipient at every byte that cannot occur in a host
  *	name (a superset of '@', '%', '!', ',', ':', quotes and brackets),
  *	lower-cases each piece, drops its trailing dots, looks up those
- *	that are host names in receiver_roles. The strongest role found is
- *	then applied exactly as for a well-formed address. When no piece is
- *	an SOR or BER domain the answer is DUNNO with reason "syntax" (and
- *	role none); Postfix's own address checks deal with the rest.
+ *	that are host names in receiver_roles, then takes its address
+ *	literals and, when it has no '@' at all, unqualified_recipient_domain
+ *	(see below). The strongest role found is then applied exactly as for
+ *	a well-formed address. When no piece is an SOR or BER domain the
+ *	answer is DUNNO with reason "syntax" (and role none); Postfix's own
+ *	address checks deal with the rest.
+ *
+ *	Recipients without a DNS domain are not let through either. An
+ *	address literal ("bob@[192.0.2.7]": this host, or one that is not
+ *	in the DNS) has address_literal_role, SOR unless configured, and
+ *	is named with its brackets. A recipient without '@' ("bob") is
+ *	completed by Postfix with $myorigin and belongs to
+ *	unqualified_recipient_domain, this host's name unless configured;
+ *	that domain is the one named.
  *
  *	When the role is none, domain is the first effective domain, or "-"
  *	when there is none (empty recipient, syntax fallback, or a state
@@ -38,8 +48,9 @@
  * DIAGNOSTICS
  *	smx_decide always produces an answer. The action is "DUNNO" or
  *	"<code> <dsn> <text>" and never empty; the text holds only fixed
- *	words, protocol names from our own table and a validated host name,
- *	so no request byte (CR, LF, NUL or other) can reach the reply.
+ *	words, protocol names from our own table and a validated host name
+ *	or address literal, so no request byte (CR, LF, NUL or other) can
+ *	reach the reply.
  *	smx_decision_audit logs one info line.
  * SECURITY
  *	Every request value is untrusted. Raw values appear only in the
@@ -92,12 +103,14 @@ lookup_role(const struct smx_config *cfg, const char *domain, size_t len)
 }
 
 /*
- * consider - fold one candidate domain (a host name, len bytes) into the
- * best role so far; the first domain of a stronger role replaces the one
- * recorded. Roles are ranked SOR > BER > none.
+ * consider - fold one candidate domain (a host name or an address
+ * literal, len bytes) of the given role into the best role so far; the
+ * first domain of a stronger role replaces the one recorded, and the
+ * first domain of all is recorded while the role is none. Roles are
+ * ranked SOR > BER > none.
  */
 static void
-consider(const struct smx_config *cfg, const char *domain, size_t len,
+consider(const char *domain, size_t len, enum smx_role role,
     struct smx_decision *out)
 {
 	static const int rank[] = { [SMX_ROLE_NONE] = 0,
@@ -105,7 +118,6 @@ consider(const struct smx_config *cfg, const char *domain, size_t len,
 		[SMX_ROLE_BER] = 1,
 		[SMX_ROLE_SOS] = 0,
 		[SMX_ROLE_BES] = 0 };
-	enum smx_role role = lookup_role(cfg, domain, len);
 
 	if (len > 0 && domain[len - 1] == '.')
 		len--;
@@ -120,6 +132,33 @@ consider(const struct smx_config *cfg, const char *domain, size_t len,
 	}
 }
 
+/*
+ * consider_entry - one effective domain of a parsed recipient: a host
+ * name has its receiver role; an address literal has
+ * address_literal_role; an unqualified recipient belongs to
+ * unqualified_recipient_domain (none is known when it is unset).
+ */
+static void
+consider_entry(const struct smx_config *cfg, const struct smx_addr_domain *d,
+    struct smx_decision *out)
+{
+	const char *name = d->name;
+
+	switch (d->kind) {
+	case SMX_ADDR_LITERAL:
+		consider(name, strlen(name), cfg->address_literal_role, out);
+		return;
+	case SMX_ADDR_UNQUALIFIED:
+		name = cfg->unqualified_recipient_domain;
+		if (name == NULL)
+			return;
+		break;
+	case SMX_ADDR_DOMAIN:
+		break;
+	}
+	consider(name, strlen(name), lookup_role(cfg, name, strlen(name)), out);
+}
+
 static bool
 is_host_byte(unsigned char c)
 {
@@ -129,15 +168,18 @@ is_host_byte(unsigned char c)
 
 /*
  * fallback_roles - the syntax fallback (see DESCRIPTION): the strongest
- * role among the host-name pieces of a raw recipient. Only SOR and BER
- * pieces are recorded, so a malformed address never names a domain of
- * role none.
+ * role among the host-name pieces of a raw recipient, its address
+ * literals, and, when it has no '@' at all, unqualified_recipient_domain.
+ * Only SOR and BER pieces are recorded, so a malformed address never
+ * names a domain of role none.
  */
 static void
 fallback_roles(const struct smx_config *cfg, const char *rcpt,
     struct smx_decision *out)
 {
+	const char *origin = cfg->unqualified_recipient_domain;
 	size_t len = strlen(rcpt);
+	const char *open;
 	size_t i = 0;
 
 	while (i < len) {
@@ -153,10 +195,32 @@ fallback_roles(const struct smx_config *cfg, const char *rcpt,
 		end = i;
 		while (end > start && rcpt[end - 1] == '.')
 			end--;
-		if (end > start && smx_is_hostname(rcpt + start, end - start) &&
-		    lookup_role(cfg, rcpt + start, end - start) !=
-		        SMX_ROLE_NONE)
-			consider(cfg, rcpt + start, end - start, out);
+		if (end > start && smx_is_hostname(rcpt + start, end - start)) {
+			enum smx_role role =
+			    lookup_role(cfg, rcpt + start, end - start);
+
+			if (role != SMX_ROLE_NONE)
+				consider(rcpt + start, end - start, role, out);
+		}
+	}
+	/* One pass: a literal runs from the last '[' to the next ']'. */
+	for (i = 0, open = NULL; i < len; i++) {
+		if (rcpt[i] == '[') {
+			open = rcpt + i;
+		} else if (rcpt[i] == ']' && open != NULL) {
+			size_t n = (size_t)(rcpt + i - open) + 1;
+
+			if (smx_addr_is_literal(open, n))
+				consider(open, n, cfg->address_literal_role,
+				    out);
+			open = NULL;
+		}
+	}
+	if (len > 0 && strchr(rcpt, '@') == NULL && origin != NULL) {
+		enum smx_role role = lookup_role(cfg, origin, strlen(origin));
+
+		if (role != SMX_ROLE_NONE)
+			consider(origin, strlen(origin), role, out);
 	}
 }
 
@@ -287,8 +351,7 @@ smx_decide(const struct smx_config *cfg, const struct smx_facts *f,
 	if (smx_addr_domains(f->recipient, strlen(f->recipient), domains,
 	        SMX_ADDR_DOMAINS_MAX, &n_domains) == SMX_OK) {
 		for (i = 0; i < n_domains; i++)
-			consider(cfg, domains[i].name, strlen(domains[i].name),
-			    out);
+			consider_entry(cfg, &domains[i], out);
 	} else {
 		is_syntax_error = true;
 		fallback_roles(cfg, f->recipient, out);

@@ -54,7 +54,9 @@ struct smx_decision {
  *	- protocol_state other than RCPT: DUNNO;
  *	- plaintext is encryption_protocol empty or keysize 0;
  *	- for each effective recipient domain (smx_addr_domains) look up
- *	  receiver_roles; SOR wins over BER over none;
+ *	  receiver_roles; an address literal has address_literal_role; a
+ *	  recipient without '@' is in unqualified_recipient_domain (when
+ *	  set); SOR wins over BER over none;
  *	- SOR and plaintext: reject; SOR and a protocol below
  *	  tls_min_protocol: reject; SOR with sor_client_certs set and neither
  *	  fingerprint listed: reject; otherwise DUNNO;

@@ -4,11 +4,13 @@
  *	fuzz_addr - libFuzzer harness for smx_addr_domains
  * DESCRIPTION
  *	Feeds arbitrary bytes as an envelope address and checks what the
- *	parser promises: on SMX_OK at most max domains, each a host name
- *	without a trailing dot, in lower case, and no two the same; on any
- *	other status only SMX_INVALID. The same input is also tried with a
- *	small max so that the count limit is exercised. A broken promise
- *	aborts, which libFuzzer reports as a crash.
+ *	parser promises: on SMX_OK at most max domains, each of its kind's
+ *	form (a host name without a trailing dot, or a bracketed address
+ *	literal, found in the input and in lower case; or one unqualified
+ *	entry, last, with an empty name), and no two the same; on any other
+ *	status only SMX_INVALID. The same input is also tried with a small
+ *	max so that the count limit is exercised. A broken promise aborts,
+ *	which libFuzzer reports as a crash.
  * LIMITS
  *	Inputs longer than SMX_ADDR_MAX + 16 are cut there; everything over
  *	SMX_ADDR_MAX must be refused anyway.
@@ -49,11 +51,21 @@ check(const char *addr, size_t len, size_t max)
 	for (i = 0; i < n; i++) {
 		size_t dlen = strnlen(d[i].name, sizeof(d[i].name));
 
+		if (d[i].kind == SMX_ADDR_UNQUALIFIED) {
+			if (dlen != 0 || i != n - 1 || len == 0)
+				abort();
+			continue;
+		}
 		if (dlen == 0 || dlen > SMX_DOMAIN_MAX)
 			abort();
-		if (!smx_is_hostname(d[i].name, dlen) ||
-		    d[i].name[dlen - 1] == '.')
+		if (d[i].kind == SMX_ADDR_LITERAL) {
+			if (d[i].name[0] != '[' || d[i].name[dlen - 1] != ']')
+				abort();
+		} else if (d[i].kind != SMX_ADDR_DOMAIN ||
+		    !smx_is_hostname(d[i].name, dlen) ||
+		    d[i].name[dlen - 1] == '.') {
 			abort();
+		}
 		for (j = 0; j < dlen; j++) {
 			if (d[i].name[j] >= 'A' && d[i].name[j] <= 'Z')
 				abort();
@@ -66,7 +78,8 @@ check(const char *addr, size_t len, size_t max)
 		if (j + dlen > len)
 			abort();
 		for (j = 0; j < i; j++) {
-			if (strcmp(d[i].name, d[j].name) == 0)
+			if (d[i].kind == d[j].kind &&
+			    strcmp(d[i].name, d[j].name) == 0)
 				abort();
 		}
 	}

@@ -9,7 +9,8 @@
 
 /*
  * One case: the address (len bytes; 0 means strlen) and either
- * SMX_INVALID or the domains expected, in order, joined by ','.
+ * SMX_INVALID or the domains expected, in order, joined by ','; an
+ * unqualified entry is written "(unqualified)".
  */
 static const struct {
 	const char *in;
@@ -31,8 +32,13 @@ static const struct {
 	/* Empty sender/recipient and bare local parts. */
 	{ "", 0, SMX_OK, "" },
 	{ "<>", 0, SMX_OK, "" },
-	{ "postmaster", 0, SMX_OK, "" },
-	{ "<postmaster>", 0, SMX_OK, "" },
+	{ "postmaster", 0, SMX_OK, "(unqualified)" },
+	{ "<postmaster>", 0, SMX_OK, "(unqualified)" },
+	{ "Bob", 0, SMX_OK, "(unqualified)" },
+	{ "\"john doe\"", 0, SMX_OK, "(unqualified)" },
+	{ "\"odd@quoted\"", 0, SMX_OK, "(unqualified)" },
+	{ "<\"a%b.example\">", 0, SMX_OK, "(unqualified)" },
+	{ "@a.example:bob", 0, SMX_OK, "(unqualified)" },
 	/* Angle brackets: one pair is tolerated. */
 	{ "<bob@sor.example>", 0, SMX_OK, "sor.example" },
 	{ "<bob@sor.example", 0, SMX_INVALID, NULL },
@@ -70,7 +76,9 @@ static const struct {
 	    "relay.example,sor.example" },
 	{ "a%b.example%c.example@relay.example", 0, SMX_OK,
 	    "relay.example,c.example,b.example" },
-	{ "user%sor.example", 0, SMX_OK, "sor.example" },
+	{ "user%sor.example", 0, SMX_OK, "sor.example,(unqualified)" },
+	{ "a%b.example%c.example", 0, SMX_OK,
+	    "c.example,b.example,(unqualified)" },
 	{ "user%SOR.example.@relay.example", 0, SMX_OK,
 	    "relay.example,sor.example" },
 	{ "user%@relay.example", 0, SMX_INVALID, NULL },
@@ -81,7 +89,8 @@ static const struct {
 	    "relay.example,sor.example" },
 	{ "h1.example!h2.example!user@relay.example", 0, SMX_OK,
 	    "relay.example,h1.example,h2.example" },
-	{ "sor.example!user", 0, SMX_OK, "sor.example" },
+	{ "sor.example!user", 0, SMX_OK, "sor.example,(unqualified)" },
+	{ "a%b!c", 0, SMX_OK, "b,(unqualified)" },
 	{ "!user@relay.example", 0, SMX_INVALID, NULL },
 	{ "a b!user@relay.example", 0, SMX_INVALID, NULL },
 	/* Mixed, and duplicates dropped at their first position. */
@@ -90,11 +99,19 @@ static const struct {
 	{ "a%b!c@relay.example", 0, SMX_OK, "relay.example,b" },
 	{ "x%relay.example@RELAY.example", 0, SMX_OK, "relay.example" },
 	{ "a%d.example%d.example@d.example", 0, SMX_OK, "d.example" },
-	/* Address literals are skipped, not invalid. */
-	{ "bob@[192.0.2.1]", 0, SMX_OK, "" },
-	{ "bob@[IPv6:2001:db8::1]", 0, SMX_OK, "" },
-	{ "user%sor.example@[192.0.2.1]", 0, SMX_OK, "sor.example" },
-	{ "user%[192.0.2.1]@relay.example", 0, SMX_OK, "relay.example" },
+	/* Address literals, with their brackets, wherever a domain may be. */
+	{ "bob@[192.0.2.1]", 0, SMX_OK, "[192.0.2.1]" },
+	{ "<bob@[192.0.2.1]>", 0, SMX_OK, "[192.0.2.1]" },
+	{ "bob@[IPv6:2001:db8::1]", 0, SMX_OK, "[ipv6:2001:db8::1]" },
+	{ "user%sor.example@[192.0.2.1]", 0, SMX_OK,
+	    "[192.0.2.1],sor.example" },
+	{ "user%[192.0.2.1]@relay.example", 0, SMX_OK,
+	    "relay.example,[192.0.2.1]" },
+	{ "[192.0.2.1]!user@relay.example", 0, SMX_OK,
+	    "relay.example,[192.0.2.1]" },
+	{ "u%[IPv6:::1]@[ipv6:::1]", 0, SMX_OK, "[ipv6:::1]" },
+	{ "user%[192.0.2.1]", 0, SMX_OK, "[192.0.2.1],(unqualified)" },
+	{ "@[192.0.2.9]:bob@[192.0.2.1]", 0, SMX_OK, "[192.0.2.1]" },
 	{ "bob@[]", 0, SMX_INVALID, NULL },
 	{ "bob@[192.0.2.1", 0, SMX_INVALID, NULL },
 	{ "bob@[a b]", 0, SMX_INVALID, NULL },
@@ -115,7 +132,10 @@ static const struct {
 	{ "user%s\xc3\xb6r.example@relay.example", 0, SMX_INVALID, NULL },
 };
 
-/* join - the names of n domains joined by ',' into buf. */
+/*
+ * join - the names of n domains joined by ',' into buf, after checking
+ * that each kind has names of its form.
+ */
 static void
 join(const struct smx_addr_domain *d, size_t n, char *buf, size_t size)
 {
@@ -124,8 +144,24 @@ join(const struct smx_addr_domain *d, size_t n, char *buf, size_t size)
 
 	buf[0] = '\0';
 	for (i = 0; i < n; i++) {
-		int w = snprintf(buf + used, size - used, "%s%s",
-		    i > 0 ? "," : "", d[i].name);
+		const char *name = d[i].name;
+		int w;
+
+		switch (d[i].kind) {
+		case SMX_ADDR_DOMAIN:
+			ck_assert_int_ne(name[0], '[');
+			break;
+		case SMX_ADDR_LITERAL:
+			ck_assert_int_eq(name[0], '[');
+			break;
+		case SMX_ADDR_UNQUALIFIED:
+			ck_assert_str_eq(name, "");
+			ck_assert_uint_eq(i, n - 1);
+			name = "(unqualified)";
+			break;
+		}
+		w = snprintf(buf + used, size - used, "%s%s", i > 0 ? "," : "",
+		    name);
 
 		ck_assert_int_ge(w, 0);
 		ck_assert_uint_lt((size_t)w, size - used);
@@ -219,6 +255,8 @@ START_TEST(test_smx_addr_domain_count)
 		w = snprintf(addr + used, sizeof(addr) - used, "%%x.example");
 		used += (size_t)w;
 	}
+	w = snprintf(addr + used, sizeof(addr) - used, "@X.example");
+	used += (size_t)w;
 	ck_assert_int_eq(smx_addr_domains(addr, used, d, 1, &n), SMX_OK);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(d[0].name, "x.example");
@@ -226,6 +264,13 @@ START_TEST(test_smx_addr_domain_count)
 	ck_assert_int_eq(smx_addr_domains("<>", 2, d, 0, &n), SMX_OK);
 	ck_assert_uint_eq(n, 0);
 	ck_assert_int_eq(smx_addr_domains("a@b.example", 11, d, 0, &n),
+	    SMX_INVALID);
+	/* The unqualified entry counts. */
+	ck_assert_int_eq(smx_addr_domains("bob", 3, d, 0, &n), SMX_INVALID);
+	ck_assert_int_eq(smx_addr_domains("bob", 3, d, 1, &n), SMX_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_UNQUALIFIED);
+	ck_assert_int_eq(smx_addr_domains("u%a.example", 11, d, 1, &n),
 	    SMX_INVALID);
 }
 END_TEST
@@ -254,6 +299,20 @@ START_TEST(test_smx_addr_domain_length)
 	ck_assert_uint_eq(strlen(d[0].name), 253);
 	/* 254 bytes of name is too long. */
 	addr[2 + 253] = 'a';
+	ck_assert_int_eq(smx_addr_domains(addr, 2 + 254, d,
+	                     SMX_ADDR_DOMAINS_MAX, &n),
+	    SMX_INVALID);
+	/* An address literal of SMX_DOMAIN_MAX bytes with its brackets. */
+	memset(addr + 2, '1', 253);
+	addr[2] = '[';
+	addr[2 + 252] = ']';
+	ck_assert_int_eq(smx_addr_domains(addr, 2 + 253, d,
+	                     SMX_ADDR_DOMAINS_MAX, &n),
+	    SMX_OK);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_LITERAL);
+	ck_assert_uint_eq(strlen(d[0].name), 253);
+	addr[2 + 252] = '1';
+	addr[2 + 253] = ']';
 	ck_assert_int_eq(smx_addr_domains(addr, 2 + 254, d,
 	                     SMX_ADDR_DOMAINS_MAX, &n),
 	    SMX_INVALID);

@@ -41,11 +41,16 @@ static const char certs_text[] =
  * the texts above (smx_config_parse loads no tables).
  */
 enum conf_id {
-	CONF_DEFAULT,  /* 530, TLSv1.2, audit=decisions */
-	CONF_STRICT,   /* 450, TLSv1.3, audit=all */
-	CONF_LOW,      /* TLSv1 minimum */
-	CONF_CERTS,    /* default plus sor_client_certs */
-	CONF_NO_ROLES, /* no receiver_roles at all */
+	CONF_DEFAULT,      /* 530, TLSv1.2, audit=decisions */
+	CONF_STRICT,       /* 450, TLSv1.3, audit=all */
+	CONF_LOW,          /* TLSv1 minimum */
+	CONF_CERTS,        /* default plus sor_client_certs */
+	CONF_NO_ROLES,     /* no receiver_roles at all */
+	CONF_ORIGIN,       /* unqualified_recipient_domain = sor.example */
+	CONF_ORIGIN_BER,   /* ... = ber.example */
+	CONF_ORIGIN_OTHER, /* ... = other.example */
+	CONF_ORIGIN_SUB,   /* ... = mx.SORPARENT.example. */
+	CONF_LITERAL_BER,  /* address_literal_role = ber */
 };
 
 static const struct {
@@ -56,11 +61,22 @@ static const struct {
 	[CONF_DEFAULT] = { "", true, false },
 	[CONF_STRICT] = { "sor_reject_code = 450\n"
 	                  "tls_min_protocol = TLSv1.3\n"
-	                  "audit = all\n",
+	                  "audit = all\n"
+	                  "unqualified_recipient_domain = sor.example\n",
 	    true, false },
 	[CONF_LOW] = { "tls_min_protocol = TLSv1\n", true, false },
 	[CONF_CERTS] = { "", true, true },
 	[CONF_NO_ROLES] = { "audit = all\n", false, false },
+	[CONF_ORIGIN] = { "unqualified_recipient_domain = sor.example\n", true,
+	    false },
+	[CONF_ORIGIN_BER] = { "unqualified_recipient_domain = ber.example\n",
+	    true, false },
+	[CONF_ORIGIN_OTHER] = { "unqualified_recipient_domain = other.example\n",
+	    true, false },
+	[CONF_ORIGIN_SUB] = { "unqualified_recipient_domain = "
+	                      "mx.SORPARENT.example.\n",
+	    true, false },
+	[CONF_LITERAL_BER] = { "address_literal_role = ber\n", true, false },
 };
 
 static struct smx_config *
@@ -269,8 +285,6 @@ static const struct {
 	    SMX_ROLE_NONE, "other.example", "none", "none", false, "DUNNO" },
 	{ CONF_DEFAULT, "RCPT", "", PLAIN_EMPTY, "", "", "", 0, SMX_ROLE_NONE,
 	    "-", "none", "none", false, "DUNNO" },
-	{ CONF_DEFAULT, "RCPT", "bob@[192.0.2.1]", PLAIN_EMPTY, "", "", "", 0,
-	    SMX_ROLE_NONE, "-", "none", "none", false, "DUNNO" },
 	{ CONF_NO_ROLES, "RCPT", "bob@sor.example", PLAIN_EMPTY, "", "", "", 0,
 	    SMX_ROLE_NONE, "sor.example", "none", "none", true, "DUNNO" },
 	/* Parent patterns. */
@@ -319,6 +333,89 @@ static const struct {
 	    "", "", 0, SMX_ROLE_NONE, "-", "syntax", "none", false, "DUNNO" },
 	{ CONF_STRICT, "RCPT", "bob@exa\xc3\xa4mple.org", PLAIN_EMPTY, "", "",
 	    "", 0, SMX_ROLE_NONE, "-", "syntax", "none", true, "DUNNO" },
+	/* Address literals: address_literal_role, SOR by default. */
+	{ CONF_DEFAULT, "RCPT", "bob@[192.0.2.1]", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "[192.0.2.1]", "plaintext", "none", true,
+	    "530 5.7.0 Mail for [192.0.2.1] is accepted only over TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "<bob@[IPv6:2001:DB8::1]>", PLAIN_KEYSIZE,
+	    "TLSv1.3", "", "", 1, SMX_ROLE_SOR, "[ipv6:2001:db8::1]",
+	    "plaintext", "none", true,
+	    "530 5.7.0 Mail for [ipv6:2001:db8::1] is accepted only over "
+	    "TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "bob@[192.0.2.1]", TLS, "TLSv1.3", "", "", 0,
+	    SMX_ROLE_SOR, "[192.0.2.1]", "tls", "TLSv1.3", true, "DUNNO" },
+	{ CONF_DEFAULT, "RCPT", "bob@[192.0.2.1]", TLS, "TLSv1.1", "", "", 1,
+	    SMX_ROLE_SOR, "[192.0.2.1]", "protocol", "TLSv1.1", true,
+	    "530 5.7.0 Mail for [192.0.2.1] requires TLSv1.2 or newer; "
+	    "TLSv1.1 is too old" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "user%[192.0.2.1]@ber.example", PLAIN_EMPTY, "",
+	    "", "", 1, SMX_ROLE_SOR, "[192.0.2.1]", "plaintext", "none", true,
+	    "530 5.7.0 Mail for [192.0.2.1] is accepted only over TLS" SUFFIX },
+	{ CONF_LITERAL_BER, "RCPT", "bob@[192.0.2.1]", PLAIN_EMPTY, "", "", "",
+	    0, SMX_ROLE_BER, "[192.0.2.1]", "plaintext", "none", true,
+	    "DUNNO" },
+	{ CONF_LITERAL_BER, "RCPT", "user%sor.example@[192.0.2.1]", PLAIN_EMPTY,
+	    "", "", "", 1, SMX_ROLE_SOR, "sor.example", "plaintext", "none",
+	    true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_LITERAL_BER, "RCPT", "user%other.example@[192.0.2.1]",
+	    PLAIN_EMPTY, "", "", "", 0, SMX_ROLE_BER, "[192.0.2.1]",
+	    "plaintext", "none", true, "DUNNO" },
+	/* Unqualified recipients: in unqualified_recipient_domain. */
+	{ CONF_ORIGIN, "RCPT", "bob", PLAIN_EMPTY, "", "", "", 1, SMX_ROLE_SOR,
+	    "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN, "RCPT", "<Postmaster>", PLAIN_KEYSIZE, "TLSv1.3", "", "",
+	    1, SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN, "RCPT", "\"john doe\"", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN, "RCPT", "\"a@other.example\"", PLAIN_EMPTY, "", "", "",
+	    1, SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN, "RCPT", "bob", TLS, "TLSv1.3", "", "", 0, SMX_ROLE_SOR,
+	    "sor.example", "tls", "TLSv1.3", true, "DUNNO" },
+	{ CONF_ORIGIN, "RCPT", "bob@other.example", PLAIN_EMPTY, "", "", "", 0,
+	    SMX_ROLE_NONE, "other.example", "none", "none", false, "DUNNO" },
+	/* '%' and '!' name domains; $myorigin is reached as well when
+	 * Postfix does not rewrite them. */
+	{ CONF_ORIGIN, "RCPT", "user%ber.example", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN_OTHER, "RCPT", "user%sor.example", PLAIN_EMPTY, "", "",
+	    "", 1, SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN_OTHER, "RCPT", "ber.example!user", PLAIN_EMPTY, "", "",
+	    "", 0, SMX_ROLE_BER, "ber.example", "plaintext", "none", true,
+	    "DUNNO" },
+	{ CONF_ORIGIN_OTHER, "RCPT", "bob", PLAIN_EMPTY, "", "", "", 0,
+	    SMX_ROLE_NONE, "other.example", "none", "none", false, "DUNNO" },
+	{ CONF_ORIGIN_BER, "RCPT", "bob", PLAIN_EMPTY, "", "", "", 0,
+	    SMX_ROLE_BER, "ber.example", "plaintext", "none", true, "DUNNO" },
+	{ CONF_ORIGIN_SUB, "RCPT", "bob", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "mx.sorparent.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for mx.sorparent.example is accepted only over "
+	    "TLS" SUFFIX },
+	/* The syntax fallback knows literals and unqualified recipients. */
+	{ CONF_DEFAULT, "RCPT", "bob@[192.0.2.1]>", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "[192.0.2.1]", "plaintext", "none", true,
+	    "530 5.7.0 Mail for [192.0.2.1] is accepted only over TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "x@[[192.0.2.1]", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "[192.0.2.1]", "plaintext", "none", true,
+	    "530 5.7.0 Mail for [192.0.2.1] is accepted only over TLS" SUFFIX },
+	{ CONF_LITERAL_BER, "RCPT", "\"x@[192.0.2.1]", PLAIN_EMPTY, "", "", "",
+	    0, SMX_ROLE_BER, "[192.0.2.1]", "plaintext", "none", true,
+	    "DUNNO" },
+	{ CONF_DEFAULT, "RCPT", "x[a b]@other..example", PLAIN_EMPTY, "", "",
+	    "", 0, SMX_ROLE_NONE, "-", "syntax", "none", false, "DUNNO" },
+	{ CONF_ORIGIN, "RCPT", "\"unbalanced", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN, "RCPT", "\"unbalanced@other.example", PLAIN_EMPTY, "",
+	    "", "", 0, SMX_ROLE_NONE, "-", "syntax", "none", false, "DUNNO" },
+	{ CONF_ORIGIN_OTHER, "RCPT", "\"unbalanced", PLAIN_EMPTY, "", "", "", 0,
+	    SMX_ROLE_NONE, "-", "syntax", "none", false, "DUNNO" },
 	/* Only RCPT is judged. */
 	{ CONF_STRICT, "MAIL", "bob@sor.example", PLAIN_EMPTY, "", "", "", 0,
 	    SMX_ROLE_NONE, "-", "none", "none", false, "DUNNO" },
@@ -498,6 +595,32 @@ START_TEST(test_smx_decision_action_safe)
 }
 END_TEST
 
+/* Without unqualified_recipient_domain a bare local part names none. */
+START_TEST(test_smx_decision_no_origin)
+{
+	struct smx_config *cfg = make_config(CONF_ORIGIN);
+	struct smx_decision d;
+	struct smx_facts f;
+
+	free(cfg->unqualified_recipient_domain);
+	cfg->unqualified_recipient_domain = NULL;
+	base_facts(&f);
+	f.recipient = "bob";
+	smx_decide(cfg, &f, &d);
+	assert_sane(&d);
+	ck_assert_int_eq(d.verdict, SMX_VERDICT_DUNNO);
+	ck_assert_int_eq(d.role, SMX_ROLE_NONE);
+	ck_assert_str_eq(d.domain, "-");
+	ck_assert_str_eq(d.reason, "none");
+	/* '%' hops still count. */
+	f.recipient = "bob%sor.example";
+	smx_decide(cfg, &f, &d);
+	ck_assert_int_eq(d.verdict, SMX_VERDICT_REJECT);
+	ck_assert_str_eq(d.domain, "sor.example");
+	smx_config_free(cfg);
+}
+END_TEST
+
 /* Captured log lines for the audit tests. */
 static char captured[4][SMX_LOG_LINE_MAX + 1];
 static int n_captured;
@@ -550,6 +673,13 @@ static const struct {
 	{ "Q4", "RCPT", "\"x@other.example", PLAIN_EMPTY, "", "h", "192.0.2.2",
 	    "Q4: action=dunno role=none domain=- rcpt=<\"x@other.example> "
 	    "client=h[192.0.2.2] tls=none reason=syntax" },
+	{ "Q6", "RCPT", "bob@[192.0.2.7]", PLAIN_EMPTY, "", "h", "192.0.2.2",
+	    "Q6: action=reject role=sor domain=[192.0.2.7] "
+	    "rcpt=<bob@[192.0.2.7]> client=h[192.0.2.2] tls=none "
+	    "reason=plaintext" },
+	{ "Q7", "RCPT", "bob", PLAIN_EMPTY, "", "h", "192.0.2.2",
+	    "Q7: action=reject role=sor domain=sor.example rcpt=<bob> "
+	    "client=h[192.0.2.2] tls=none reason=plaintext" },
 	/* Control bytes in values are made printable by the logger. */
 	{ "Q\n5", "RCPT", "a@sor.example\r\nx", PLAIN_EMPTY, "", "h\tx",
 	    "192.0.2.2",
@@ -638,6 +768,7 @@ decision_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_smx_decision_cases, 0, N_OF(cases));
 	tcase_add_test(tc, test_smx_decision_action_safe);
+	tcase_add_test(tc, test_smx_decision_no_origin);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("grid");

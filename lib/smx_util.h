@@ -40,6 +40,12 @@ int smx_ascii_casecmp(const char *a, const char *b);
 int smx_ascii_ncasecmp(const char *a, const char *b, size_t n);
 
 /*
+ * smx_is_host_char - true for the bytes a host name label may hold: ASCII
+ * letters, digits, '-' and '_' (smx_is_hostname). Locale-independent.
+ */
+bool smx_is_host_char(int c);
+
+/*
  * smx_is_hostname - true when the len bytes of s are a host name: labels
  * of letters, digits and hyphens (underscore allowed, as in SRV owner
  * labels), no empty label, no label over SMX_LABEL_MAX, no leading or

@@ -126,10 +126,31 @@ static const struct {
 	{ "bob@sor\x7f.example", 0, SMX_INVALID, NULL },
 	/* Only len bytes count. */
 	{ "bob@sor.exampleXYZ", 15, SMX_OK, "sor.example" },
-	/* Non-ASCII: fine in the local part, never in a domain. */
+	/* Non-ASCII: fine in the local part; a domain in UTF-8 becomes
+	 * A-labels, or a bad IDN name with '?' for non-ASCII bytes. */
 	{ "j\xc3\xb6rg@sor.example", 0, SMX_OK, "sor.example" },
-	{ "bob@s\xc3\xb6r.example", 0, SMX_INVALID, NULL },
-	{ "user%s\xc3\xb6r.example@relay.example", 0, SMX_INVALID, NULL },
+	{ "bob@s\xc3\xb6r.example", 0, SMX_OK, "xn--sr-fka.example" },
+	{ "bob@S\xc3\x96R.Example.", 0, SMX_OK, "xn--sr-fka.example" },
+	{ "bob@\xc5\xbfor.example", 0, SMX_OK, "sor.example" },
+	{ "user%s\xc3\xb6r.example@relay.example", 0, SMX_OK,
+	    "relay.example,xn--sr-fka.example" },
+	{ "h\xc3\xb6st!user@relay.example", 0, SMX_OK,
+	    "relay.example,xn--hst-sna" },
+	{ "x%s\xc3\xb6r.example@XN--SR-FKA.example", 0, SMX_OK,
+	    "xn--sr-fka.example" },
+	{ "bob@s\xffr.example", 0, SMX_OK, "(idn:s?r.example)" },
+	{ "bob@S\xffR.example.", 0, SMX_OK, "(idn:s?r.example)" },
+	{ "bob@s\xc3r.example", 0, SMX_OK, "(idn:s?r.example)" },
+	{ "bob@\xe2\x98\x83.example", 0, SMX_OK, "(idn:???.example)" },
+	{ "bob@-s\xc3\xb6r.example", 0, SMX_OK, "(idn:-s??r.example)" },
+	{ "bob@s\xc3\xb6r..example", 0, SMX_OK, "(idn:s??r..example)" },
+	{ "u%s\xffr.example@s\xffr.example", 0, SMX_OK, "(idn:s?r.example)" },
+	{ "u%s\xffr.example@relay.example", 0, SMX_OK,
+	    "relay.example,(idn:s?r.example)" },
+	{ "bob@s\xc3\xb6r.example..", 0, SMX_INVALID, NULL },
+	{ "bob@a b.s\xc3\xb6r", 0, SMX_INVALID, NULL },
+	{ "bob@s\xc3\xb6r/x.example", 0, SMX_INVALID, NULL },
+	{ "bob@[s\xc3\xb6r]", 0, SMX_INVALID, NULL },
 };
 
 /*
@@ -159,9 +180,14 @@ join(const struct smx_addr_domain *d, size_t n, char *buf, size_t size)
 			ck_assert_uint_eq(i, n - 1);
 			name = "(unqualified)";
 			break;
+		case SMX_ADDR_BAD_IDN:
+			ck_assert_ptr_nonnull(strchr(name, '?'));
+			break;
 		}
-		w = snprintf(buf + used, size - used, "%s%s", i > 0 ? "," : "",
-		    name);
+		w = snprintf(buf + used, size - used, "%s%s%s%s",
+		    i > 0 ? "," : "",
+		    d[i].kind == SMX_ADDR_BAD_IDN ? "(idn:" : "", name,
+		    d[i].kind == SMX_ADDR_BAD_IDN ? ")" : "");
 
 		ck_assert_int_ge(w, 0);
 		ck_assert_uint_lt((size_t)w, size - used);
@@ -275,6 +301,49 @@ START_TEST(test_smx_addr_domain_count)
 }
 END_TEST
 
+/* A bad IDN name is cut at SMX_DOMAIN_MAX bytes; a valid one is not. */
+START_TEST(test_smx_addr_idn_length)
+{
+	struct smx_addr_domain d[SMX_ADDR_DOMAINS_MAX];
+	char addr[600];
+	size_t n = 0;
+
+	memcpy(addr, "u@", 2);
+	memset(addr + 2, '\xff', 300);
+	ck_assert_int_eq(smx_addr_domains(addr, 302, d, SMX_ADDR_DOMAINS_MAX,
+	                     &n),
+	    SMX_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_BAD_IDN);
+	ck_assert_uint_eq(strlen(d[0].name), SMX_DOMAIN_MAX);
+	ck_assert_uint_eq(strspn(d[0].name, "?"), SMX_DOMAIN_MAX);
+	/* Cut short, the name ends in '?'. */
+	memset(addr + 2, 'a', 300);
+	addr[302] = '\xff';
+	ck_assert_int_eq(smx_addr_domains(addr, 303, d, SMX_ADDR_DOMAINS_MAX,
+	                     &n),
+	    SMX_OK);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_BAD_IDN);
+	ck_assert_uint_eq(strlen(d[0].name), SMX_DOMAIN_MAX);
+	ck_assert_uint_eq(strspn(d[0].name, "a"), SMX_DOMAIN_MAX - 1);
+	ck_assert_int_eq(d[0].name[SMX_DOMAIN_MAX - 1], '?');
+	/* 60 'a's and U+00F6: an A-label of 68 bytes, too long. */
+	memset(addr + 2, 'a', 60);
+	memcpy(addr + 62, "\xc3\xb6.example", 10);
+	ck_assert_int_eq(smx_addr_domains(addr, 72, d, SMX_ADDR_DOMAINS_MAX,
+	                     &n),
+	    SMX_OK);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_BAD_IDN);
+	/* 50 of them fit: an A-label of 58 bytes. */
+	memcpy(addr + 10, "u@", 2);
+	ck_assert_int_eq(smx_addr_domains(addr + 10, 62, d,
+	                     SMX_ADDR_DOMAINS_MAX, &n),
+	    SMX_OK);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_DOMAIN);
+	ck_assert_uint_eq(strlen(d[0].name), 58 + 8);
+}
+END_TEST
+
 START_TEST(test_smx_addr_domain_length)
 {
 	struct smx_addr_domain d[SMX_ADDR_DOMAINS_MAX];
@@ -336,6 +405,7 @@ addr_suite(void)
 	tcase_add_test(tc, test_smx_addr_length_limit);
 	tcase_add_test(tc, test_smx_addr_domain_count);
 	tcase_add_test(tc, test_smx_addr_domain_length);
+	tcase_add_test(tc, test_smx_addr_idn_length);
 	suite_add_tcase(s, tc);
 	return s;
 }

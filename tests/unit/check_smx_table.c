@@ -468,6 +468,53 @@ START_TEST(test_smx_table_count_role)
 }
 END_TEST
 
+/*
+ * The sample receiver_roles of README.md loads as written: the indented
+ * block that starts with "# /etc/secmx/receiver_roles".
+ */
+START_TEST(test_smx_table_readme_sample)
+{
+	static const char indent[] = "       ";
+	char text[4096];
+	char line[512];
+	char err[512] = "";
+	struct smx_table *t;
+	size_t len = 0;
+	int is_in = 0;
+	FILE *fp;
+
+	fp = fopen(SMX_TEST_DATA "/../../README.md", "r");
+	ck_assert_ptr_nonnull(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		size_t n;
+
+		if (!is_in) {
+			is_in =
+			    strcmp(line,
+			        "       # /etc/secmx/receiver_roles\n") == 0;
+			continue;
+		}
+		if (strncmp(line, indent, sizeof(indent) - 1) != 0)
+			break;
+		n = strlen(line) - (sizeof(indent) - 1);
+		ck_assert_uint_lt(len + n, sizeof(text));
+		memcpy(text + len, line + sizeof(indent) - 1, n);
+		len += n;
+	}
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_uint_gt(len, 0);
+	t = parse_n(SMX_TABLE_RECEIVER, text, len, err, sizeof(err));
+	ck_assert_msg(t != NULL, "README.md sample: %s", err);
+	ck_assert_str_eq(smx_table_lookup_domain(t, "sor.example", 11), "sor");
+	ck_assert_str_eq(smx_table_lookup_domain(t, "a.sor.example", 13),
+	    "sor");
+	ck_assert_str_eq(smx_table_lookup_domain(t, "ber.example", 11), "ber");
+	ck_assert_str_eq(smx_table_lookup_domain(t, "xn--sr-fka.example", 18),
+	    "sor");
+	smx_table_free(t);
+}
+END_TEST
+
 /* A table line of exactly n bytes: key, value, then padding. */
 static char *
 padded_line(const char *entry, size_t n, size_t pad_at)
@@ -732,6 +779,7 @@ table_suite(void)
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, test_smx_table_file_limit);
 	tcase_add_test(tc, test_smx_table_load);
+	tcase_add_test(tc, test_smx_table_readme_sample);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -26,14 +26,23 @@
  *	from left to right (the order of delivery: "h1!h2!user@relay" gives
  *	relay, h1, h2). Each domain is lower-cased, has its trailing dot
  *	removed, and appears once (its first position). Address literals
- *	("[192.0.2.1]", "[IPv6:2001:db8::1]") name no domain and are skipped.
+ *	("[192.0.2.1]", "[IPv6:2001:db8::1]") are reported as such, with
+ *	their brackets: the host they name is not in the DNS. A domain in
+ *	UTF-8 (SMTPUTF8, RFC 6531) is converted to A-labels, so that it
+ *	matches tables, which hold that form; one that cannot be converted
+ *	is reported as a bad IDN name rather than dropped, so that the
+ *	caller can fail closed.
  *	The percent and bang rules also apply to an address without '@'
- *	("user%sor.example" gives sor.example): a bare local part such as
- *	"postmaster" gives no domain.
+ *	("user%sor.example" gives sor.example). Such an address, and a bare
+ *	local part such as "postmaster", also gets one unqualified entry,
+ *	last: Postfix completes it with $myorigin, and with
+ *	allow_percent_hack or swap_bangpath off it does so even when '%' or
+ *	'!' name a domain.
  * LIMITS
  *	SMX_ADDR_MAX bytes of address (Postfix line_length_limit); at most
  *	the caller's max domains (SMX_ADDR_DOMAINS_MAX in practice); each
- *	domain at most SMX_DOMAIN_MAX bytes (smx_is_hostname).
+ *	domain at most SMX_DOMAIN_MAX bytes (smx_is_hostname), an address
+ *	literal too, brackets included.
  * DIAGNOSTICS
  *	SMX_INVALID, without logging, for an address over SMX_ADDR_MAX, any
  *	control byte (NUL, CR, LF, other bytes below 0x20, DEL; RFC 5321
@@ -44,8 +53,10 @@
  * SECURITY
  *	The address is untrusted. Parsing is a bounded single pass over at
  *	most SMX_ADDR_MAX bytes into fixed arrays; nothing is allocated.
- *	Non-ASCII bytes are allowed in the local part (SMTPUTF8) but never
- *	in a domain.
+ *	Non-ASCII bytes are allowed in the local part (SMTPUTF8); in a
+ *	domain they must be UTF-8 that smx_idn converts to A-labels, and
+ *	they never reach the caller: a domain that cannot be converted is
+ *	reported as such, its non-ASCII bytes replaced by '?'.
  * SEE ALSO
  *	RFC 5321 sections 3.3, 4.1.2 and 4.1.3; RFC 1123 section 5.2.16;
  *	Postfix allow_percent_hack and swap_bangpath in postconf(5).
@@ -55,6 +66,7 @@
 #include <stdbool.h>
 #include <string.h>
 
+#include "smx_idn.h"
 #include "smx_util.h"
 
 _Static_assert(SMX_ADDR_MAX <= 65535, "positions are unsigned short");
@@ -88,6 +100,12 @@ is_literal(const char *s, size_t len)
 	return true;
 }
 
+static bool
+is_bracketed(const char *s, size_t len)
+{
+	return len >= 2 && s[0] == '[' && s[len - 1] == ']';
+}
+
 /*
  * is_domain - smx_is_hostname, and not ending in "..": smx_is_hostname
  * strips one trailing dot and then accepts a name that still ends in a
@@ -101,41 +119,125 @@ is_domain(const char *s, size_t len)
 	return smx_is_hostname(s, len);
 }
 
-static bool
-is_bracketed(const char *s, size_t len)
+/*
+ * add_entry - append name (len bytes, lower-cased on the way) of kind to
+ * out unless an entry of that kind and name is there already.
+ * SMX_INVALID when out is full.
+ */
+static enum smx_status
+add_entry(enum smx_addr_kind kind, const char *name, size_t len,
+    struct smx_addr_domain *out, size_t max, size_t *n)
 {
-	return len >= 2 && s[0] == '[' && s[len - 1] == ']';
+	size_t i;
+
+	for (i = 0; i < *n; i++) {
+		if (out[i].kind == kind && strlen(out[i].name) == len &&
+		    smx_ascii_ncasecmp(out[i].name, name, len) == 0)
+			return SMX_OK;
+	}
+	if (*n >= max || len > SMX_DOMAIN_MAX)
+		return SMX_INVALID;
+	out[*n].kind = kind;
+	memcpy(out[*n].name, name, len);
+	out[*n].name[len] = '\0';
+	smx_ascii_lower(out[*n].name, len);
+	(*n)++;
+	return SMX_OK;
+}
+
+/* copy_lower - len bytes of s as a lower-case name of d; kind set. */
+static void
+copy_lower(struct smx_addr_domain *d, enum smx_addr_kind kind, const char *s,
+    size_t len)
+{
+	d->kind = kind;
+	memcpy(d->name, s, len);
+	d->name[len] = '\0';
+	smx_ascii_lower(d->name, len);
 }
 
 /*
- * add_domain - append one domain piece to out unless it is an address
- * literal or already present. SMX_INVALID for anything else that is not a
- * host name, or when out is full.
+ * parse_idn - a domain piece with non-ASCII bytes: its A-labels, or, when
+ * it cannot be converted but has only host-name and non-ASCII bytes, a
+ * bad IDN name: at most SMX_DOMAIN_MAX bytes of it, '?' for each
+ * non-ASCII byte and for the last byte kept of a name that is cut. SMX_INVALID
+ * for other pieces ("a b.s\xc3\xb6r").
+ */
+static enum smx_status
+parse_idn(const char *s, size_t len, struct smx_addr_domain *d)
+{
+	char name[SMX_DOMAIN_MAX + 1];
+	size_t i;
+
+	if (len >= 2 && s[len - 1] == '.' && s[len - 2] == '.')
+		return SMX_INVALID; /* as is_domain */
+	if (smx_idn_to_ascii(s, len, name, sizeof(name)) == SMX_OK) {
+		copy_lower(d, SMX_ADDR_DOMAIN, name, strlen(name));
+		return SMX_OK;
+	}
+	if (len > 1 && s[len - 1] == '.')
+		len--;
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if (!(c >= 0x80 || smx_is_host_char(c) || c == '.'))
+			return SMX_INVALID;
+		if (i < SMX_DOMAIN_MAX)
+			name[i] = c >= 0x80 ? '?' : (char)c;
+	}
+	/* A name cut short ends in '?' too. */
+	if (len > SMX_DOMAIN_MAX) {
+		len = SMX_DOMAIN_MAX;
+		name[len - 1] = '?';
+	}
+	copy_lower(d, SMX_ADDR_BAD_IDN, name, len);
+	return SMX_OK;
+}
+
+enum smx_status
+smx_addr_domain_parse(const char *s, size_t len, struct smx_addr_domain *out)
+{
+	struct smx_addr_domain d;
+	size_t i;
+
+	if (is_bracketed(s, len)) {
+		if (len > SMX_DOMAIN_MAX || !is_literal(s + 1, len - 2))
+			return SMX_INVALID;
+		copy_lower(&d, SMX_ADDR_LITERAL, s, len);
+		*out = d;
+		return SMX_OK;
+	}
+	for (i = 0; i < len; i++) {
+		if ((unsigned char)s[i] >= 0x80) {
+			if (parse_idn(s, len, &d) != SMX_OK)
+				return SMX_INVALID;
+			*out = d;
+			return SMX_OK;
+		}
+	}
+	if (!is_domain(s, len))
+		return SMX_INVALID;
+	if (s[len - 1] == '.')
+		len--;
+	copy_lower(&d, SMX_ADDR_DOMAIN, s, len);
+	*out = d;
+	return SMX_OK;
+}
+
+/*
+ * add_domain - append one domain piece (smx_addr_domain_parse) unless it
+ * is there already. SMX_INVALID for a piece that is not a domain, or
+ * when out is full.
  */
 static enum smx_status
 add_domain(const char *s, size_t len, struct smx_addr_domain *out, size_t max,
     size_t *n)
 {
-	size_t i;
+	struct smx_addr_domain d;
 
-	if (is_bracketed(s, len))
-		return is_literal(s + 1, len - 2) ? SMX_OK : SMX_INVALID;
-	if (!is_domain(s, len))
+	if (smx_addr_domain_parse(s, len, &d) != SMX_OK)
 		return SMX_INVALID;
-	if (s[len - 1] == '.')
-		len--;
-	for (i = 0; i < *n; i++) {
-		if (strlen(out[i].name) == len &&
-		    smx_ascii_ncasecmp(out[i].name, s, len) == 0)
-			return SMX_OK;
-	}
-	if (*n >= max)
-		return SMX_INVALID;
-	memcpy(out[*n].name, s, len);
-	out[*n].name[len] = '\0';
-	smx_ascii_lower(out[*n].name, len);
-	(*n)++;
-	return SMX_OK;
+	return add_entry(d.kind, d.name, strlen(d.name), out, max, n);
 }
 
 /*
@@ -298,6 +400,11 @@ smx_addr_domains(const char *addr, size_t len, struct smx_addr_domain *out,
 	st = local_domains(addr, at, out, max, &n);
 	if (st != SMX_OK)
 		return st;
+	if (at == len) {
+		st = add_entry(SMX_ADDR_UNQUALIFIED, "", 0, out, max, &n);
+		if (st != SMX_OK)
+			return st;
+	}
 	*n_out = n;
 	return SMX_OK;
 }

@@ -20,11 +20,30 @@
  *	through in plaintext just because they are malformed. The fallback
  *	splits the raw recipient at every byte that cannot occur in a host
  *	name (a superset of '@', '%', '!', ',', ':', quotes and brackets),
- *	lower-cases each piece, drops its trailing dots, looks up those
- *	that are host names in receiver_roles. The strongest role found is
- *	then applied exactly as for a well-formed address. When no piece is
- *	an SOR or BER domain the answer is DUNNO with reason "syntax" (and
- *	role none); Postfix's own address checks deal with the rest.
+ *	then once more with non-ASCII bytes kept in the pieces (names in
+ *	UTF-8), drops each piece's trailing dots, reads it as a domain
+ *	(smx_addr_domain_parse), looks those up as for a well-formed
+ *	address, then takes its address
+ *	literals and, when it has no '@' at all, unqualified_recipient_domain
+ *	(see below). The strongest role found is then applied exactly as for
+ *	a well-formed address. When no piece is an SOR or BER domain the
+ *	answer is DUNNO with reason "syntax" (and role none); Postfix's own
+ *	address checks deal with the rest.
+ *
+ *	Recipient domains in UTF-8 (SMTPUTF8) are looked up as A-labels,
+ *	the form the tables hold. A domain that is not valid UTF-8 IDNA2008
+ *	cannot be matched, and might be an SOR domain written so that it
+ *	cannot be: as soon as receiver_roles lists any SOR domain it counts
+ *	as SOR, so plaintext is refused with reason "idn", and it is named
+ *	as written with '?' for each non-ASCII byte.
+ *
+ *	Recipients without a DNS domain are not let through either. An
+ *	address literal ("bob@[192.0.2.7]": this host, or one that is not
+ *	in the DNS) has address_literal_role, SOR unless configured, and
+ *	is named with its brackets. A recipient without '@' ("bob") is
+ *	completed by Postfix with $myorigin and belongs to
+ *	unqualified_recipient_domain, this host's name unless configured;
+ *	that domain is the one named.
  *
  *	When the role is none, domain is the first effective domain, or "-"
  *	when there is none (empty recipient, syntax fallback, or a state
@@ -39,7 +58,9 @@
  *	smx_decide always produces an answer. The action is "DUNNO" or
  *	"<code> <dsn> <text>" and never empty; the text holds only fixed
  *	words, protocol names from our own table and a validated host name,
- *	so no request byte (CR, LF, NUL or other) can reach the reply.
+ *	address literal, or bad IDN name of host-name bytes and '?', so no
+ *	request byte outside those (CR, LF, NUL, non-ASCII or other) can
+ *	reach the reply.
  *	smx_decision_audit logs one info line.
  * SECURITY
  *	Every request value is untrusted. Raw values appear only in the
@@ -55,6 +76,7 @@
 
 #include "smx_addr.h"
 #include "smx_log.h"
+#include "smx_table.h"
 #include "smx_util.h"
 
 #define SOR_SUFFIX "(SecMX Secure Only Receiver)"
@@ -92,12 +114,14 @@ lookup_role(const struct smx_config *cfg, const char *domain, size_t len)
 }
 
 /*
- * consider - fold one candidate domain (a host name, len bytes) into the
- * best role so far; the first domain of a stronger role replaces the one
- * recorded. Roles are ranked SOR > BER > none.
+ * consider - fold one candidate domain (a host name, an address literal
+ * or a bad IDN name, len bytes) of the given role into the best role so
+ * far; the first domain of a stronger role replaces the one recorded, and
+ * the first domain of all is recorded while the role is none. Roles are
+ * ranked SOR > BER > none. True when this domain was recorded.
  */
-static void
-consider(const struct smx_config *cfg, const char *domain, size_t len,
+static bool
+consider(const char *domain, size_t len, enum smx_role role,
     struct smx_decision *out)
 {
 	static const int rank[] = { [SMX_ROLE_NONE] = 0,
@@ -105,58 +129,150 @@ consider(const struct smx_config *cfg, const char *domain, size_t len,
 		[SMX_ROLE_BER] = 1,
 		[SMX_ROLE_SOS] = 0,
 		[SMX_ROLE_BES] = 0 };
-	enum smx_role role = lookup_role(cfg, domain, len);
 
 	if (len > 0 && domain[len - 1] == '.')
 		len--;
 	if (len == 0 || len > SMX_DOMAIN_MAX)
-		return;
+		return false;
 	if (rank[role] > rank[out->role] ||
 	    (out->role == SMX_ROLE_NONE && strcmp(out->domain, "-") == 0)) {
 		out->role = rank[role] > 0 ? role : SMX_ROLE_NONE;
 		memcpy(out->domain, domain, len);
 		out->domain[len] = '\0';
 		smx_ascii_lower(out->domain, len);
+		return true;
 	}
-}
-
-static bool
-is_host_byte(unsigned char c)
-{
-	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9') || c == '.' || c == '-' || c == '_';
+	return false;
 }
 
 /*
- * fallback_roles - the syntax fallback (see DESCRIPTION): the strongest
- * role among the host-name pieces of a raw recipient. Only SOR and BER
- * pieces are recorded, so a malformed address never names a domain of
- * role none.
+ * entry_role - the receiver role of one effective domain, and in *name
+ * the name it goes by (NULL when there is none): a host name has its
+ * receiver role; an address literal has address_literal_role; an
+ * unqualified recipient belongs to unqualified_recipient_domain; a name
+ * that is not valid UTF-8 IDNA counts as SOR as soon as any SOR domain
+ * is configured, because it might be one written in a form we cannot
+ * convert.
+ */
+static enum smx_role
+entry_role(const struct smx_config *cfg, const struct smx_addr_domain *d,
+    const char **name)
+{
+	*name = d->name;
+	switch (d->kind) {
+	case SMX_ADDR_LITERAL:
+		return cfg->address_literal_role;
+	case SMX_ADDR_BAD_IDN:
+		return smx_table_count_role(cfg->receiver_roles, "sor") > 0
+		    ? SMX_ROLE_SOR
+		    : SMX_ROLE_NONE;
+	case SMX_ADDR_UNQUALIFIED:
+		*name = cfg->unqualified_recipient_domain;
+		if (*name == NULL)
+			return SMX_ROLE_NONE;
+		break;
+	case SMX_ADDR_DOMAIN:
+		break;
+	}
+	return lookup_role(cfg, *name, strlen(*name));
+}
+
+/*
+ * consider_entry - fold one effective domain in (entry_role); for the
+ * syntax fallback (is_fallback) only SOR and BER domains. Sets
+ * *is_bad_idn when a bad IDN name becomes the deciding SOR domain.
  */
 static void
-fallback_roles(const struct smx_config *cfg, const char *rcpt,
-    struct smx_decision *out)
+consider_entry(const struct smx_config *cfg, const struct smx_addr_domain *d,
+    bool is_fallback, struct smx_decision *out, bool *is_bad_idn)
 {
-	size_t len = strlen(rcpt);
+	const char *name;
+	enum smx_role role = entry_role(cfg, d, &name);
+
+	if (name == NULL || (is_fallback && role == SMX_ROLE_NONE))
+		return;
+	if (consider(name, strlen(name), role, out) &&
+	    d->kind == SMX_ADDR_BAD_IDN && role == SMX_ROLE_SOR)
+		*is_bad_idn = true;
+}
+
+/*
+ * is_name_byte - the bytes of a domain piece for the syntax fallback:
+ * host-name bytes and '.', and with utf8 also non-ASCII bytes.
+ */
+static bool
+is_name_byte(unsigned char c, bool utf8)
+{
+	return smx_is_host_char(c) || c == '.' || (utf8 && c >= 0x80);
+}
+
+/*
+ * fallback_pieces - the domain pieces of a raw recipient for the syntax
+ * fallback, split at every byte that cannot occur in a name in ASCII
+ * or, with utf8, only those pieces that hold non-ASCII bytes.
+ */
+static void
+fallback_pieces(const struct smx_config *cfg, const char *rcpt, size_t len,
+    bool utf8, struct smx_decision *out, bool *is_bad_idn)
+{
+	struct smx_addr_domain d;
 	size_t i = 0;
 
 	while (i < len) {
+		bool has_utf8 = false;
 		size_t start;
 		size_t end;
 
-		while (i < len && !is_host_byte((unsigned char)rcpt[i]))
+		while (i < len && !is_name_byte((unsigned char)rcpt[i], utf8))
 			i++;
 		start = i;
-		while (i < len && is_host_byte((unsigned char)rcpt[i]))
-			i++;
+		for (; i < len && is_name_byte((unsigned char)rcpt[i], utf8);
+		     i++)
+			has_utf8 |= (unsigned char)rcpt[i] >= 0x80;
 		/* Every trailing dot goes: "sor.example.." still names it. */
 		end = i;
 		while (end > start && rcpt[end - 1] == '.')
 			end--;
-		if (end > start && smx_is_hostname(rcpt + start, end - start) &&
-		    lookup_role(cfg, rcpt + start, end - start) !=
-		        SMX_ROLE_NONE)
-			consider(cfg, rcpt + start, end - start, out);
+		if (end > start && has_utf8 == utf8 &&
+		    smx_addr_domain_parse(rcpt + start, end - start, &d) ==
+		        SMX_OK)
+			consider_entry(cfg, &d, true, out, is_bad_idn);
+	}
+}
+
+/*
+ * fallback_roles - the syntax fallback (see DESCRIPTION): the strongest
+ * role among the domain pieces of a raw recipient, in ASCII and then in
+ * UTF-8, its address literals, and, when it has no '@' at all,
+ * unqualified_recipient_domain. Only SOR and BER domains are recorded,
+ * so a malformed address never names a domain of role none.
+ */
+static void
+fallback_roles(const struct smx_config *cfg, const char *rcpt,
+    struct smx_decision *out, bool *is_bad_idn)
+{
+	struct smx_addr_domain d;
+	size_t len = strlen(rcpt);
+	const char *open;
+	size_t i;
+
+	fallback_pieces(cfg, rcpt, len, false, out, is_bad_idn);
+	fallback_pieces(cfg, rcpt, len, true, out, is_bad_idn);
+	/* One pass: a literal runs from the last '[' to the next ']'. */
+	for (i = 0, open = NULL; i < len; i++) {
+		if (rcpt[i] == '[') {
+			open = rcpt + i;
+		} else if (rcpt[i] == ']' && open != NULL) {
+			if (smx_addr_domain_parse(open,
+			        (size_t)(rcpt + i - open) + 1, &d) == SMX_OK)
+				consider_entry(cfg, &d, true, out, is_bad_idn);
+			open = NULL;
+		}
+	}
+	if (len > 0 && strchr(rcpt, '@') == NULL) {
+		d.kind = SMX_ADDR_UNQUALIFIED;
+		d.name[0] = '\0';
+		consider_entry(cfg, &d, true, out, is_bad_idn);
 	}
 }
 
@@ -271,6 +387,7 @@ smx_decide(const struct smx_config *cfg, const struct smx_facts *f,
 	struct smx_addr_domain domains[SMX_ADDR_DOMAINS_MAX];
 	size_t n_domains = 0;
 	bool is_syntax_error = false;
+	bool is_bad_idn = false;
 	size_t i;
 
 	memset(out, 0, sizeof(*out));
@@ -287,16 +404,18 @@ smx_decide(const struct smx_config *cfg, const struct smx_facts *f,
 	if (smx_addr_domains(f->recipient, strlen(f->recipient), domains,
 	        SMX_ADDR_DOMAINS_MAX, &n_domains) == SMX_OK) {
 		for (i = 0; i < n_domains; i++)
-			consider(cfg, domains[i].name, strlen(domains[i].name),
-			    out);
+			consider_entry(cfg, &domains[i], false, out,
+			    &is_bad_idn);
 	} else {
 		is_syntax_error = true;
-		fallback_roles(cfg, f->recipient, out);
+		fallback_roles(cfg, f->recipient, out, &is_bad_idn);
 	}
 
 	switch (out->role) {
 	case SMX_ROLE_SOR:
 		sor_checks(cfg, f, out);
+		if (is_bad_idn && strcmp(out->reason, "plaintext") == 0)
+			out->reason = "idn";
 		out->is_audited = true;
 		break;
 	case SMX_ROLE_BER:

@@ -36,8 +36,10 @@ enum smx_verdict {
 /*
  * Why a decision was made; printed as reason= in the audit line:
  * "plaintext", "protocol" (TLS too old), "ccert" (no listed client
- * certificate), "tls" (TLS, accepted), "syntax" (recipient address cannot
- * be parsed), "none" (not a SecMX domain or not RCPT).
+ * certificate), "tls" (TLS, accepted), "idn" (plaintext, and a recipient
+ * domain that is not valid UTF-8 IDNA counts as SOR), "syntax"
+ * (recipient address cannot be parsed), "none" (not a SecMX domain or
+ * not RCPT).
  */
 struct smx_decision {
 	enum smx_verdict verdict;
@@ -54,7 +56,11 @@ struct smx_decision {
  *	- protocol_state other than RCPT: DUNNO;
  *	- plaintext is encryption_protocol empty or keysize 0;
  *	- for each effective recipient domain (smx_addr_domains) look up
- *	  receiver_roles; SOR wins over BER over none;
+ *	  receiver_roles; an address literal has address_literal_role; a
+ *	  recipient without '@' is in unqualified_recipient_domain (when
+ *	  set); a domain in UTF-8 is looked up as A-labels, and one that is
+ *	  not valid UTF-8 IDNA is SOR when receiver_roles has any SOR entry;
+ *	  SOR wins over BER over none;
  *	- SOR and plaintext: reject; SOR and a protocol below
  *	  tls_min_protocol: reject; SOR with sor_client_certs set and neither
  *	  fingerprint listed: reject; otherwise DUNNO;

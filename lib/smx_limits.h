@@ -23,6 +23,14 @@
 /* RFC 1035 section 2.3.4: a label is at most 63 octets. */
 #define SMX_LABEL_MAX 63
 /*
+ * A domain name in UTF-8 before it is converted to A-labels (smx_idn):
+ * four bytes per code point (RFC 3629) for each of the SMX_DOMAIN_MAX
+ * octets of a result. Longer input could reach a valid name only
+ * through code points that UTS #46 maps to nothing, which no real name
+ * needs.
+ */
+#define SMX_IDN_INPUT_MAX 1024
+/*
  * Longest address we examine. Postfix line_length_limit (default 2048)
  * bounds what smtpd can pass us in a policy request.
  */

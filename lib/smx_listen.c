@@ -10,16 +10,25 @@
  * LIMITS
  *	SMX_LISTEN_PATH_MAX bytes of socket path, SMX_LISTEN_PORT_MAX bytes
  *	of port, SMX_DOMAIN_MAX bytes of host, SMX_LISTEN_FDS_MAX sockets
- *	per endpoint (lib/smx_limits.h).
+ *	per endpoint (lib/smx_limits.h). A unix socket's directory part plus
+ *	"/.secmx-XXXXXX/s" must fit SMX_LISTEN_PATH_MAX, because the socket
+ *	is bound under that name first.
  * DIAGNOSTICS
  *	Functions return a status with "endpoint: problem" in a caller's
  *	buffer; nothing is logged here.
  * SECURITY
  *	Endpoint names come from the command line of a program started by
- *	root or Postfix. A unix socket is created under a restrictive umask,
- *	then given the operator's group and mode (default 0660), so that
- *	Postfix's smtpd can connect while other local users cannot. An
- *	existing file is removed only if it is a socket.
+ *	root or Postfix. A unix socket is created under a restrictive umask
+ *	inside a new private directory (mode 0700, ours) next to its path,
+ *	given the operator's group and mode (default 0660) there, so that
+ *	Postfix's smtpd can connect while other local users cannot, and
+ *	only then renamed into place. Its final directory may be writable
+ *	by another user (Postfix's private/ is writable by postfix): no
+ *	name in it is ever followed, changed by chown(2) or chmod(2), or
+ *	trusted between two calls. An existing file at the path is
+ *	replaced only if it is a socket.
+ *	The kernel keeps the name a socket was bound under, so ss(8) and
+ *	lsof(8) show ".../.secmx-XXXXXX/s" for it, a name gone by then.
  * SEE ALSO
  *	unix(7), ip(7), getaddrinfo(3), Postfix SMTPD_POLICY_README.
  */
@@ -32,6 +41,7 @@
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -39,6 +49,13 @@
 #include <unistd.h>
 
 #include "smx_util.h"
+
+/*
+ * A unix socket is bound as PRIVATE_NAME inside a new directory created
+ * next to its final path from the mkdtemp(3) template PRIVATE_DIR.
+ */
+#define PRIVATE_DIR ".secmx-XXXXXX"
+#define PRIVATE_NAME "s"
 
 void
 smx_listen_opts_init(struct smx_listen_opts *o)
@@ -177,60 +194,142 @@ sys_err(char *err, size_t errlen, const char *spec, const char *what)
 	return SMX_TEMPFAIL;
 }
 
+/*
+ * private_dir - create a new directory next to path ("DIR/.secmx-XXXXXX"
+ * by mkdtemp(3), mode 0700) into tmpl, open it into *dirfd and check
+ * that what was opened is that directory: ours and closed to everyone
+ * else. Whoever can write DIR can rename it away and put one of their
+ * own in its place between mkdtemp and open; the check catches that, and
+ * once the descriptor is held nobody else can add, remove or swap a name
+ * inside it.
+ */
+static enum smx_status
+private_dir(const struct smx_listen_endpoint *ep, char *tmpl, size_t size,
+    int *dirfd, char *err, size_t errlen)
+{
+	const char *slash = strrchr(ep->path, '/');
+	size_t dlen = slash != NULL ? (size_t)(slash - ep->path) + 1 : 0;
+	struct stat st;
+	int fd;
+	int n;
+
+	n = snprintf(tmpl, size, "%.*s%s", (int)dlen, ep->path, PRIVATE_DIR);
+	if (n < 0 || (size_t)n >= size)
+		return err_set(err, errlen, ep->text,
+		    "path too long for a private directory next to it");
+	if (mkdtemp(tmpl) == NULL)
+		return sys_err(err, errlen, ep->text, "mkdtemp");
+	fd = open(tmpl, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		(void)sys_err(err, errlen, ep->text, "open private directory");
+		(void)rmdir(tmpl);
+		return SMX_TEMPFAIL;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISDIR(st.st_mode) ||
+	    st.st_uid != geteuid() || (st.st_mode & 077) != 0) {
+		(void)close(fd);
+		return err_set(err, errlen, ep->text,
+		    "private directory was replaced while it was created");
+	}
+	*dirfd = fd;
+	return SMX_OK;
+}
+
+/*
+ * open_unix - bind inside a fresh private directory (private_dir), set
+ * group and mode there by names relative to that directory, start
+ * listening, then rename(2) the socket to its final path. Postfix's
+ * private/ directory is writable by the postfix user: a socket bound at
+ * its final name and then changed with chown(2) and chmod(2) by name
+ * could be swapped for a symbolic link in between, and root would change
+ * an arbitrary file. rename(2) replaces a name without following it, so
+ * a link planted at the final path is replaced, never followed, and a
+ * stale socket there is replaced atomically.
+ */
 static enum smx_status
 open_unix(const struct smx_listen_endpoint *ep, const struct smx_listen_opts *o,
     int *fd_out, char *err, size_t errlen)
 {
+	char tmpl[SMX_LISTEN_PATH_MAX + 1];
 	struct sockaddr_un sun;
 	struct stat st;
-	enum smx_status status;
+	enum smx_status status = SMX_TEMPFAIL;
+	bool is_bound = false;
 	mode_t old_mask;
-	int fd;
+	int dirfd = -1;
+	int fd = -1;
 	int rc;
 
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (smx_strlcpy(sun.sun_path, ep->path, sizeof(sun.sun_path)) >=
-	    sizeof(sun.sun_path))
-		return err_set(err, errlen, ep->text, "path too long");
 	if (lstat(ep->path, &st) == 0) {
 		if (!S_ISSOCK(st.st_mode))
 			return err_set(err, errlen, ep->text,
 			    "exists and is not a socket");
-		if (unlink(ep->path) != 0)
-			return sys_err(err, errlen, ep->text, "unlink");
 	} else if (errno != ENOENT) {
 		return sys_err(err, errlen, ep->text, "lstat");
 	}
+	status = private_dir(ep, tmpl, sizeof(tmpl), &dirfd, err, errlen);
+	if (status != SMX_OK)
+		return status;
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	rc = snprintf(sun.sun_path, sizeof(sun.sun_path), "%s/" PRIVATE_NAME,
+	    tmpl);
+	if (rc < 0 || (size_t)rc >= sizeof(sun.sun_path)) {
+		status = err_set(err, errlen, ep->text,
+		    "path too long for a private directory next to it");
+		goto out;
+	}
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return sys_err(err, errlen, ep->text, "socket");
+	if (fd < 0) {
+		status = sys_err(err, errlen, ep->text, "socket");
+		goto out;
+	}
 	/* Nobody but the owner may connect before the mode is applied. */
 	old_mask = umask(0177);
 	rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old_mask);
 	if (rc != 0) {
 		status = sys_err(err, errlen, ep->text, "bind");
-		goto fail;
+		goto out;
 	}
-	if (o->has_gid && chown(ep->path, (uid_t)-1, o->gid) != 0) {
+	is_bound = true;
+	/* The socket must be in our directory, not in one swapped in. */
+	if (fstatat(dirfd, PRIVATE_NAME, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    !S_ISSOCK(st.st_mode)) {
+		status = err_set(err, errlen, ep->text,
+		    "private directory was replaced while binding");
+		goto out;
+	}
+	if (o->has_gid &&
+	    fchownat(dirfd, PRIVATE_NAME, (uid_t)-1, o->gid,
+	        AT_SYMLINK_NOFOLLOW) != 0) {
 		status = sys_err(err, errlen, ep->text, "chown");
-		goto fail_unlink;
+		goto out;
 	}
-	if (chmod(ep->path, o->mode) != 0) {
+	/* Only we can write the directory, so the name is still the socket. */
+	if (fchmodat(dirfd, PRIVATE_NAME, o->mode, 0) != 0) {
 		status = sys_err(err, errlen, ep->text, "chmod");
-		goto fail_unlink;
+		goto out;
 	}
 	if (listen(fd, o->backlog > 0 ? o->backlog : SOMAXCONN) != 0) {
 		status = sys_err(err, errlen, ep->text, "listen");
-		goto fail_unlink;
+		goto out;
 	}
+	if (renameat(dirfd, PRIVATE_NAME, AT_FDCWD, ep->path) != 0) {
+		status = sys_err(err, errlen, ep->text, "rename");
+		goto out;
+	}
+	is_bound = false;
 	*fd_out = fd;
-	return SMX_OK;
-fail_unlink:
-	(void)unlink(ep->path);
-fail:
-	(void)close(fd);
+	fd = -1;
+	status = SMX_OK;
+out:
+	if (is_bound)
+		(void)unlinkat(dirfd, PRIVATE_NAME, 0);
+	if (fd >= 0)
+		(void)close(fd);
+	(void)close(dirfd);
+	(void)rmdir(tmpl);
 	return status;
 }
 

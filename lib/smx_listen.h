@@ -63,13 +63,16 @@ enum smx_status smx_listen_parse_mode(const char *s, mode_t *out);
  * smx_listen_open - create the listening sockets of one endpoint: stream
  * sockets, non-blocking and close-on-exec. inet endpoints get
  * SO_REUSEADDR and one socket per address the host resolves to (at most
- * max_fds). A unix endpoint first removes a stale socket file (only if
- * it is a socket; anything else there is an error), is bound with a
- * umask that leaves it closed to others, then gets the group and mode of
- * opts. Returns SMX_OK with fds[0..*n_fds) (the caller owns and closes
- * them), SMX_INVALID for a name that does not resolve or a path that is
- * not a socket, or SMX_TEMPFAIL for other system errors, with
- * "endpoint: problem" in err. On error no descriptor is left open.
+ * max_fds). A unix endpoint is bound inside a new private directory
+ * next to its path (".secmx-XXXXXX", mode 0700) with a umask that
+ * leaves it closed to others, gets the group and mode of opts there and
+ * is then renamed to its path, replacing a stale socket; anything else
+ * at the path is an error, and no name in the path's directory is ever
+ * followed. Returns SMX_OK with fds[0..*n_fds) (the caller owns and
+ * closes them), SMX_INVALID for a name that does not resolve, a path
+ * that is not a socket or one too long for the private directory, or
+ * SMX_TEMPFAIL for other system errors, with "endpoint: problem" in err.
+ * On error no descriptor, socket file or directory is left behind.
  * Never exits.
  */
 enum smx_status smx_listen_open(const struct smx_listen_endpoint *,

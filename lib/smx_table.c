@@ -12,7 +12,11 @@
  *
  *	Keys are checked for the table type (host names or ".parent"
  *	patterns, or certificate fingerprints), folded to lower case, and a
- *	trailing dot is removed. Role values are checked and stored in lower
+ *	trailing dot is removed. Domain keys may be written in UTF-8: they
+ *	are stored as A-labels (smx_idn), the form in which recipients and
+ *	lookup keys are compared, so "s\xc3\xb6r.example" and
+ *	"xn--sr-fka.example" are the same key (and a duplicate if both are
+ *	listed). Role values are checked and stored in lower
  *	case. The entries are then sorted, so that a lookup is a few binary
  *	searches without allocation: the policy daemon looks up a domain
  *	for every RCPT command.
@@ -20,7 +24,10 @@
  *	SMX_TABLE_FILE_MAX bytes per file, SMX_TABLE_LINE_MAX bytes per
  *	logical line, SMX_TABLE_VALUE_MAX bytes per value,
  *	SMX_TABLE_ENTRIES_MAX entries, fingerprints of
- *	SMX_FINGERPRINT_BYTES_MIN to SMX_FINGERPRINT_BYTES_MAX bytes.
+ *	SMX_FINGERPRINT_BYTES_MIN to SMX_FINGERPRINT_BYTES_MAX bytes, domain
+ *	keys of SMX_DOMAIN_MAX bytes as A-labels (SMX_IDN_INPUT_MAX before).
+ *	The pool of keys and values starts at the size of the input and
+ *	grows only for keys whose A-labels are longer than their UTF-8.
  *	"..." quoting of keys (Postfix 3.2) is not supported: no valid key
  *	contains white space.
  * DIAGNOSTICS
@@ -41,6 +48,7 @@
 #include <fcntl.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,22 +56,34 @@
 #include <unistd.h>
 
 #include "smx_buf.h"
+#include "smx_idn.h"
 #include "smx_limits.h"
 #include "smx_lines.h"
 #include "smx_log.h"
 #include "smx_util.h"
 
+/*
+ * A string in the pool: its offset while the pool may still grow (keys
+ * converted to A-labels can be longer than the text they come from), a
+ * pointer once every line is read.
+ */
+union pool_ref {
+	size_t off;
+	const char *s;
+};
+
 struct table_entry {
-	const char *key;   /* lower case, in the pool */
-	const char *value; /* in the pool */
-	size_t line;       /* where it was defined, for messages */
+	union pool_ref key; /* lower case */
+	union pool_ref value;
+	size_t line; /* where it was defined, for messages */
 };
 
 struct smx_table {
 	enum smx_table_type type;
 	struct table_entry *entries; /* sorted by key */
 	size_t n_entries;
-	char *pool; /* every key and value, each NUL-terminated */
+	char *pool;        /* every key and value, each NUL-terminated */
+	size_t n_roles[2]; /* role tables: entries of each role_values() */
 };
 
 static bool
@@ -100,24 +120,31 @@ is_fingerprint(const char *s, size_t len)
 }
 
 /*
- * check_key - validate the key in place for the table type; *len may
- * shrink (trailing dot). Returns the problem, or NULL when it is good.
+ * check_key - validate the key (len bytes) for the table type. A domain
+ * key, or the domain of a ".parent" key, is converted to lower-case
+ * A-labels without a trailing dot (smx_idn), so that keys may be written
+ * in UTF-8; the result goes to buf (at least SMX_DOMAIN_MAX + 2 bytes)
+ * and *key and *len are updated to it. Returns the problem, or NULL when
+ * the key is good; *st tells a bad key (SMX_INVALID) from memory trouble.
  */
 static const char *
-check_key(enum smx_table_type type, const char *key, size_t *len)
+check_key(enum smx_table_type type, const char **key, size_t *len, char *buf,
+    size_t size, enum smx_status *st)
 {
-	size_t klen = *len;
-	size_t skip;
+	size_t skip = (*key)[0] == '.' ? 1 : 0;
 
+	*st = SMX_INVALID;
 	if (type == SMX_TABLE_CCERT)
-		return is_fingerprint(key, klen) ? NULL : "bad fingerprint";
-	if (klen > 1 && key[klen - 1] == '.')
-		klen--;
-	skip = key[0] == '.' ? 1 : 0;
-	if (klen <= skip || key[klen - 1] == '.' ||
-	    !smx_is_hostname(key + skip, klen - skip))
+		return is_fingerprint(*key, *len) ? NULL : "bad fingerprint";
+	buf[0] = '.';
+	*st =
+	    smx_idn_to_ascii(*key + skip, *len - skip, buf + skip, size - skip);
+	if (*st == SMX_TEMPFAIL)
+		return "out of memory";
+	if (*st != SMX_OK)
 		return "bad domain name";
-	*len = klen;
+	*key = buf;
+	*len = strlen(buf);
 	return NULL;
 }
 
@@ -151,9 +178,34 @@ struct table_parser {
 	char *pool;
 	size_t pool_len;
 	size_t pool_size;
+	size_t n_roles[2];
 	char *err;
 	size_t errlen;
 };
+
+/*
+ * pool_reserve - room for need more bytes in the pool, which starts at
+ * the size of the input (enough unless keys grow into A-labels) and
+ * doubles when it must. False when memory is short.
+ */
+static bool
+pool_reserve(struct table_parser *p, size_t need)
+{
+	size_t size = p->pool_size;
+	char *pool;
+
+	if (need <= size - p->pool_len)
+		return true;
+	if (need > SIZE_MAX / 2 - p->pool_len)
+		return false;
+	while (need > size - p->pool_len)
+		size = size < SIZE_MAX / 2 ? size * 2 : SIZE_MAX;
+	if ((pool = realloc(p->pool, size)) == NULL)
+		return false;
+	p->pool = pool;
+	p->pool_size = size;
+	return true;
+}
 
 static enum smx_status
 add_entry(struct table_parser *p, size_t line, const char *key, size_t klen,
@@ -179,9 +231,9 @@ add_entry(struct table_parser *p, size_t line, const char *key, size_t klen,
 		p->entries = e;
 		p->n_alloc = n;
 	}
-	/* The pool was sized for the whole input; this cannot overflow. */
-	if (klen + vlen + 2 > p->pool_size - p->pool_len)
-		smx_panic("table pool overflow: %zu + %zu", klen, vlen);
+	/* Both lengths are bounded by a line or a domain name. */
+	if (!pool_reserve(p, klen + vlen + 2))
+		goto nomem;
 	k = p->pool + p->pool_len;
 	memcpy(k, key, klen);
 	k[klen] = '\0';
@@ -191,11 +243,11 @@ add_entry(struct table_parser *p, size_t line, const char *key, size_t klen,
 	v[vlen] = '\0';
 	if (p->type != SMX_TABLE_CCERT)
 		smx_ascii_lower(v, vlen);
-	p->pool_len += klen + vlen + 2;
 	e = &p->entries[p->n_entries++];
-	e->key = k;
-	e->value = v;
+	e->key.off = p->pool_len;
+	e->value.off = p->pool_len + klen + 1;
 	e->line = line;
+	p->pool_len += klen + vlen + 2;
 	return SMX_OK;
 
 nomem:
@@ -207,9 +259,12 @@ nomem:
 static enum smx_status
 parse_entry(struct table_parser *p, size_t line, char *text, size_t len)
 {
+	char buf[SMX_DOMAIN_MAX + 2];
+	const char *key = text;
 	const char *role_a;
 	const char *role_b;
 	const char *problem;
+	enum smx_status st;
 	size_t klen;
 	size_t vlen;
 	char *value;
@@ -225,12 +280,13 @@ parse_entry(struct table_parser *p, size_t line, char *text, size_t len)
 		    "missing value");
 		return SMX_INVALID;
 	}
-	if ((problem = check_key(p->type, text, &klen)) != NULL) {
+	if ((problem = check_key(p->type, &key, &klen, buf, sizeof(buf),
+	         &st)) != NULL) {
 		smx_line_error(p->err, p->errlen, p->name, line, "%s \"%.*s\"",
 		    problem,
 		    (int)(klen < SMX_LOG_VALUE_MAX ? klen : SMX_LOG_VALUE_MAX),
 		    text);
-		return SMX_INVALID;
+		return st;
 	}
 	if (vlen > SMX_TABLE_VALUE_MAX) {
 		smx_line_error(p->err, p->errlen, p->name, line,
@@ -246,7 +302,9 @@ parse_entry(struct table_parser *p, size_t line, char *text, size_t len)
 		    value, role_a, role_b);
 		return SMX_INVALID;
 	}
-	return add_entry(p, line, text, klen, value, vlen);
+	if (role_values(p->type, &role_a, &role_b))
+		p->n_roles[smx_ascii_ncasecmp(value, role_a, 3) == 0 ? 0 : 1]++;
+	return add_entry(p, line, key, klen, value, vlen);
 }
 
 static int
@@ -254,7 +312,7 @@ entry_order(const void *a, const void *b)
 {
 	const struct table_entry *x = a;
 	const struct table_entry *y = b;
-	int c = strcmp(x->key, y->key);
+	int c = strcmp(x->key.s, y->key.s);
 
 	if (c != 0)
 		return c;
@@ -271,10 +329,10 @@ first_duplicate(const struct table_parser *p, const char **key)
 	for (i = 1; i < p->n_entries; i++) {
 		const struct table_entry *e = &p->entries[i];
 
-		if (strcmp(e->key, p->entries[i - 1].key) == 0 &&
+		if (strcmp(e->key.s, p->entries[i - 1].key.s) == 0 &&
 		    (best == 0 || e->line < best)) {
 			best = e->line;
-			*key = e->key;
+			*key = e->key.s;
 		}
 	}
 	return best;
@@ -293,6 +351,7 @@ smx_table_parse(const char *name, const char *data, size_t len,
 	enum smx_status st;
 	const char *dup = NULL;
 	size_t line;
+	size_t i;
 
 	if (len > SMX_TABLE_FILE_MAX) {
 		if (errlen > 0)
@@ -302,7 +361,8 @@ smx_table_parse(const char *name, const char *data, size_t len,
 		return SMX_INVALID;
 	}
 	smx_lines_init(&r, data, len, SMX_TABLE_LINE_MAX, "entry");
-	/* Every key and value is a part of a line, plus its terminator. */
+	/* Every key and value is a part of a line, plus its terminator,
+	 * unless a key is converted to longer A-labels (pool_reserve). */
 	p.pool_size = len + 2;
 	if ((p.pool = malloc(p.pool_size)) == NULL) {
 		st = SMX_TEMPFAIL;
@@ -318,6 +378,11 @@ smx_table_parse(const char *name, const char *data, size_t len,
 	if (st != SMX_NOTFOUND) {
 		smx_line_error(err, errlen, name, r.bad_line, "%s", r.problem);
 		goto out;
+	}
+	/* The pool is final: offsets become pointers. */
+	for (i = 0; i < p.n_entries; i++) {
+		p.entries[i].key.s = p.pool + p.entries[i].key.off;
+		p.entries[i].value.s = p.pool + p.entries[i].value.off;
 	}
 	if (p.n_entries > 0)
 		qsort(p.entries, p.n_entries, sizeof(p.entries[0]),
@@ -338,6 +403,8 @@ smx_table_parse(const char *name, const char *data, size_t len,
 	t->entries = p.entries;
 	t->n_entries = p.n_entries;
 	t->pool = p.pool;
+	t->n_roles[0] = p.n_roles[0];
+	t->n_roles[1] = p.n_roles[1];
 	p.entries = NULL;
 	p.pool = NULL;
 	*out = t;
@@ -400,7 +467,7 @@ find(const struct smx_table *t, const char *q, size_t qlen)
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int c = key_cmp(t->entries[mid].key, q, qlen);
+		int c = key_cmp(t->entries[mid].key.s, q, qlen);
 
 		if (c == 0)
 			return &t->entries[mid];
@@ -424,12 +491,12 @@ smx_table_lookup_domain(const struct smx_table *t, const char *domain,
 	if (domain[len - 1] == '.')
 		len--;
 	if ((e = find(t, domain, len)) != NULL)
-		return e->value;
+		return e->value.s;
 	/* The leftmost dot gives the longest parent, so it is tried first. */
 	for (i = 0; i < len; i++) {
 		if (domain[i] == '.' &&
 		    (e = find(t, domain + i, len - i)) != NULL)
-			return e->value;
+			return e->value.s;
 	}
 	return NULL;
 }
@@ -447,13 +514,28 @@ smx_table_lookup_exact(const struct smx_table *t, const char *key)
 	if (len == 0 || len > SMX_TABLE_LINE_MAX)
 		return NULL;
 	e = find(t, key, len);
-	return e != NULL ? e->value : NULL;
+	return e != NULL ? e->value.s : NULL;
 }
 
 size_t
 smx_table_count(const struct smx_table *t)
 {
 	return t != NULL ? t->n_entries : 0;
+}
+
+size_t
+smx_table_count_role(const struct smx_table *t, const char *role)
+{
+	const char *role_a;
+	const char *role_b;
+
+	if (t == NULL || !role_values(t->type, &role_a, &role_b))
+		return 0;
+	if (smx_ascii_casecmp(role, role_a) == 0)
+		return t->n_roles[0];
+	if (smx_ascii_casecmp(role, role_b) == 0)
+		return t->n_roles[1];
+	return 0;
 }
 
 void

@@ -14,8 +14,9 @@
  *	SMX_TABLE_DESTINATION	domain -> "sos" | "bes"	(destination_roles)
  *	SMX_TABLE_CCERT		fingerprint -> any text	(sor_client_certs)
  *	SMX_TABLE_DOMAINS	domain -> any text	(local_domains)
- * Domain keys are host names, or ".parent" patterns; fingerprint keys are
- * hex bytes separated by ':' as Postfix prints ccert_fingerprint.
+ * Domain keys are host names, or ".parent" patterns, in ASCII or UTF-8
+ * (stored as lower-case A-labels); fingerprint keys are hex bytes
+ * separated by ':' as Postfix prints ccert_fingerprint.
  */
 enum smx_table_type {
 	SMX_TABLE_RECEIVER,
@@ -32,7 +33,8 @@ struct smx_table;
  * smx_table_parse - parse len bytes of Postfix text-table input (postmap(1)
  * "key whitespace value" lines, '#' comments, blank lines, a line starting
  * with white space continues the previous one). Keys are folded to lower
- * case and a trailing dot is removed. name is used only in messages.
+ * case, domains in UTF-8 converted to A-labels, and a trailing dot is
+ * removed. name is used only in messages.
  * Returns SMX_OK and a new table in *out (the caller frees it with
  * smx_table_free), or SMX_INVALID with "name, line N: problem" in err (a
  * bad line, a bad key or value for the type, a duplicate key, over a
@@ -69,6 +71,14 @@ const char *smx_table_lookup_exact(const struct smx_table *, const char *key);
 
 /* smx_table_count - number of entries. */
 size_t smx_table_count(const struct smx_table *);
+
+/*
+ * smx_table_count_role - the number of entries whose value is role (ASCII
+ * case-insensitive) in a role table (receiver, sender, destination);
+ * 0 for any other table or word, or a NULL table. Counted when the table
+ * is parsed: no cost per call.
+ */
+size_t smx_table_count_role(const struct smx_table *, const char *role);
 
 /* smx_table_free - release a table; NULL is fine. */
 void smx_table_free(struct smx_table *);

@@ -194,6 +194,13 @@ smx_escape(char *out, size_t size, size_t *used, const char *in, size_t len)
 }
 
 bool
+smx_is_host_char(int c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '_';
+}
+
+bool
 smx_is_hostname(const char *s, size_t len)
 {
 	size_t label = 0;
@@ -212,8 +219,7 @@ smx_is_hostname(const char *s, size_t len)
 			label = 0;
 			continue;
 		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		        (c >= '0' && c <= '9') || c == '-' || c == '_'))
+		if (!smx_is_host_char(c))
 			return false;
 		if (c == '-' && label == 0)
 			return false;

@@ -51,6 +51,12 @@ size_t smx_escape(char *out, size_t size, size_t *used, const char *in,
     size_t len);
 
 /*
+ * smx_is_host_char - true for the bytes a host name label may hold: ASCII
+ * letters, digits, '-' and '_' (smx_is_hostname). Locale-independent.
+ */
+bool smx_is_host_char(int c);
+
+/*
  * smx_is_hostname - true when the len bytes of s are a host name: labels
  * of letters, digits and hyphens (underscore allowed, as in SRV owner
  * labels), no empty label, no label over SMX_LABEL_MAX, no leading or

@@ -11,7 +11,10 @@
  *	"sor" in receiver_roles is rejected when the SMTP session is not
  *	encrypted, uses a TLS version below tls_min_protocol, or (with
  *	sor_client_certs) lacks a listed client certificate. Everything else
- *	gets DUNNO. Decisions are audited to syslog.
+ *	gets DUNNO. Decisions are audited to syslog. Recipient domains in
+ *	UTF-8 are matched as A-labels; an address literal has
+ *	address_literal_role and a recipient without "@domain" is in
+ *	unqualified_recipient_domain (smx_decision.c).
  *
  *	Without -l the program runs in spawn mode: spawn(8) connects stdin
  *	and stdout to one smtpd process, and the program exits when that
@@ -33,6 +36,9 @@
  *	-m MODE	octal mode of unix sockets (default 0660).
  *	-g GROUP
  *		group of unix sockets (name or number), for example postfix.
+ *		Mode and group are set before the socket gets its name: it
+ *		is bound in a new private directory next to PATH and then
+ *		renamed to PATH (smx_listen.c).
  *	-u USER	after the sockets are bound, switch to USER (its groups,
  *		group and user id); USER must not be root.
  *	-p PIDFILE
@@ -53,7 +59,10 @@
  *		sor_reject_code = 530
  *		request_timeout = 10s
  *		idle_timeout = 3600s
- *	receiver_roles holds "domain sor" or "domain ber" lines.
+ *		unqualified_recipient_domain =	(this host's name)
+ *		address_literal_role = sor
+ *	receiver_roles holds "domain sor" or "domain ber" lines, with no
+ *	comment after the value; domains may be written in UTF-8.
  * MASTER.CF (spawn mode)
  *	secmx-policy unix - n n - 0 spawn
  *	    user=secmx argv=/usr/sbin/secmx-policyd -c /etc/secmx/secmx.conf
@@ -62,6 +71,10 @@
  *	smtpd_recipient_restrictions = permit_mynetworks,
  *	    reject_unauth_destination,
  *	    check_policy_service unix:private/secmx-policy
+ *	smtpd_tls_auth_only = yes
+ *	Clients permitted before check_policy_service (permit_mynetworks,
+ *	permit_sasl_authenticated) are never asked about: the SOR check
+ *	does not apply to them.
  *	For a daemon (Debian's smtpd is chrooted, so use the queue directory
  *	or loopback TCP):
  *	secmx-policyd -l unix:/var/spool/postfix/private/secmx-policyd

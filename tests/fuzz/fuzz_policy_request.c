@@ -3,9 +3,11 @@
  * libFuzzer harness for the policy request path: arbitrary bytes go
  * through the framing scanner (whole, and again in two pieces, which must
  * agree), the parser, smx_decide() and the reply formatter, with a small
- * fixed configuration. Invariants, checked with abort(): a framed request
- * never exceeds POLICY_REQUEST_MAX; the action is never empty and never
- * contains CR, LF or NUL; every decision yields a well-formed reply.
+ * fixed configuration (among it a UTF-8 table key and an SOR domain for
+ * unqualified recipients). Invariants, checked with abort(): a framed
+ * request never exceeds POLICY_REQUEST_MAX; the action is never empty
+ * and holds only printable ASCII (no CR, LF, NUL, or non-ASCII byte
+ * from a recipient); every decision yields a well-formed reply.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -29,10 +31,13 @@ int
 LLVMFuzzerInitialize(int *argc, char ***argv)
 {
 	static const char conf[] = "tls_min_protocol = TLSv1.2\n"
-	                           "audit = all\n";
+	                           "audit = all\n"
+	                           "unqualified_recipient_domain = "
+	                           "sor.example\n";
 	static const char roles[] = "sor.example sor\n"
 	                            "ber.example ber\n"
-	                            ".sub.sor.example sor\n";
+	                            ".sub.sor.example sor\n"
+	                            "s\xc3\xb6r.example sor\n";
 	static const char certs[] =
 	    "A0:A1:A2:A3:A4:A5:A6:A7:A8:A9:AA:AB:AC:AD:AE:AF:"
 	    "B0:B1:B2:B3:B4:B5:B6:B7:B8:B9:BA:BB:BC:BD:BE:BF cert\n";
@@ -61,12 +66,14 @@ check_action(const char *action)
 	size_t len = strnlen(action, POLICY_REPLY_MAX);
 	char reply[POLICY_REPLY_MAX + 16];
 	size_t rlen;
+	size_t i;
 
 	if (len == 0 || len == POLICY_REPLY_MAX)
 		abort();
-	if (memchr(action, '\r', len) != NULL ||
-	    memchr(action, '\n', len) != NULL)
-		abort();
+	for (i = 0; i < len; i++) {
+		if (action[i] < 0x20 || action[i] >= 0x7f)
+			abort();
+	}
 	if (policy_proto_reply(action, reply, sizeof(reply), &rlen) != SMX_OK)
 		abort();
 	if (rlen != len + 9 || memcmp(reply, "action=", 7) != 0 ||

@@ -2,14 +2,17 @@
 /*
  * fuzz_table - smx_table_parse on arbitrary input. The first byte picks
  * the table type; the rest is the table text. Every table that parses is
- * looked up with keys cut from the input, so lookups run on hostile
- * tables and hostile keys alike.
+ * looked up with keys cut from the input, as they are and converted to
+ * A-labels (smx_idn_key_domain, as secmx-lookup does), so lookups run on
+ * hostile tables and hostile keys alike. The role counts of a role table
+ * add up to its entries.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "smx_idn.h"
 #include "smx_log.h"
 #include "smx_table.h"
 
@@ -20,6 +23,7 @@ static const enum smx_table_type types[] = {
 	SMX_TABLE_SENDER,
 	SMX_TABLE_DESTINATION,
 	SMX_TABLE_CCERT,
+	SMX_TABLE_DOMAINS,
 };
 
 int
@@ -30,6 +34,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	enum smx_table_type type;
 	char err[256];
 	char key[300];
+	char alabels[SMX_DOMAIN_MAX + 1];
 	size_t len;
 	size_t i;
 
@@ -60,9 +65,19 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)smx_table_lookup_domain(t, key, n);
 		(void)smx_table_lookup_domain(t, text + i, len - i);
 		(void)smx_table_lookup_exact(t, key);
+		if (smx_idn_key_domain(key, n, alabels, sizeof(alabels)) ==
+		    SMX_OK)
+			(void)smx_table_lookup_domain(t, alabels,
+			    strlen(alabels));
 	}
 	if (smx_table_count(t) > len)
 		smx_panic("more entries than bytes");
+	if ((type == SMX_TABLE_RECEIVER &&
+	        smx_table_count_role(t, "sor") +
+	                smx_table_count_role(t, "ber") !=
+	            smx_table_count(t)) ||
+	    (type != SMX_TABLE_RECEIVER && smx_table_count_role(t, "sor") > 0))
+		smx_panic("role counts do not add up");
 	smx_table_free(t);
 	return 0;
 }

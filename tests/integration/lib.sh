@@ -652,8 +652,12 @@ smx_port_free() {
 	! smx_port_listening "$1"
 }
 
+# smx_socket_listening PATH: a socket exists at PATH. secmx programs bind
+# in a private directory and rename the socket to PATH only once it
+# listens (lib/smx_listen.c), so a socket there is a listener; ss(8)
+# cannot tell, because it shows the name a socket was bound under.
 smx_socket_listening() {
-	[ -S "$1" ] && [ -n "$(ss -Hlx src "$1" 2>/dev/null)" ]
+	[ -S "$1" ]
 }
 
 # smx_wait_port PORT: wait up to 10s for a TCP listener on PORT.
@@ -661,7 +665,8 @@ smx_wait_port() {
 	smx_retry 100 0.1 smx_port_listening "$1"
 }
 
-# smx_wait_socket PATH: wait up to 10s for a unix stream listener at PATH.
+# smx_wait_socket PATH: wait up to 10s for a secmx listener at a fresh
+# PATH (a stale socket left at PATH would satisfy it at once).
 smx_wait_socket() {
 	smx_retry 100 0.1 smx_socket_listening "$1"
 }

@@ -9,7 +9,8 @@
 
 /*
  * One case: the address (len bytes; 0 means strlen) and either
- * SMX_INVALID or the domains expected, in order, joined by ','.
+ * SMX_INVALID or the domains expected, in order, joined by ','; an
+ * unqualified entry is written "(unqualified)".
  */
 static const struct {
 	const char *in;
@@ -31,8 +32,13 @@ static const struct {
 	/* Empty sender/recipient and bare local parts. */
 	{ "", 0, SMX_OK, "" },
 	{ "<>", 0, SMX_OK, "" },
-	{ "postmaster", 0, SMX_OK, "" },
-	{ "<postmaster>", 0, SMX_OK, "" },
+	{ "postmaster", 0, SMX_OK, "(unqualified)" },
+	{ "<postmaster>", 0, SMX_OK, "(unqualified)" },
+	{ "Bob", 0, SMX_OK, "(unqualified)" },
+	{ "\"john doe\"", 0, SMX_OK, "(unqualified)" },
+	{ "\"odd@quoted\"", 0, SMX_OK, "(unqualified)" },
+	{ "<\"a%b.example\">", 0, SMX_OK, "(unqualified)" },
+	{ "@a.example:bob", 0, SMX_OK, "(unqualified)" },
 	/* Angle brackets: one pair is tolerated. */
 	{ "<bob@sor.example>", 0, SMX_OK, "sor.example" },
 	{ "<bob@sor.example", 0, SMX_INVALID, NULL },
@@ -70,7 +76,9 @@ static const struct {
 	    "relay.example,sor.example" },
 	{ "a%b.example%c.example@relay.example", 0, SMX_OK,
 	    "relay.example,c.example,b.example" },
-	{ "user%sor.example", 0, SMX_OK, "sor.example" },
+	{ "user%sor.example", 0, SMX_OK, "sor.example,(unqualified)" },
+	{ "a%b.example%c.example", 0, SMX_OK,
+	    "c.example,b.example,(unqualified)" },
 	{ "user%SOR.example.@relay.example", 0, SMX_OK,
 	    "relay.example,sor.example" },
 	{ "user%@relay.example", 0, SMX_INVALID, NULL },
@@ -81,7 +89,8 @@ static const struct {
 	    "relay.example,sor.example" },
 	{ "h1.example!h2.example!user@relay.example", 0, SMX_OK,
 	    "relay.example,h1.example,h2.example" },
-	{ "sor.example!user", 0, SMX_OK, "sor.example" },
+	{ "sor.example!user", 0, SMX_OK, "sor.example,(unqualified)" },
+	{ "a%b!c", 0, SMX_OK, "b,(unqualified)" },
 	{ "!user@relay.example", 0, SMX_INVALID, NULL },
 	{ "a b!user@relay.example", 0, SMX_INVALID, NULL },
 	/* Mixed, and duplicates dropped at their first position. */
@@ -90,11 +99,19 @@ static const struct {
 	{ "a%b!c@relay.example", 0, SMX_OK, "relay.example,b" },
 	{ "x%relay.example@RELAY.example", 0, SMX_OK, "relay.example" },
 	{ "a%d.example%d.example@d.example", 0, SMX_OK, "d.example" },
-	/* Address literals are skipped, not invalid. */
-	{ "bob@[192.0.2.1]", 0, SMX_OK, "" },
-	{ "bob@[IPv6:2001:db8::1]", 0, SMX_OK, "" },
-	{ "user%sor.example@[192.0.2.1]", 0, SMX_OK, "sor.example" },
-	{ "user%[192.0.2.1]@relay.example", 0, SMX_OK, "relay.example" },
+	/* Address literals, with their brackets, wherever a domain may be. */
+	{ "bob@[192.0.2.1]", 0, SMX_OK, "[192.0.2.1]" },
+	{ "<bob@[192.0.2.1]>", 0, SMX_OK, "[192.0.2.1]" },
+	{ "bob@[IPv6:2001:db8::1]", 0, SMX_OK, "[ipv6:2001:db8::1]" },
+	{ "user%sor.example@[192.0.2.1]", 0, SMX_OK,
+	    "[192.0.2.1],sor.example" },
+	{ "user%[192.0.2.1]@relay.example", 0, SMX_OK,
+	    "relay.example,[192.0.2.1]" },
+	{ "[192.0.2.1]!user@relay.example", 0, SMX_OK,
+	    "relay.example,[192.0.2.1]" },
+	{ "u%[IPv6:::1]@[ipv6:::1]", 0, SMX_OK, "[ipv6:::1]" },
+	{ "user%[192.0.2.1]", 0, SMX_OK, "[192.0.2.1],(unqualified)" },
+	{ "@[192.0.2.9]:bob@[192.0.2.1]", 0, SMX_OK, "[192.0.2.1]" },
 	{ "bob@[]", 0, SMX_INVALID, NULL },
 	{ "bob@[192.0.2.1", 0, SMX_INVALID, NULL },
 	{ "bob@[a b]", 0, SMX_INVALID, NULL },
@@ -109,13 +126,37 @@ static const struct {
 	{ "bob@sor\x7f.example", 0, SMX_INVALID, NULL },
 	/* Only len bytes count. */
 	{ "bob@sor.exampleXYZ", 15, SMX_OK, "sor.example" },
-	/* Non-ASCII: fine in the local part, never in a domain. */
+	/* Non-ASCII: fine in the local part; a domain in UTF-8 becomes
+	 * A-labels, or a bad IDN name with '?' for non-ASCII bytes. */
 	{ "j\xc3\xb6rg@sor.example", 0, SMX_OK, "sor.example" },
-	{ "bob@s\xc3\xb6r.example", 0, SMX_INVALID, NULL },
-	{ "user%s\xc3\xb6r.example@relay.example", 0, SMX_INVALID, NULL },
+	{ "bob@s\xc3\xb6r.example", 0, SMX_OK, "xn--sr-fka.example" },
+	{ "bob@S\xc3\x96R.Example.", 0, SMX_OK, "xn--sr-fka.example" },
+	{ "bob@\xc5\xbfor.example", 0, SMX_OK, "sor.example" },
+	{ "user%s\xc3\xb6r.example@relay.example", 0, SMX_OK,
+	    "relay.example,xn--sr-fka.example" },
+	{ "h\xc3\xb6st!user@relay.example", 0, SMX_OK,
+	    "relay.example,xn--hst-sna" },
+	{ "x%s\xc3\xb6r.example@XN--SR-FKA.example", 0, SMX_OK,
+	    "xn--sr-fka.example" },
+	{ "bob@s\xffr.example", 0, SMX_OK, "(idn:s?r.example)" },
+	{ "bob@S\xffR.example.", 0, SMX_OK, "(idn:s?r.example)" },
+	{ "bob@s\xc3r.example", 0, SMX_OK, "(idn:s?r.example)" },
+	{ "bob@\xe2\x98\x83.example", 0, SMX_OK, "(idn:???.example)" },
+	{ "bob@-s\xc3\xb6r.example", 0, SMX_OK, "(idn:-s??r.example)" },
+	{ "bob@s\xc3\xb6r..example", 0, SMX_OK, "(idn:s??r..example)" },
+	{ "u%s\xffr.example@s\xffr.example", 0, SMX_OK, "(idn:s?r.example)" },
+	{ "u%s\xffr.example@relay.example", 0, SMX_OK,
+	    "relay.example,(idn:s?r.example)" },
+	{ "bob@s\xc3\xb6r.example..", 0, SMX_INVALID, NULL },
+	{ "bob@a b.s\xc3\xb6r", 0, SMX_INVALID, NULL },
+	{ "bob@s\xc3\xb6r/x.example", 0, SMX_INVALID, NULL },
+	{ "bob@[s\xc3\xb6r]", 0, SMX_INVALID, NULL },
 };
 
-/* join - the names of n domains joined by ',' into buf. */
+/*
+ * join - the names of n domains joined by ',' into buf, after checking
+ * that each kind has names of its form.
+ */
 static void
 join(const struct smx_addr_domain *d, size_t n, char *buf, size_t size)
 {
@@ -124,8 +165,29 @@ join(const struct smx_addr_domain *d, size_t n, char *buf, size_t size)
 
 	buf[0] = '\0';
 	for (i = 0; i < n; i++) {
-		int w = snprintf(buf + used, size - used, "%s%s",
-		    i > 0 ? "," : "", d[i].name);
+		const char *name = d[i].name;
+		int w;
+
+		switch (d[i].kind) {
+		case SMX_ADDR_DOMAIN:
+			ck_assert_int_ne(name[0], '[');
+			break;
+		case SMX_ADDR_LITERAL:
+			ck_assert_int_eq(name[0], '[');
+			break;
+		case SMX_ADDR_UNQUALIFIED:
+			ck_assert_str_eq(name, "");
+			ck_assert_uint_eq(i, n - 1);
+			name = "(unqualified)";
+			break;
+		case SMX_ADDR_BAD_IDN:
+			ck_assert_ptr_nonnull(strchr(name, '?'));
+			break;
+		}
+		w = snprintf(buf + used, size - used, "%s%s%s%s",
+		    i > 0 ? "," : "",
+		    d[i].kind == SMX_ADDR_BAD_IDN ? "(idn:" : "", name,
+		    d[i].kind == SMX_ADDR_BAD_IDN ? ")" : "");
 
 		ck_assert_int_ge(w, 0);
 		ck_assert_uint_lt((size_t)w, size - used);
@@ -219,6 +281,8 @@ START_TEST(test_smx_addr_domain_count)
 		w = snprintf(addr + used, sizeof(addr) - used, "%%x.example");
 		used += (size_t)w;
 	}
+	w = snprintf(addr + used, sizeof(addr) - used, "@X.example");
+	used += (size_t)w;
 	ck_assert_int_eq(smx_addr_domains(addr, used, d, 1, &n), SMX_OK);
 	ck_assert_uint_eq(n, 1);
 	ck_assert_str_eq(d[0].name, "x.example");
@@ -227,6 +291,56 @@ START_TEST(test_smx_addr_domain_count)
 	ck_assert_uint_eq(n, 0);
 	ck_assert_int_eq(smx_addr_domains("a@b.example", 11, d, 0, &n),
 	    SMX_INVALID);
+	/* The unqualified entry counts. */
+	ck_assert_int_eq(smx_addr_domains("bob", 3, d, 0, &n), SMX_INVALID);
+	ck_assert_int_eq(smx_addr_domains("bob", 3, d, 1, &n), SMX_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_UNQUALIFIED);
+	ck_assert_int_eq(smx_addr_domains("u%a.example", 11, d, 1, &n),
+	    SMX_INVALID);
+}
+END_TEST
+
+/* A bad IDN name is cut at SMX_DOMAIN_MAX bytes; a valid one is not. */
+START_TEST(test_smx_addr_idn_length)
+{
+	struct smx_addr_domain d[SMX_ADDR_DOMAINS_MAX];
+	char addr[600];
+	size_t n = 0;
+
+	memcpy(addr, "u@", 2);
+	memset(addr + 2, '\xff', 300);
+	ck_assert_int_eq(smx_addr_domains(addr, 302, d, SMX_ADDR_DOMAINS_MAX,
+	                     &n),
+	    SMX_OK);
+	ck_assert_uint_eq(n, 1);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_BAD_IDN);
+	ck_assert_uint_eq(strlen(d[0].name), SMX_DOMAIN_MAX);
+	ck_assert_uint_eq(strspn(d[0].name, "?"), SMX_DOMAIN_MAX);
+	/* Cut short, the name ends in '?'. */
+	memset(addr + 2, 'a', 300);
+	addr[302] = '\xff';
+	ck_assert_int_eq(smx_addr_domains(addr, 303, d, SMX_ADDR_DOMAINS_MAX,
+	                     &n),
+	    SMX_OK);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_BAD_IDN);
+	ck_assert_uint_eq(strlen(d[0].name), SMX_DOMAIN_MAX);
+	ck_assert_uint_eq(strspn(d[0].name, "a"), SMX_DOMAIN_MAX - 1);
+	ck_assert_int_eq(d[0].name[SMX_DOMAIN_MAX - 1], '?');
+	/* 60 'a's and U+00F6: an A-label of 68 bytes, too long. */
+	memset(addr + 2, 'a', 60);
+	memcpy(addr + 62, "\xc3\xb6.example", 10);
+	ck_assert_int_eq(smx_addr_domains(addr, 72, d, SMX_ADDR_DOMAINS_MAX,
+	                     &n),
+	    SMX_OK);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_BAD_IDN);
+	/* 50 of them fit: an A-label of 58 bytes. */
+	memcpy(addr + 10, "u@", 2);
+	ck_assert_int_eq(smx_addr_domains(addr + 10, 62, d,
+	                     SMX_ADDR_DOMAINS_MAX, &n),
+	    SMX_OK);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_DOMAIN);
+	ck_assert_uint_eq(strlen(d[0].name), 58 + 8);
 }
 END_TEST
 
@@ -257,6 +371,20 @@ START_TEST(test_smx_addr_domain_length)
 	ck_assert_int_eq(smx_addr_domains(addr, 2 + 254, d,
 	                     SMX_ADDR_DOMAINS_MAX, &n),
 	    SMX_INVALID);
+	/* An address literal of SMX_DOMAIN_MAX bytes with its brackets. */
+	memset(addr + 2, '1', 253);
+	addr[2] = '[';
+	addr[2 + 252] = ']';
+	ck_assert_int_eq(smx_addr_domains(addr, 2 + 253, d,
+	                     SMX_ADDR_DOMAINS_MAX, &n),
+	    SMX_OK);
+	ck_assert_int_eq(d[0].kind, SMX_ADDR_LITERAL);
+	ck_assert_uint_eq(strlen(d[0].name), 253);
+	addr[2 + 252] = '1';
+	addr[2 + 253] = ']';
+	ck_assert_int_eq(smx_addr_domains(addr, 2 + 254, d,
+	                     SMX_ADDR_DOMAINS_MAX, &n),
+	    SMX_INVALID);
 }
 END_TEST
 
@@ -277,6 +405,7 @@ addr_suite(void)
 	tcase_add_test(tc, test_smx_addr_length_limit);
 	tcase_add_test(tc, test_smx_addr_domain_count);
 	tcase_add_test(tc, test_smx_addr_domain_length);
+	tcase_add_test(tc, test_smx_addr_idn_length);
 	suite_add_tcase(s, tc);
 	return s;
 }

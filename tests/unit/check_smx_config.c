@@ -104,6 +104,8 @@ enum field {
 	F_SMTP_TIMEOUT,
 	F_DELIVERY_LIMIT,
 	F_TRANSPORT_NAME,
+	F_UNQUALIFIED,
+	F_LITERAL_ROLE,
 };
 
 static const struct {
@@ -171,7 +173,52 @@ static const struct {
 	{ "secmx_transport_name = secmx:", F_TRANSPORT_NAME, 0, "secmx:" },
 	{ "secmx_transport_name = smx-out:[relay.example]:2525",
 	    F_TRANSPORT_NAME, 0, "smx-out:[relay.example]:2525" },
+	{ "unqualified_recipient_domain = example.org", F_UNQUALIFIED, 0,
+	    "example.org" },
+	{ "unqualified_recipient_domain = mail.example.org.", F_UNQUALIFIED, 0,
+	    "mail.example.org." },
+	{ "unqualified_recipient_domain = localhost", F_UNQUALIFIED, 0,
+	    "localhost" },
+	{ "address_literal_role = ber", F_LITERAL_ROLE, SMX_ROLE_BER, NULL },
+	{ "address_literal_role = SOR", F_LITERAL_ROLE, SMX_ROLE_SOR, NULL },
+	{ "address_literal_role = ber\naddress_literal_role = sor",
+	    F_LITERAL_ROLE, SMX_ROLE_SOR, NULL },
 };
+
+/*
+ * The receiver's defaults for recipients without a DNS domain: address
+ * literals are SOR (fail closed), and unqualified recipients belong to
+ * this host's name in lower case, as Postfix's default $myorigin.
+ */
+START_TEST(test_smx_config_receiver_defaults)
+{
+	static const char *const texts[] = {
+		"",
+		"unqualified_recipient_domain = a.example\n"
+		"unqualified_recipient_domain =\n",
+	};
+	char host[SMX_DOMAIN_MAX + 2] = "";
+	struct smx_config *cfg;
+	size_t len;
+	size_t i;
+
+	ck_assert_int_eq(gethostname(host, sizeof(host) - 1), 0);
+	len = strlen(host);
+	if (len > 0 && host[len - 1] == '.')
+		host[--len] = '\0';
+	for (i = 0; i < len; i++) {
+		if (host[i] >= 'A' && host[i] <= 'Z')
+			host[i] = (char)(host[i] - 'A' + 'a');
+	}
+	for (i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		cfg = parse_ok(texts[i]);
+		ck_assert_int_eq(cfg->address_literal_role, SMX_ROLE_SOR);
+		ck_assert_ptr_nonnull(cfg->unqualified_recipient_domain);
+		ck_assert_str_eq(cfg->unqualified_recipient_domain, host);
+		smx_config_free(cfg);
+	}
+}
+END_TEST
 
 START_TEST(test_smx_config_values)
 {
@@ -248,6 +295,12 @@ START_TEST(test_smx_config_values)
 		break;
 	case F_TRANSPORT_NAME:
 		text = cfg->secmx_transport_name;
+		break;
+	case F_UNQUALIFIED:
+		text = cfg->unqualified_recipient_domain;
+		break;
+	case F_LITERAL_ROLE:
+		num = cfg->address_literal_role;
 		break;
 	}
 	ck_assert_uint_eq(num, good_cases[_i].num);
@@ -379,6 +432,22 @@ static const struct {
 	    "c.conf, line 1: bad secmx_transport_name value \":relay\" (expected transport: or transport:nexthop)" },
 	{ "secmx_transport_name = se/cmx:\n", 0,
 	    "c.conf, line 1: bad secmx_transport_name value \"se/cmx:\" (expected transport: or transport:nexthop)" },
+	{ "unqualified_recipient_domain = [192.0.2.1]\n", 0,
+	    "c.conf, line 1: bad unqualified_recipient_domain value \"[192.0.2.1]\" (expected a domain name)" },
+	{ "unqualified_recipient_domain = .example.org\n", 0,
+	    "c.conf, line 1: bad unqualified_recipient_domain value \".example.org\" (expected a domain name)" },
+	{ "audit = all\n\nunqualified_recipient_domain = exa..mple\n", 0,
+	    "c.conf, line 3: bad unqualified_recipient_domain value \"exa..mple\" (expected a domain name)" },
+	{ "unqualified_recipient_domain = example org\n", 0,
+	    "c.conf, line 1: bad unqualified_recipient_domain value \"example org\" (expected a domain name)" },
+	{ "unqualified_recipient_domain = bob@example.org\n", 0,
+	    "c.conf, line 1: bad unqualified_recipient_domain value \"bob@example.org\" (expected a domain name)" },
+	{ "address_literal_role = none\n", 0,
+	    "c.conf, line 1: bad address_literal_role value \"none\" (expected sor or ber)" },
+	{ "# literals\naddress_literal_role = sos\n", 0,
+	    "c.conf, line 2: bad address_literal_role value \"sos\" (expected sor or ber)" },
+	{ "address_literal_role =\n", 0,
+	    "c.conf, line 1: bad address_literal_role value \"\" (expected sor or ber)" },
 	/* A bad value is an error even when a later line overrides it. */
 	{ "audit = sometimes\naudit = all\n", 0,
 	    "c.conf, line 1: bad audit value \"sometimes\" (expected decisions or all)" },
@@ -606,7 +675,7 @@ sample_uncommented(struct smx_config **out, char *err, size_t errlen)
 		len += n;
 	}
 	ck_assert_int_eq(fclose(fp), 0);
-	ck_assert_uint_eq(n_set, 24);
+	ck_assert_uint_eq(n_set, 28);
 	st = smx_config_parse(SAMPLE, text, len, out, err, errlen);
 	ck_assert_msg(st == SMX_OK, "%s", err);
 	return st;
@@ -841,6 +910,7 @@ config_suite(void)
 	tc = tcase_create("values");
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_smx_config_defaults);
+	tcase_add_test(tc, test_smx_config_receiver_defaults);
 	tcase_add_loop_test(tc, test_smx_config_values, 0,
 	    sizeof(good_cases) / sizeof(good_cases[0]));
 	tcase_add_test(tc, test_smx_config_names);

@@ -16,7 +16,12 @@
 static const char roles_text[] = "# receiver_roles\n"
                                  "sor.example\tsor\n"
                                  "ber.example\tber\n"
-                                 ".sorparent.example sor\n";
+                                 ".sorparent.example sor\n"
+                                 "s\xc3\xb6r.example sor\n"
+                                 "xn--bcher-kva.example ber\n";
+
+/* Receiver roles without any SOR domain. */
+static const char ber_roles_text[] = "ber.example ber\n";
 
 /* SHA-256 fingerprints as Postfix prints them: 32 bytes, ':'-separated. */
 #define FP_CERT                                                                \
@@ -41,26 +46,46 @@ static const char certs_text[] =
  * the texts above (smx_config_parse loads no tables).
  */
 enum conf_id {
-	CONF_DEFAULT,  /* 530, TLSv1.2, audit=decisions */
-	CONF_STRICT,   /* 450, TLSv1.3, audit=all */
-	CONF_LOW,      /* TLSv1 minimum */
-	CONF_CERTS,    /* default plus sor_client_certs */
-	CONF_NO_ROLES, /* no receiver_roles at all */
+	CONF_DEFAULT,      /* 530, TLSv1.2, audit=decisions */
+	CONF_STRICT,       /* 450, TLSv1.3, audit=all */
+	CONF_LOW,          /* TLSv1 minimum */
+	CONF_CERTS,        /* default plus sor_client_certs */
+	CONF_NO_ROLES,     /* no receiver_roles at all */
+	CONF_ORIGIN,       /* unqualified_recipient_domain = sor.example */
+	CONF_ORIGIN_BER,   /* ... = ber.example */
+	CONF_ORIGIN_OTHER, /* ... = other.example */
+	CONF_ORIGIN_SUB,   /* ... = mx.SORPARENT.example. */
+	CONF_LITERAL_BER,  /* address_literal_role = ber */
+	CONF_BER_ONLY,     /* receiver_roles without SOR domains */
 };
 
 static const struct {
 	const char *conf;
 	bool has_roles;
 	bool has_certs;
+	const char *roles; /* NULL: roles_text */
 } confs[] = {
-	[CONF_DEFAULT] = { "", true, false },
+	[CONF_DEFAULT] = { "", true, false, NULL },
 	[CONF_STRICT] = { "sor_reject_code = 450\n"
 	                  "tls_min_protocol = TLSv1.3\n"
-	                  "audit = all\n",
-	    true, false },
-	[CONF_LOW] = { "tls_min_protocol = TLSv1\n", true, false },
-	[CONF_CERTS] = { "", true, true },
-	[CONF_NO_ROLES] = { "audit = all\n", false, false },
+	                  "audit = all\n"
+	                  "unqualified_recipient_domain = sor.example\n",
+	    true, false, NULL },
+	[CONF_LOW] = { "tls_min_protocol = TLSv1\n", true, false, NULL },
+	[CONF_CERTS] = { "", true, true, NULL },
+	[CONF_NO_ROLES] = { "audit = all\n", false, false, NULL },
+	[CONF_ORIGIN] = { "unqualified_recipient_domain = sor.example\n", true,
+	    false, NULL },
+	[CONF_ORIGIN_BER] = { "unqualified_recipient_domain = ber.example\n",
+	    true, false, NULL },
+	[CONF_ORIGIN_OTHER] = { "unqualified_recipient_domain = other.example\n",
+	    true, false, NULL },
+	[CONF_ORIGIN_SUB] = { "unqualified_recipient_domain = "
+	                      "mx.SORPARENT.example.\n",
+	    true, false, NULL },
+	[CONF_LITERAL_BER] = { "address_literal_role = ber\n", true, false,
+	    NULL },
+	[CONF_BER_ONLY] = { "", true, false, ber_roles_text },
 };
 
 static struct smx_config *
@@ -74,7 +99,10 @@ make_config(enum conf_id id)
 	    strlen(confs[id].conf), &cfg, err, sizeof(err));
 	ck_assert_msg(st == SMX_OK, "config %d: %s", (int)id, err);
 	if (confs[id].has_roles) {
-		st = smx_table_parse("roles", roles_text, strlen(roles_text),
+		const char *roles =
+		    confs[id].roles != NULL ? confs[id].roles : roles_text;
+
+		st = smx_table_parse("roles", roles, strlen(roles),
 		    SMX_TABLE_RECEIVER, &cfg->receiver_roles, err, sizeof(err));
 		ck_assert_msg(st == SMX_OK, "roles: %s", err);
 	}
@@ -109,8 +137,12 @@ base_facts(struct smx_facts *f)
 static void
 assert_sane(const struct smx_decision *d)
 {
+	size_t i;
+
 	ck_assert_uint_gt(strlen(d->action), 0);
-	ck_assert_ptr_null(strpbrk(d->action, "\r\n"));
+	/* Printable ASCII only: no CR, LF, control or non-ASCII byte. */
+	for (i = 0; d->action[i] != '\0'; i++)
+		ck_assert(d->action[i] >= 0x20 && d->action[i] < 0x7f);
 	ck_assert_ptr_nonnull(d->reason);
 	ck_assert_ptr_nonnull(d->tls);
 	if (d->verdict == SMX_VERDICT_DUNNO)
@@ -269,8 +301,6 @@ static const struct {
 	    SMX_ROLE_NONE, "other.example", "none", "none", false, "DUNNO" },
 	{ CONF_DEFAULT, "RCPT", "", PLAIN_EMPTY, "", "", "", 0, SMX_ROLE_NONE,
 	    "-", "none", "none", false, "DUNNO" },
-	{ CONF_DEFAULT, "RCPT", "bob@[192.0.2.1]", PLAIN_EMPTY, "", "", "", 0,
-	    SMX_ROLE_NONE, "-", "none", "none", false, "DUNNO" },
 	{ CONF_NO_ROLES, "RCPT", "bob@sor.example", PLAIN_EMPTY, "", "", "", 0,
 	    SMX_ROLE_NONE, "sor.example", "none", "none", true, "DUNNO" },
 	/* Parent patterns. */
@@ -317,8 +347,163 @@ static const struct {
 	    SMX_ROLE_BER, "ber.example", "plaintext", "none", true, "DUNNO" },
 	{ CONF_DEFAULT, "RCPT", "\"unbalanced@other.example", PLAIN_EMPTY, "",
 	    "", "", 0, SMX_ROLE_NONE, "-", "syntax", "none", false, "DUNNO" },
+	/* Domains in UTF-8 match their A-labels, in either direction. */
 	{ CONF_STRICT, "RCPT", "bob@exa\xc3\xa4mple.org", PLAIN_EMPTY, "", "",
-	    "", 0, SMX_ROLE_NONE, "-", "syntax", "none", true, "DUNNO" },
+	    "", 0, SMX_ROLE_NONE, "xn--example-7wa.org", "none", "none", true,
+	    "DUNNO" },
+	{ CONF_DEFAULT, "RCPT", "bob@s\xc3\xb6r.example", PLAIN_EMPTY, "", "",
+	    "", 1, SMX_ROLE_SOR, "xn--sr-fka.example", "plaintext", "none",
+	    true,
+	    "530 5.7.0 Mail for xn--sr-fka.example is accepted only over "
+	    "TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "<bob@S\xc3\x96R.Example.>", TLS, "TLSv1.3", "",
+	    "", 0, SMX_ROLE_SOR, "xn--sr-fka.example", "tls", "TLSv1.3", true,
+	    "DUNNO" },
+	{ CONF_DEFAULT, "RCPT", "bob@XN--SR-FKA.example", PLAIN_EMPTY, "", "",
+	    "", 1, SMX_ROLE_SOR, "xn--sr-fka.example", "plaintext", "none",
+	    true,
+	    "530 5.7.0 Mail for xn--sr-fka.example is accepted only over "
+	    "TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT",
+	    "bob@b\xc3\xbc"
+	    "cher.example",
+	    PLAIN_EMPTY, "", "", "", 0, SMX_ROLE_BER, "xn--bcher-kva.example",
+	    "plaintext", "none", true, "DUNNO" },
+	{ CONF_DEFAULT, "RCPT", "bob@\xc5\xbfor.example", PLAIN_EMPTY, "", "",
+	    "", 1, SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "user%s\xc3\xb6r.example@ber.example",
+	    PLAIN_EMPTY, "", "", "", 1, SMX_ROLE_SOR, "xn--sr-fka.example",
+	    "plaintext", "none", true,
+	    "530 5.7.0 Mail for xn--sr-fka.example is accepted only over "
+	    "TLS" SUFFIX },
+	/* Not valid UTF-8 IDNA: SOR while any SOR domain is configured. */
+	{ CONF_DEFAULT, "RCPT", "bob@s\xffr.example", PLAIN_EMPTY, "", "", "",
+	    1, SMX_ROLE_SOR, "s?r.example", "idn", "none", true,
+	    "530 5.7.0 Mail for s?r.example is accepted only over TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "bob@\xe2\x98\x83.example", PLAIN_KEYSIZE,
+	    "TLSv1.3", "", "", 1, SMX_ROLE_SOR, "???.example", "idn", "none",
+	    true,
+	    "530 5.7.0 Mail for ???.example is accepted only over TLS" SUFFIX },
+	{ CONF_STRICT, "RCPT", "bob@s\xc3r.example", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "s?r.example", "idn", "none", true,
+	    "450 4.7.0 Mail for s?r.example is accepted only over TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "bob@s\xffr.example", TLS, "TLSv1.3", "", "", 0,
+	    SMX_ROLE_SOR, "s?r.example", "tls", "TLSv1.3", true, "DUNNO" },
+	{ CONF_DEFAULT, "RCPT", "bob@s\xffr.example", TLS, "TLSv1.1", "", "", 1,
+	    SMX_ROLE_SOR, "s?r.example", "protocol", "TLSv1.1", true,
+	    "530 5.7.0 Mail for s?r.example requires TLSv1.2 or newer; "
+	    "TLSv1.1 is too old" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "user%s\xffr.example@ber.example", PLAIN_EMPTY,
+	    "", "", "", 1, SMX_ROLE_SOR, "s?r.example", "idn", "none", true,
+	    "530 5.7.0 Mail for s?r.example is accepted only over TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "user%s\xffr.example@sor.example", PLAIN_EMPTY,
+	    "", "", "", 1, SMX_ROLE_SOR, "sor.example", "plaintext", "none",
+	    true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_BER_ONLY, "RCPT", "bob@s\xffr.example", PLAIN_EMPTY, "", "", "",
+	    0, SMX_ROLE_NONE, "s?r.example", "none", "none", false, "DUNNO" },
+	{ CONF_BER_ONLY, "RCPT", "user%s\xffr.example@ber.example", PLAIN_EMPTY,
+	    "", "", "", 0, SMX_ROLE_BER, "ber.example", "plaintext", "none",
+	    true, "DUNNO" },
+	{ CONF_NO_ROLES, "RCPT", "bob@s\xffr.example", PLAIN_EMPTY, "", "", "",
+	    0, SMX_ROLE_NONE, "s?r.example", "none", "none", true, "DUNNO" },
+	/* The syntax fallback reads UTF-8 pieces the same way. */
+	{ CONF_DEFAULT, "RCPT", "bob@s\xc3\xb6r.example..", PLAIN_EMPTY, "", "",
+	    "", 1, SMX_ROLE_SOR, "xn--sr-fka.example", "plaintext", "none",
+	    true,
+	    "530 5.7.0 Mail for xn--sr-fka.example is accepted only over "
+	    "TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "\"x@s\xffr.example", PLAIN_EMPTY, "", "", "",
+	    1, SMX_ROLE_SOR, "s?r.example", "idn", "none", true,
+	    "530 5.7.0 Mail for s?r.example is accepted only over TLS" SUFFIX },
+	{ CONF_BER_ONLY, "RCPT", "\"x@s\xffr.example", PLAIN_EMPTY, "", "", "",
+	    0, SMX_ROLE_NONE, "-", "syntax", "none", false, "DUNNO" },
+	{ CONF_DEFAULT, "RCPT", "\"j\xc3\xb6rg@other.example", PLAIN_EMPTY, "",
+	    "", "", 0, SMX_ROLE_NONE, "-", "syntax", "none", false, "DUNNO" },
+	/* Address literals: address_literal_role, SOR by default. */
+	{ CONF_DEFAULT, "RCPT", "bob@[192.0.2.1]", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "[192.0.2.1]", "plaintext", "none", true,
+	    "530 5.7.0 Mail for [192.0.2.1] is accepted only over TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "<bob@[IPv6:2001:DB8::1]>", PLAIN_KEYSIZE,
+	    "TLSv1.3", "", "", 1, SMX_ROLE_SOR, "[ipv6:2001:db8::1]",
+	    "plaintext", "none", true,
+	    "530 5.7.0 Mail for [ipv6:2001:db8::1] is accepted only over "
+	    "TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "bob@[192.0.2.1]", TLS, "TLSv1.3", "", "", 0,
+	    SMX_ROLE_SOR, "[192.0.2.1]", "tls", "TLSv1.3", true, "DUNNO" },
+	{ CONF_DEFAULT, "RCPT", "bob@[192.0.2.1]", TLS, "TLSv1.1", "", "", 1,
+	    SMX_ROLE_SOR, "[192.0.2.1]", "protocol", "TLSv1.1", true,
+	    "530 5.7.0 Mail for [192.0.2.1] requires TLSv1.2 or newer; "
+	    "TLSv1.1 is too old" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "user%[192.0.2.1]@ber.example", PLAIN_EMPTY, "",
+	    "", "", 1, SMX_ROLE_SOR, "[192.0.2.1]", "plaintext", "none", true,
+	    "530 5.7.0 Mail for [192.0.2.1] is accepted only over TLS" SUFFIX },
+	{ CONF_LITERAL_BER, "RCPT", "bob@[192.0.2.1]", PLAIN_EMPTY, "", "", "",
+	    0, SMX_ROLE_BER, "[192.0.2.1]", "plaintext", "none", true,
+	    "DUNNO" },
+	{ CONF_LITERAL_BER, "RCPT", "user%sor.example@[192.0.2.1]", PLAIN_EMPTY,
+	    "", "", "", 1, SMX_ROLE_SOR, "sor.example", "plaintext", "none",
+	    true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_LITERAL_BER, "RCPT", "user%other.example@[192.0.2.1]",
+	    PLAIN_EMPTY, "", "", "", 0, SMX_ROLE_BER, "[192.0.2.1]",
+	    "plaintext", "none", true, "DUNNO" },
+	/* Unqualified recipients: in unqualified_recipient_domain. */
+	{ CONF_ORIGIN, "RCPT", "bob", PLAIN_EMPTY, "", "", "", 1, SMX_ROLE_SOR,
+	    "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN, "RCPT", "<Postmaster>", PLAIN_KEYSIZE, "TLSv1.3", "", "",
+	    1, SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN, "RCPT", "\"john doe\"", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN, "RCPT", "\"a@other.example\"", PLAIN_EMPTY, "", "", "",
+	    1, SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN, "RCPT", "bob", TLS, "TLSv1.3", "", "", 0, SMX_ROLE_SOR,
+	    "sor.example", "tls", "TLSv1.3", true, "DUNNO" },
+	{ CONF_ORIGIN, "RCPT", "bob@other.example", PLAIN_EMPTY, "", "", "", 0,
+	    SMX_ROLE_NONE, "other.example", "none", "none", false, "DUNNO" },
+	/* '%' and '!' name domains; $myorigin is reached as well when
+	 * Postfix does not rewrite them. */
+	{ CONF_ORIGIN, "RCPT", "user%ber.example", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN_OTHER, "RCPT", "user%sor.example", PLAIN_EMPTY, "", "",
+	    "", 1, SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN_OTHER, "RCPT", "ber.example!user", PLAIN_EMPTY, "", "",
+	    "", 0, SMX_ROLE_BER, "ber.example", "plaintext", "none", true,
+	    "DUNNO" },
+	{ CONF_ORIGIN_OTHER, "RCPT", "bob", PLAIN_EMPTY, "", "", "", 0,
+	    SMX_ROLE_NONE, "other.example", "none", "none", false, "DUNNO" },
+	{ CONF_ORIGIN_BER, "RCPT", "bob", PLAIN_EMPTY, "", "", "", 0,
+	    SMX_ROLE_BER, "ber.example", "plaintext", "none", true, "DUNNO" },
+	{ CONF_ORIGIN_SUB, "RCPT", "bob", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "mx.sorparent.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for mx.sorparent.example is accepted only over "
+	    "TLS" SUFFIX },
+	/* The syntax fallback knows literals and unqualified recipients. */
+	{ CONF_DEFAULT, "RCPT", "bob@[192.0.2.1]>", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "[192.0.2.1]", "plaintext", "none", true,
+	    "530 5.7.0 Mail for [192.0.2.1] is accepted only over TLS" SUFFIX },
+	{ CONF_DEFAULT, "RCPT", "x@[[192.0.2.1]", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "[192.0.2.1]", "plaintext", "none", true,
+	    "530 5.7.0 Mail for [192.0.2.1] is accepted only over TLS" SUFFIX },
+	{ CONF_LITERAL_BER, "RCPT", "\"x@[192.0.2.1]", PLAIN_EMPTY, "", "", "",
+	    0, SMX_ROLE_BER, "[192.0.2.1]", "plaintext", "none", true,
+	    "DUNNO" },
+	{ CONF_DEFAULT, "RCPT", "x[a b]@other..example", PLAIN_EMPTY, "", "",
+	    "", 0, SMX_ROLE_NONE, "-", "syntax", "none", false, "DUNNO" },
+	{ CONF_ORIGIN, "RCPT", "\"unbalanced", PLAIN_EMPTY, "", "", "", 1,
+	    SMX_ROLE_SOR, "sor.example", "plaintext", "none", true,
+	    "530 5.7.0 Mail for sor.example is accepted only over TLS" SUFFIX },
+	{ CONF_ORIGIN, "RCPT", "\"unbalanced@other.example", PLAIN_EMPTY, "",
+	    "", "", 0, SMX_ROLE_NONE, "-", "syntax", "none", false, "DUNNO" },
+	{ CONF_ORIGIN_OTHER, "RCPT", "\"unbalanced", PLAIN_EMPTY, "", "", "", 0,
+	    SMX_ROLE_NONE, "-", "syntax", "none", false, "DUNNO" },
 	/* Only RCPT is judged. */
 	{ CONF_STRICT, "MAIL", "bob@sor.example", PLAIN_EMPTY, "", "", "", 0,
 	    SMX_ROLE_NONE, "-", "none", "none", false, "DUNNO" },
@@ -478,6 +663,13 @@ START_TEST(test_smx_decision_action_safe)
 		"sor.example!\n",
 		"%sor.example\r",
 		"x\"%sor.example",
+		"bob@sor.example\xff\r\n",
+		"bob@sor.example\xe2\x80\xa8\r\n",
+	};
+	/* Non-ASCII domains that cannot be converted: '?' in the reply. */
+	static const char *const idn_rcpts[] = {
+		"bob@sor.example\xe2\x80\xa8",
+		"<bob@SOR.example\xe2\x80\xa8>",
 	};
 	struct smx_config *cfg = make_config(CONF_DEFAULT);
 	struct smx_decision d;
@@ -494,6 +686,43 @@ START_TEST(test_smx_decision_action_safe)
 		    "530 5.7.0 Mail for sor.example is accepted only over "
 		    "TLS" SUFFIX);
 	}
+	for (i = 0; i < N_OF(idn_rcpts); i++) {
+		base_facts(&f);
+		f.recipient = idn_rcpts[i];
+		smx_decide(cfg, &f, &d);
+		assert_sane(&d);
+		ck_assert_int_eq(d.verdict, SMX_VERDICT_REJECT);
+		ck_assert_str_eq(d.reason, "idn");
+		ck_assert_str_eq(d.action,
+		    "530 5.7.0 Mail for sor.example??? is accepted only over "
+		    "TLS" SUFFIX);
+	}
+	smx_config_free(cfg);
+}
+END_TEST
+
+/* Without unqualified_recipient_domain a bare local part names none. */
+START_TEST(test_smx_decision_no_origin)
+{
+	struct smx_config *cfg = make_config(CONF_ORIGIN);
+	struct smx_decision d;
+	struct smx_facts f;
+
+	free(cfg->unqualified_recipient_domain);
+	cfg->unqualified_recipient_domain = NULL;
+	base_facts(&f);
+	f.recipient = "bob";
+	smx_decide(cfg, &f, &d);
+	assert_sane(&d);
+	ck_assert_int_eq(d.verdict, SMX_VERDICT_DUNNO);
+	ck_assert_int_eq(d.role, SMX_ROLE_NONE);
+	ck_assert_str_eq(d.domain, "-");
+	ck_assert_str_eq(d.reason, "none");
+	/* '%' hops still count. */
+	f.recipient = "bob%sor.example";
+	smx_decide(cfg, &f, &d);
+	ck_assert_int_eq(d.verdict, SMX_VERDICT_REJECT);
+	ck_assert_str_eq(d.domain, "sor.example");
 	smx_config_free(cfg);
 }
 END_TEST
@@ -550,6 +779,22 @@ static const struct {
 	{ "Q4", "RCPT", "\"x@other.example", PLAIN_EMPTY, "", "h", "192.0.2.2",
 	    "Q4: action=dunno role=none domain=- rcpt=<\"x@other.example> "
 	    "client=h[192.0.2.2] tls=none reason=syntax" },
+	{ "Q6", "RCPT", "bob@[192.0.2.7]", PLAIN_EMPTY, "", "h", "192.0.2.2",
+	    "Q6: action=reject role=sor domain=[192.0.2.7] "
+	    "rcpt=<bob@[192.0.2.7]> client=h[192.0.2.2] tls=none "
+	    "reason=plaintext" },
+	{ "Q7", "RCPT", "bob", PLAIN_EMPTY, "", "h", "192.0.2.2",
+	    "Q7: action=reject role=sor domain=sor.example rcpt=<bob> "
+	    "client=h[192.0.2.2] tls=none reason=plaintext" },
+	{ "Q8", "RCPT", "bob@s\xc3\xb6r.example", PLAIN_EMPTY, "", "h",
+	    "192.0.2.2",
+	    "Q8: action=reject role=sor domain=xn--sr-fka.example "
+	    "rcpt=<bob@s??r.example> client=h[192.0.2.2] tls=none "
+	    "reason=plaintext" },
+	{ "Q9", "RCPT", "bob@s\xffr.example", PLAIN_EMPTY, "", "h", "192.0.2.2",
+	    "Q9: action=reject role=sor domain=s?r.example "
+	    "rcpt=<bob@s?r.example> client=h[192.0.2.2] tls=none "
+	    "reason=idn" },
 	/* Control bytes in values are made printable by the logger. */
 	{ "Q\n5", "RCPT", "a@sor.example\r\nx", PLAIN_EMPTY, "", "h\tx",
 	    "192.0.2.2",
@@ -638,6 +883,7 @@ decision_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_loop_test(tc, test_smx_decision_cases, 0, N_OF(cases));
 	tcase_add_test(tc, test_smx_decision_action_safe);
+	tcase_add_test(tc, test_smx_decision_no_origin);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("grid");

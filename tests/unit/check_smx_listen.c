@@ -1,10 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for lib/smx_listen.c: endpoint and mode parsing, unix
- * sockets in a temporary directory (mode, stale socket, non-socket file),
+ * sockets in a temporary directory (mode, group, stale socket, non-socket
+ * file, symbolic links planted by a user who can write the directory),
  * inet on loopback, accept and peer names.
  */
 #include <check.h>
+#include <dirent.h>
+#include <dlfcn.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
@@ -16,6 +19,8 @@
 #include <unistd.h>
 
 #include "smx_listen.h"
+
+#define PATH_MAX_TEST 256
 
 static const struct {
 	const char *in;
@@ -90,24 +95,146 @@ END_TEST
 
 static char dir[64];
 static char path[128];
+static char victim[128];
+
+/*
+ * The attacker of smx_listen.c's SECURITY note: a user who can write the
+ * socket's directory acts right after the socket is bound, through the
+ * bind(2) below, which every bind of the library resolves to.
+ */
+static enum {
+	ATTACK_NONE,
+	ATTACK_PLANT, /* replace the final path with a link to victim */
+	ATTACK_SWAP,  /* swap the directory the socket was bound in */
+} attack;
+
+typedef int bind_fn(int, const struct sockaddr *, socklen_t);
+
+static void
+act(const char *bound)
+{
+	char moved[160];
+	char link[sizeof(moved)];
+	size_t dlen = strlen(dir);
+
+	switch (attack) {
+	case ATTACK_NONE:
+		break;
+	case ATTACK_PLANT:
+		(void)unlink(path);
+		ck_assert_int_eq(symlink(victim, path), 0);
+		break;
+	case ATTACK_SWAP:
+		/* Only a directory the library made inside ours is swapped. */
+		if (strncmp(bound, dir, dlen) != 0 || bound[dlen] != '/' ||
+		    strchr(bound + dlen + 1, '/') == NULL)
+			break;
+		ck_assert_uint_lt(strlen(bound) + 7, sizeof(moved));
+		memcpy(moved, bound, strlen(bound) + 1);
+		*strrchr(moved, '/') = '\0';
+		memcpy(link, moved, strlen(moved));
+		memcpy(link + strlen(moved), ".moved", 7);
+		ck_assert_int_eq(rename(moved, link), 0);
+		ck_assert_int_eq(mkdir(moved, 0700), 0);
+		/* bind(2) runs under the library's umask 0177. */
+		ck_assert_int_eq(chmod(moved, 0700), 0);
+		ck_assert_int_eq(symlink(victim, bound), 0);
+		break;
+	}
+}
+
+int
+bind(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	static bind_fn *real;
+	int rc;
+
+	if (real == NULL) {
+		void *libc = dlopen("libc.so.6", RTLD_LAZY);
+		void *sym = libc != NULL ? dlsym(libc, "bind") : NULL;
+
+		ck_assert_ptr_nonnull(sym);
+		memcpy(&real, &sym, sizeof(real));
+	}
+	rc = real(fd, sa, len);
+	if (rc == 0 && sa->sa_family == AF_UNIX)
+		act(((const struct sockaddr_un *)(const void *)sa)->sun_path);
+	return rc;
+}
 
 static void
 setup(void)
 {
+	int fd;
+
 	snprintf(dir, sizeof(dir), "/tmp/check_smx_listen.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/sock", dir);
+	snprintf(victim, sizeof(victim), "%s/victim", dir);
+	fd = open(victim, O_WRONLY | O_CREAT | O_EXCL, 0600);
+	ck_assert_int_ge(fd, 0);
+	close(fd);
+	ck_assert_int_eq(chmod(victim, 0600), 0);
+	attack = ATTACK_NONE;
+}
+
+/* remove_tree - dir and what is in it, one level of subdirectories. */
+static void
+remove_tree(const char *top, int depth)
+{
+	char sub[PATH_MAX_TEST];
+	struct dirent *e;
+	struct stat st;
+	DIR *d = opendir(top);
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		ck_assert_int_lt(snprintf(sub, sizeof(sub), "%s/%s", top,
+		                     e->d_name),
+		    (int)sizeof(sub));
+		ck_assert_int_eq(lstat(sub, &st), 0);
+		if (S_ISDIR(st.st_mode) && depth > 0)
+			remove_tree(sub, depth - 1);
+		else
+			ck_assert_int_eq(unlink(sub), 0);
+	}
+	closedir(d);
+	ck_assert_int_eq(rmdir(top), 0);
 }
 
 static void
 teardown(void)
 {
-	(void)unlink(path);
-	(void)rmdir(dir);
+	remove_tree(dir, 1);
+}
+
+/* n_entries - names in dir other than "." and "..". */
+static int
+n_entries(void)
+{
+	struct dirent *e;
+	DIR *d = opendir(dir);
+	int n = 0;
+
+	ck_assert_ptr_nonnull(d);
+	while ((e = readdir(d)) != NULL)
+		n +=
+		    strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* A group other than ours when we may choose one (root), else ours. */
+static gid_t
+other_group(void)
+{
+	return geteuid() == 0 ? getegid() + 4242 : getegid();
 }
 
 static int
-open_unix(mode_t mode, enum smx_status want)
+open_unix_opts(mode_t mode, bool has_gid, enum smx_status want)
 {
 	struct smx_listen_endpoint ep;
 	struct smx_listen_opts o;
@@ -120,12 +247,21 @@ open_unix(mode_t mode, enum smx_status want)
 	ck_assert_int_eq(smx_listen_parse(spec, &ep, err, sizeof(err)), SMX_OK);
 	smx_listen_opts_init(&o);
 	o.mode = mode;
-	ck_assert_int_eq(smx_listen_open(&ep, &o, &fd, 1, &n, err, sizeof(err)),
-	    want);
+	o.has_gid = has_gid;
+	o.gid = other_group();
+	ck_assert_msg(smx_listen_open(&ep, &o, &fd, 1, &n, err, sizeof(err)) ==
+	        want,
+	    "%s", err);
 	if (want != SMX_OK)
 		return -1;
 	ck_assert_uint_eq(n, 1);
 	return fd;
+}
+
+static int
+open_unix(mode_t mode, enum smx_status want)
+{
+	return open_unix_opts(mode, false, want);
 }
 
 START_TEST(test_smx_listen_unix)
@@ -176,6 +312,92 @@ START_TEST(test_smx_listen_not_socket)
 	open_unix(0660, SMX_INVALID);
 	ck_assert_int_eq(stat(path, &st), 0);
 	ck_assert(S_ISREG(st.st_mode));
+}
+END_TEST
+
+/* The socket gets the requested mode and group; nothing else is left. */
+START_TEST(test_smx_listen_group)
+{
+	struct stat st;
+	int lfd;
+
+	lfd = open_unix_opts(0640, true, SMX_OK);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0640);
+	ck_assert_uint_eq(st.st_gid, other_group());
+	ck_assert_uint_eq(st.st_uid, geteuid());
+	/* The socket and the victim file; no private directory left. */
+	ck_assert_int_eq(n_entries(), 2);
+	close(lfd);
+}
+END_TEST
+
+/* victim_intact - the planted link's target kept its mode and group. */
+static void
+victim_intact(void)
+{
+	struct stat st;
+
+	ck_assert_int_eq(stat(victim, &st), 0);
+	ck_assert(S_ISREG(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0600);
+	ck_assert_uint_eq(st.st_gid, getegid());
+}
+
+/* A link that is already at the path is an error and is not followed. */
+START_TEST(test_smx_listen_symlink)
+{
+	struct stat st;
+
+	ck_assert_int_eq(symlink(victim, path), 0);
+	open_unix_opts(0666, true, SMX_INVALID);
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISLNK(st.st_mode));
+	victim_intact();
+	ck_assert_int_eq(n_entries(), 2);
+}
+END_TEST
+
+/*
+ * A link planted at the path right after bind(2), before the mode and
+ * group are set, is replaced by the socket and never followed.
+ */
+START_TEST(test_smx_listen_symlink_race)
+{
+	struct stat st;
+	int lfd;
+
+	attack = ATTACK_PLANT;
+	lfd = open_unix_opts(0666, true, SMX_OK);
+	victim_intact();
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0666);
+	ck_assert_uint_eq(st.st_gid, other_group());
+	ck_assert_int_eq(n_entries(), 2);
+	close(lfd);
+}
+END_TEST
+
+/*
+ * The private directory renamed away right after bind(2) and replaced by
+ * one holding a link of the same name: the socket is still found in the
+ * directory that was created, and the link is never followed.
+ */
+START_TEST(test_smx_listen_dir_swap)
+{
+	struct stat st;
+	int lfd;
+
+	attack = ATTACK_SWAP;
+	lfd = open_unix_opts(0666, true, SMX_OK);
+	victim_intact();
+	ck_assert_int_eq(lstat(path, &st), 0);
+	ck_assert(S_ISSOCK(st.st_mode));
+	ck_assert_uint_eq(st.st_mode & 07777, 0666);
+	ck_assert_uint_eq(st.st_gid, other_group());
+	close(lfd);
 }
 END_TEST
 
@@ -235,6 +457,10 @@ listen_suite(void)
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_smx_listen_unix);
 	tcase_add_test(tc, test_smx_listen_not_socket);
+	tcase_add_test(tc, test_smx_listen_group);
+	tcase_add_test(tc, test_smx_listen_symlink);
+	tcase_add_test(tc, test_smx_listen_symlink_race);
+	tcase_add_test(tc, test_smx_listen_dir_swap);
 	tcase_add_test(tc, test_smx_listen_inet);
 	suite_add_tcase(s, tc);
 	return s;

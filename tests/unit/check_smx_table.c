@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests for lib/smx_table.c: text-table syntax, checks, lookups. */
+/*
+ * Unit tests for lib/smx_table.c: text-table syntax, checks, lookups,
+ * UTF-8 domain keys stored as A-labels, role counts.
+ */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -69,8 +72,22 @@ static const struct {
 	    "t, line 1: bad domain name \"example.org..\"" },
 	{ SMX_TABLE_RECEIVER, "-example.org sor\n", 0,
 	    "t, line 1: bad domain name \"-example.org\"" },
-	{ SMX_TABLE_RECEIVER, "ex\xc3\xa4mple.org sor\n", 0,
-	    "t, line 1: bad domain name \"ex\xc3\xa4mple.org\"" },
+	{ SMX_TABLE_RECEIVER, "ex\xffmple.org sor\n", 0,
+	    "t, line 1: bad domain name \"ex\xffmple.org\"" },
+	{ SMX_TABLE_RECEIVER, "a.example sor\n# UTF-8 cut short\nex\xc3 sor\n",
+	    0, "t, line 3: bad domain name \"ex\xc3\"" },
+	{ SMX_TABLE_SENDER, ".\xe2\x98\x83.example sos\n", 0,
+	    "t, line 1: bad domain name \".\xe2\x98\x83.example\"" },
+	{ SMX_TABLE_DOMAINS, "-s\xc3\xb6r.example local\n", 0,
+	    "t, line 1: bad domain name \"-s\xc3\xb6r.example\"" },
+	{ SMX_TABLE_RECEIVER, "s\xc3\xb6r..example sor\n", 0,
+	    "t, line 1: bad domain name \"s\xc3\xb6r..example\"" },
+	{ SMX_TABLE_RECEIVER,
+	    "s\xc3\xb6r.example sor\n.s\xc3\xb6r.example sor\n"
+	    "XN--SR-FKA.example. ber\n",
+	    0, "t, line 3: duplicate key \"xn--sr-fka.example\"" },
+	{ SMX_TABLE_CCERT, "s\xc3\xb6r.example x\n", 0,
+	    "t, line 1: bad fingerprint \"s\xc3\xb6r.example\"" },
 	{ SMX_TABLE_RECEIVER, "[192.0.2.1] sor\n", 0,
 	    "t, line 1: bad domain name \"[192.0.2.1]\"" },
 	{ SMX_TABLE_RECEIVER, "\"example.org\" sor\n", 0,
@@ -337,6 +354,167 @@ START_TEST(test_smx_table_values)
 }
 END_TEST
 
+/*
+ * Domain keys in UTF-8 are stored as A-labels: lookups with the A-label
+ * form (what smx_decide and secmx-lookup pass) find them; a ".parent"
+ * key in UTF-8 is a parent pattern.
+ */
+START_TEST(test_smx_table_utf8_keys)
+{
+	struct smx_table *t;
+
+	t = parse_ok(SMX_TABLE_RECEIVER,
+	    "S\xc3\x96R.example. sor\n"
+	    ".b\xc3\xbc"
+	    "cher.example ber\n"
+	    "xn--mgb2d.example sor\n"
+	    "a.\xd8\xa7\xd9\x84.example ber\n");
+	ck_assert_uint_eq(smx_table_count(t), 4);
+	ck_assert_str_eq(smx_table_lookup_domain(t, "xn--sr-fka.example", 18),
+	    "sor");
+	ck_assert_str_eq(smx_table_lookup_domain(t, "XN--SR-FKA.example.", 19),
+	    "sor");
+	ck_assert_str_eq(smx_table_lookup_domain(t, "a.xn--bcher-kva.example",
+	                     23),
+	    "ber");
+	ck_assert_ptr_null(
+	    smx_table_lookup_domain(t, "xn--bcher-kva.example", 21));
+	ck_assert_str_eq(smx_table_lookup_domain(t, "xn--mgb2d.example", 17),
+	    "sor");
+	ck_assert_str_eq(smx_table_lookup_domain(t, "a.xn--mgb2d.example", 19),
+	    "ber");
+	ck_assert_str_eq(smx_table_lookup_exact(t, ".xn--bcher-kva.example"),
+	    "ber");
+	/* Lookups take the ASCII form only: conversion is the caller's. */
+	ck_assert_ptr_null(
+	    smx_table_lookup_domain(t, "s\xc3\xb6r.example", 12));
+	smx_table_free(t);
+
+	/* The other domain tables too: inline local_domains use this. */
+	t = parse_ok(SMX_TABLE_DOMAINS, "s\xc3\xb6r.example local\n");
+	ck_assert_str_eq(smx_table_lookup_domain(t, "xn--sr-fka.example", 18),
+	    "local");
+	smx_table_free(t);
+}
+END_TEST
+
+/*
+ * Keys whose A-labels are longer than their UTF-8 ("\xc3\xb6" is 2 bytes,
+ * "xn--nda" 7) grow the pool past the size of the input, many times.
+ */
+START_TEST(test_smx_table_utf8_growth)
+{
+	const size_t n = 20000;
+	struct smx_table *t;
+	char err[512] = "";
+	char key[64];
+	char *s = malloc(n * 16 + 1);
+	size_t len = 0;
+	size_t i;
+
+	ck_assert_ptr_nonnull(s);
+	for (i = 0; i < n; i++) {
+		int w = snprintf(s + len, 17, "\xc3\xb6.d%zu sor\n", i);
+
+		ck_assert_int_gt(w, 0);
+		ck_assert_int_lt(w, 17);
+		len += (size_t)w;
+	}
+	t = parse_n(SMX_TABLE_RECEIVER, s, len, err, sizeof(err));
+	ck_assert_msg(t != NULL, "%s", err);
+	ck_assert_uint_eq(smx_table_count(t), n);
+	ck_assert_uint_eq(smx_table_count_role(t, "sor"), n);
+	for (i = 0; i < n; i += 997) {
+		int w = snprintf(key, sizeof(key), "xn--nda.d%zu", i);
+
+		ck_assert_str_eq(smx_table_lookup_domain(t, key, (size_t)w),
+		    "sor");
+	}
+	ck_assert_str_eq(smx_table_lookup_domain(t, "xn--nda.d19999", 14),
+	    "sor");
+	smx_table_free(t);
+	free(s);
+}
+END_TEST
+
+START_TEST(test_smx_table_count_role)
+{
+	struct smx_table *t;
+
+	t = parse_ok(SMX_TABLE_RECEIVER,
+	    "a.example sor\nb.example BER\n.c.example Sor\n");
+	ck_assert_uint_eq(smx_table_count_role(t, "sor"), 2);
+	ck_assert_uint_eq(smx_table_count_role(t, "SOR"), 2);
+	ck_assert_uint_eq(smx_table_count_role(t, "ber"), 1);
+	ck_assert_uint_eq(smx_table_count_role(t, "bes"), 0);
+	ck_assert_uint_eq(smx_table_count_role(t, ""), 0);
+	smx_table_free(t);
+
+	t = parse_ok(SMX_TABLE_RECEIVER, "a.example ber\n");
+	ck_assert_uint_eq(smx_table_count_role(t, "sor"), 0);
+	smx_table_free(t);
+
+	t = parse_ok(SMX_TABLE_SENDER, "a.example sos\nb.example bes\n");
+	ck_assert_uint_eq(smx_table_count_role(t, "sos"), 1);
+	ck_assert_uint_eq(smx_table_count_role(t, "bes"), 1);
+	ck_assert_uint_eq(smx_table_count_role(t, "sor"), 0);
+	smx_table_free(t);
+
+	/* Not a role table: no roles. */
+	t = parse_ok(SMX_TABLE_DOMAINS, "a.example sor\n");
+	ck_assert_uint_eq(smx_table_count_role(t, "sor"), 0);
+	smx_table_free(t);
+	ck_assert_uint_eq(smx_table_count_role(NULL, "sor"), 0);
+}
+END_TEST
+
+/*
+ * The sample receiver_roles of README.md loads as written: the indented
+ * block that starts with "# /etc/secmx/receiver_roles".
+ */
+START_TEST(test_smx_table_readme_sample)
+{
+	static const char indent[] = "       ";
+	char text[4096];
+	char line[512];
+	char err[512] = "";
+	struct smx_table *t;
+	size_t len = 0;
+	int is_in = 0;
+	FILE *fp;
+
+	fp = fopen(SMX_TEST_DATA "/../../README.md", "r");
+	ck_assert_ptr_nonnull(fp);
+	while (fgets(line, sizeof(line), fp) != NULL) {
+		size_t n;
+
+		if (!is_in) {
+			is_in =
+			    strcmp(line,
+			        "       # /etc/secmx/receiver_roles\n") == 0;
+			continue;
+		}
+		if (strncmp(line, indent, sizeof(indent) - 1) != 0)
+			break;
+		n = strlen(line) - (sizeof(indent) - 1);
+		ck_assert_uint_lt(len + n, sizeof(text));
+		memcpy(text + len, line + sizeof(indent) - 1, n);
+		len += n;
+	}
+	ck_assert_int_eq(fclose(fp), 0);
+	ck_assert_uint_gt(len, 0);
+	t = parse_n(SMX_TABLE_RECEIVER, text, len, err, sizeof(err));
+	ck_assert_msg(t != NULL, "README.md sample: %s", err);
+	ck_assert_str_eq(smx_table_lookup_domain(t, "sor.example", 11), "sor");
+	ck_assert_str_eq(smx_table_lookup_domain(t, "a.sor.example", 13),
+	    "sor");
+	ck_assert_str_eq(smx_table_lookup_domain(t, "ber.example", 11), "ber");
+	ck_assert_str_eq(smx_table_lookup_domain(t, "xn--sr-fka.example", 18),
+	    "sor");
+	smx_table_free(t);
+}
+END_TEST
+
 /* A table line of exactly n bytes: key, value, then padding. */
 static char *
 padded_line(const char *entry, size_t n, size_t pad_at)
@@ -582,6 +760,13 @@ table_suite(void)
 	tcase_add_test(tc, test_smx_table_values);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("idn");
+	tcase_set_timeout(tc, 30);
+	tcase_add_test(tc, test_smx_table_utf8_keys);
+	tcase_add_test(tc, test_smx_table_utf8_growth);
+	tcase_add_test(tc, test_smx_table_count_role);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("limits");
 	tcase_set_timeout(tc, 60);
 	tcase_add_test(tc, test_smx_table_line_limit);
@@ -594,6 +779,7 @@ table_suite(void)
 	tcase_add_checked_fixture(tc, tmp_setup, tmp_teardown);
 	tcase_add_test(tc, test_smx_table_file_limit);
 	tcase_add_test(tc, test_smx_table_load);
+	tcase_add_test(tc, test_smx_table_readme_sample);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -32,6 +32,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "smx_idn.h"
 #include "smx_tls.h"
 #include "smx_util.h"
 
@@ -169,10 +170,28 @@ smx_route_format(const struct smx_route *r, char *out, size_t size)
 	}
 }
 
-/* Copy a host name of len bytes lower-cased, without a trailing dot. */
+/* True when one of the len bytes of s is not ASCII. */
+static bool
+has_non_ascii(const char *s, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++)
+		if ((unsigned char)s[i] >= 0x80)
+			return true;
+	return false;
+}
+
+/*
+ * Copy a host name of len bytes lower-cased, without a trailing dot; a
+ * UTF-8 name (an SMTPUTF8 recipient's domain) as its A-labels, the form
+ * the DNS and the role tables use.
+ */
 static bool
 copy_host(const char *s, size_t len, char *out, size_t size)
 {
+	if (has_non_ascii(s, len))
+		return smx_idn_to_ascii(s, len, out, size) == SMX_OK;
 	if (len > 0 && s[len - 1] == '.')
 		len--;
 	if (len == 0 || len >= size || !smx_is_hostname(s, len))
@@ -224,8 +243,8 @@ smx_route_parse_nexthop(const char *s, size_t len,
 	for (i = 0; i < len; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		if (c <= 0x20 || c >= 0x7f)
-			return SMX_INVALID;
+		if (c <= 0x20 || c == 0x7f)
+			return SMX_INVALID; /* UTF-8 goes to copy_host */
 	}
 	if (len == 0)
 		return SMX_INVALID;

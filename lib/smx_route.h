@@ -105,14 +105,16 @@ struct smx_route_nexthop {
  * smx_route_parse_nexthop - parse len bytes of s. Returns SMX_OK with *out,
  * or SMX_INVALID for anything else: empty, a bad host name or address,
  * a port outside 1..65535, "domain:port" (not used by secmx), NUL or
- * control bytes. Writes *out only on SMX_OK. Pure; never exits.
+ * control bytes. A UTF-8 host name (an SMTPUTF8 domain) becomes its
+ * A-labels (smx_idn). Writes *out only on SMX_OK. Pure; never exits.
  */
 enum smx_status smx_route_parse_nexthop(const char *s, size_t len,
     struct smx_route_nexthop *out);
 
 /*
  * smx_route_address_domain - the domain of an envelope address: the text
- * after the last '@', lower case, a trailing dot removed; an address
+ * after the last '@', lower case, a trailing dot removed, UTF-8 as
+ * A-labels; an address
  * literal keeps its brackets ("[192.0.2.1]", for smx_route_parse_nexthop).
  * Returns SMX_OK with the domain in out (size bytes), SMX_NOTFOUND for
  * the null sender "" or an address without '@', SMX_INVALID when the

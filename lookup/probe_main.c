@@ -66,6 +66,7 @@
 #include <unistd.h>
 
 #include "smx_config.h"
+#include "smx_idn.h"
 #include "smx_io.h"
 #include "smx_log.h"
 #include "smx_route.h"
@@ -92,20 +93,14 @@ usage(void)
 	    "usage: secmx-probe [-c FILE] [-r sos|bes] [-j] [-v] [-R ADDRESS] DOMAIN");
 }
 
-/* The domain argument: a host name, lower case, no trailing dot. */
+/*
+ * The domain argument: a host name, lower case, no trailing dot; UTF-8 as
+ * A-labels (smx_idn).
+ */
 static bool
 domain_arg(const char *s, char *out, size_t size)
 {
-	size_t len = strlen(s);
-
-	if (len > 0 && s[len - 1] == '.')
-		len--;
-	if (len == 0 || len >= size || !smx_is_hostname(s, len) || s[0] == '.')
-		return false;
-	memcpy(out, s, len);
-	out[len] = '\0';
-	smx_ascii_lower(out, len);
-	return true;
+	return smx_idn_to_ascii(s, strlen(s), out, size) == SMX_OK;
 }
 
 static bool

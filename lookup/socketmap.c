@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "smx_idn.h"
 #include "smx_log.h"
 #include "smx_util.h"
 
@@ -231,25 +232,13 @@ socketmap_dns_opts(const struct smx_config *cfg, struct smx_dns_opts *out)
 
 /*
  * The domain of key (after the last '@'), lower case, without a trailing
- * dot, into out; false when it is not a host name.
+ * dot, UTF-8 as A-labels (smx_idn), into out; false when it is not a host
+ * name.
  */
 static bool
 key_domain(const char *key, char *out, size_t size)
 {
-	const char *at = strrchr(key, '@');
-	const char *d = at != NULL ? at + 1 : key;
-	size_t len = strlen(d);
-
-	if (!smx_is_hostname(d, len))
-		return false;
-	if (d[len - 1] == '.')
-		len--;
-	if (len >= size)
-		return false;
-	memcpy(out, d, len);
-	out[len] = '\0';
-	smx_ascii_lower(out, len);
-	return true;
+	return smx_idn_key_domain(key, strlen(key), out, size) == SMX_OK;
 }
 
 static bool

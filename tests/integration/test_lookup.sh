@@ -69,6 +69,7 @@ example.org		sor
 .example.org		ber
 .example.net		ber
 .deep.example.net	sor
+bücher.example		sor
 EOF
 cat >"$work/sender_roles" <<'EOF'
 example.org	SOS
@@ -91,6 +92,9 @@ expect 0 ber "" -c "$conf" -q deep.example.net receiver
 expect 0 sor "" -c "$conf" -q user@example.org receiver
 expect 0 ber "" -c "$conf" -q '"odd@local"@Mail.Example.Org' receiver
 expect 0 sos "" -c "$conf" -q example.org sender
+# Internationalised names: UTF-8 keys and entries meet as A-labels.
+expect 0 sor "" -c "$conf" -q xn--bcher-kva.example receiver
+expect 0 sor "" -c "$conf" -q 'jörg@BÜCHER.example' receiver
 
 # Not found: no entry, a parent key does not match its own name, an
 # unconfigured table, a key that is not a domain.

@@ -98,7 +98,14 @@ static const struct {
 	{ "[bad_-.host]", SMX_INVALID, 0, NULL, 0 },
 	{ "exa mple.org", SMX_INVALID, 0, NULL, 0 },
 	{ "example.org\r", SMX_INVALID, 0, NULL, 0 },
-	{ "ex\xc3\xa4mple.org", SMX_INVALID, 0, NULL, 0 },
+	/* UTF-8 (an SMTPUTF8 recipient's domain): its A-labels. */
+	{ "Ex\xc3\xa4mple.org", SMX_OK, SMX_ROUTE_NEXTHOP_DOMAIN,
+	    "xn--exmple-cua.org", 25 },
+	{ "[b\xc3\xbc"
+	  "cher.example]:2525",
+	    SMX_OK, SMX_ROUTE_NEXTHOP_HOST, "xn--bcher-kva.example", 2525 },
+	{ "ex\xc3mple.org", SMX_INVALID, 0, NULL, 0 },
+	{ "ex\xc3\xa4 mple.org", SMX_INVALID, 0, NULL, 0 },
 };
 
 START_TEST(test_route_nexthop)
@@ -143,6 +150,12 @@ static const struct {
 	{ "user@", SMX_INVALID, NULL },
 	{ "user@exa mple.org", SMX_INVALID, NULL },
 	{ "user@[not.an.addr]", SMX_INVALID, NULL },
+	{ "j\xc3\xb6rg@B\xc3\xbc"
+	  "cher.example",
+	    SMX_OK, "xn--bcher-kva.example" },
+	{ "user@b\xc3\xbc"
+	  "cher..example",
+	    SMX_INVALID, NULL },
 };
 
 START_TEST(test_route_address_domain)

@@ -402,7 +402,8 @@ make_config(enum cfg_kind kind)
 		"default_sender_role = sos\n"
 		"local_domains = local.example, .vlocal.example\n",
 	};
-	static const char receiver[] = "sor.example sor\n.ber.example ber\n";
+	static const char receiver[] = "sor.example sor\n.ber.example ber\n"
+	                               "s\xc3\xb6r.example sor\n";
 	static const char sender[] = "sos.example sos\nbes.example bes\n"
 	                             ".sos.example sos\n";
 	static const char destination[] = "sosdest.example sos\n"
@@ -512,6 +513,15 @@ static const struct lookup_case lookup_cases[] = {
 	{ CFG_PLAIN, SOCKETMAP_RECEIVER, "user@SOR.example", SMX_OK, "sor", 0 },
 	{ CFG_PLAIN, SOCKETMAP_RECEIVER, "a.ber.example", SMX_OK, "ber", 0 },
 	{ CFG_PLAIN, SOCKETMAP_RECEIVER, "ber.example", SMX_NOTFOUND, NULL, 0 },
+	/* UTF-8 keys and table entries meet as A-labels. */
+	{ CFG_PLAIN, SOCKETMAP_RECEIVER, "xn--sr-fka.example", SMX_OK, "sor",
+	    0 },
+	{ CFG_PLAIN, SOCKETMAP_RECEIVER, "j\xc3\xb6rg@S\xc3\x96R.example",
+	    SMX_OK, "sor", 0 },
+	{ CFG_PLAIN, SOCKETMAP_RECEIVER, "user@s\xc3r.example", SMX_NOTFOUND,
+	    NULL, 0 },
+	{ CFG_PLAIN, SOCKETMAP_TRANSPORT, "user@S\xc3\xb6r.example",
+	    SMX_NOTFOUND, NULL, 0 },
 	{ CFG_PLAIN, SOCKETMAP_SENDER, "bes.example", SMX_OK, "bes", 0 },
 	{ CFG_PLAIN, SOCKETMAP_DESTINATION, "sosdest.example", SMX_OK, "sos",
 	    0 },

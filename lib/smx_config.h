@@ -93,6 +93,9 @@ struct smx_config {
 	unsigned long smtp_timeout;         /* each command; default 120s */
 	unsigned long delivery_time_limit;  /* the whole run; default 900s,
 	                                     * below secmx_time_limit */
+	unsigned long lmtpd_delivery_time_limit; /* one message in
+	                                          * secmx-lmtpd; default
+	                                          * 500s */
 	char *secmx_transport_name; /* transport_maps result; "secmx:" */
 	char *local_listeners;      /* [addr:]port list; default "25" */
 	bool tls_dane;              /* DANE for SRV and MX; default yes */

@@ -711,12 +711,19 @@ flush(struct lmtp_data *d, struct data_out *o)
 	o->len = 0;
 }
 
-/* One byte of the stored form: counted always, kept while it may be. */
+/*
+ * One byte of the stored form: counted always, kept while it may be. At
+ * the bound, what is buffered still goes out first, so that the sink gets
+ * the same bytes however the input was cut into pieces.
+ */
 static void
 put(struct lmtp_data *d, struct data_out *o, char c)
 {
-	if (d->max_size != 0 && d->n_stored >= d->max_size)
+	if (d->max_size != 0 && d->n_stored >= d->max_size &&
+	    !d->is_too_large) {
+		flush(d, o);
 		d->is_too_large = true;
+	}
 	d->n_stored++;
 	if (o->sink == NULL || d->is_too_large || d->sink_status != SMX_OK)
 		return;

@@ -276,9 +276,9 @@ enum smx_status lmtp_data_feed(struct lmtp_data *, const char *buf, size_t len,
 /*
  * lmtp_data_result - the outcome of a message: SMX_NOTFOUND before the
  * end of data; then SMX_INVALID when it was larger than max_size (552
- * 5.3.4; the sink got at most max_size bytes, which the caller throws
- * away), else the sink's first failure (SMX_NOTFOUND from a sink counts
- * as SMX_TEMPFAIL), else SMX_OK. Never fails.
+ * 5.3.4; the sink got its first max_size bytes, whatever the pieces fed,
+ * which the caller throws away), else the sink's first failure (SMX_NOTFOUND
+ * from a sink counts as SMX_TEMPFAIL), else SMX_OK. Never fails.
  */
 enum smx_status lmtp_data_result(const struct lmtp_data *);
 

@@ -780,40 +780,56 @@ make_wire(size_t n_lines, size_t *len, size_t *stored)
 /*
  * The size bound: exactly at it the message is fine; one byte over, the
  * rest is still decoded to the end (for the reply in the right place) but
- * not stored, and the result says too large.
+ * not stored, and the result says too large. The sink gets exactly the
+ * first max_size bytes, however the input is cut (found by fuzz_lmtp:
+ * bytes buffered when the bound was reached used to be dropped, so the
+ * sink saw more of the message when it was fed in smaller pieces).
  */
 START_TEST(test_lmtp_data_max_size)
 {
+	static const size_t pieces[] = { 0, 1, 3, 4096, 10000 };
 	size_t len;
 	size_t stored;
 	char *wire = make_wire(5000, &len, &stored);
-	static const size_t pieces[] = { 0, 1, 4096 };
+	struct sink full;
 	size_t i;
 
-	for (i = 0; i < N_OF(pieces); i++) {
+	sink_init(&full, len);
+	{
 		struct lmtp_data d;
-		struct sink s;
 		size_t used;
 
-		sink_init(&s, len);
-		lmtp_data_init(&d, stored);
-		ck_assert_int_eq(decode(&d, wire, len, 0, pieces[i], &s, &used),
+		lmtp_data_init(&d, 0);
+		ck_assert_int_eq(decode(&d, wire, len, 0, 0, &full, &used),
 		    SMX_OK);
-		ck_assert_uint_eq(used, len);
-		ck_assert_int_eq(lmtp_data_result(&d), SMX_OK);
-		ck_assert_uint_eq(s.out.len, stored);
-		smx_buf_free(&s.out);
-
-		sink_init(&s, len);
-		lmtp_data_init(&d, stored - 1);
-		ck_assert_int_eq(decode(&d, wire, len, 0, pieces[i], &s, &used),
-		    SMX_OK);
-		ck_assert_uint_eq(used, len);
-		ck_assert_int_eq(lmtp_data_result(&d), SMX_INVALID);
-		ck_assert_uint_le(s.out.len, stored - 1);
-		ck_assert_uint_eq(d.n_stored, stored);
-		smx_buf_free(&s.out);
+		ck_assert_uint_eq(full.out.len, stored);
 	}
+	for (i = 0; i < N_OF(pieces); i++) {
+		static const size_t less[] = { 0, 1, 7, SMTP_DATA_CHUNK + 1 };
+		size_t j;
+
+		for (j = 0; j < N_OF(less); j++) {
+			struct lmtp_data d;
+			struct sink s;
+			size_t used;
+
+			sink_init(&s, len);
+			lmtp_data_init(&d, stored - less[j]);
+			ck_assert_int_eq(decode(&d, wire, len, 0, pieces[i], &s,
+			                     &used),
+			    SMX_OK);
+			ck_assert_uint_eq(used, len);
+			ck_assert_uint_eq(d.n_stored, stored);
+			ck_assert_int_eq(lmtp_data_result(&d),
+			    less[j] == 0 ? SMX_OK : SMX_INVALID);
+			ck_assert_uint_eq(s.out.len, stored - less[j]);
+			ck_assert_int_eq(memcmp(s.out.data, full.out.data,
+			                     s.out.len),
+			    0);
+			smx_buf_free(&s.out);
+		}
+	}
+	smx_buf_free(&full.out);
 	free(wire);
 }
 END_TEST

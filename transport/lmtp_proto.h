@@ -75,11 +75,12 @@ void lmtp_line_scan_reset(struct lmtp_line_scan *);
  *			the bytes kept (*used is non-zero only when the rest of
  *			a refused line was discarded).
  *	SMX_INVALID	the line is refused (reason: "line too long" as soon
- *			as LMTP_LINE_MAX bytes pass without a line end, "bare
- *			CR in command"); the caller answers it (LMTP_ERROR_LINE)
- *			and drops *used bytes. When its line end was not yet
- *			received, the reader discards the rest of the line by
- *			itself in later calls, up to its LF.
+ *			as its byte LMTP_LINE_MAX + 1 arrives and is not a line
+ *			end, "bare CR in command"); the caller answers it
+ *			(LMTP_ERROR_LINE) and drops *used bytes. When its
+ *			line end was not yet received, the reader discards
+ *			the rest of the line by itself in later calls, up to
+ *			its LF.
  * *line and *line_len are written only on SMX_OK. Pure; never exits.
  */
 enum smx_status lmtp_line_next(struct lmtp_line_scan *, const char *buf,

@@ -127,8 +127,9 @@
  */
 #define SMTP_RECIPIENTS_MAX 1000
 /*
- * Message data (transport/smtp_data, transport/spool). The writer buffers
- * at most SMTP_DATA_CHUNK bytes of output; the spool keeps the first
+ * Message data (transport/smtp_data, transport/spool, the LMTP DATA
+ * decoder in transport/lmtp_proto). The writer and the decoder buffer at
+ * most SMTP_DATA_CHUNK bytes of output; the spool keeps the first
  * SPOOL_MEM_MAX bytes in memory and moves larger messages to an unlinked
  * temporary file, copying in SPOOL_CHUNK pieces, so resident memory stays
  * bounded whatever the message size (Postfix message_size_limit, default
@@ -137,6 +138,19 @@
 #define SMTP_DATA_CHUNK 8192
 #define SPOOL_MEM_MAX (1024 * 1024)
 #define SPOOL_CHUNK 65536
+/*
+ * LMTP server side (transport/lmtp_proto), for Postfix's lmtp(8) client
+ * (RFC 2033). A command line is at most LMTP_LINE_MAX bytes without its
+ * line end: Postfix's line_length_limit (default 2048, postconf(5)) is
+ * the longest command line its smtpd reads, so it bounds the addresses of
+ * mail received by SMTP that the lmtp(8) client later sends (RFC 5321
+ * section 4.5.3.1.4 allows 512 bytes, more with extensions). A
+ * transaction has at most LMTP_RECIPIENTS_MAX recipients: the delivery
+ * relays them in one run, bounded as SMTP_RECIPIENTS_MAX; RFC 5321 section
+ * 4.5.3.1.10 answers the one over the bound with 452 (4.5.3).
+ */
+#define LMTP_LINE_MAX 2048
+#define LMTP_RECIPIENTS_MAX SMTP_RECIPIENTS_MAX
 /*
  * TLS (lib/smx_tls): reference names per connection (nexthop, dot-nexthop
  * and a few SRV/MX names, as Postfix smtp_tls_secure_cert_match), and the

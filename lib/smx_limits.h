@@ -152,6 +152,31 @@
 #define LMTP_LINE_MAX 2048
 #define LMTP_RECIPIENTS_MAX SMTP_RECIPIENTS_MAX
 /*
+ * XFORWARD IDENT (Postfix XFORWARD_README): a queue id, 10 to 12 letters
+ * and digits with the short form, up to 17 with enable_long_queue_ids;
+ * anything longer is not a Postfix queue id and is dropped.
+ */
+#define LMTP_IDENT_MAX 32
+/*
+ * secmx-lmtpd (transport/lmtpd_server, lmtpd_session). One connection is
+ * one lmtp(8) process of Postfix, whose default_process_limit is 100: a
+ * few times that is never reached by a working set-up, and beyond it a
+ * new connection gets 421 (Postfix retries). Refused commands end a
+ * connection at LMTPD_ERRORS_MAX (Postfix smtpd_hard_error_limit, 20).
+ * A reply that cannot be written within LMTPD_WRITE_TIMEOUT seconds ends
+ * it too (Postfix lmtp reads each reply with lmtp_*_timeout of 300s and
+ * more; a client that does not read for this long is gone). Each message
+ * in flight keeps LMTPD_SPOOL_MEM_MAX bytes in memory, the rest in a
+ * file, so that many concurrent large messages stay within a small
+ * resident size; LMTPD_MALLOC_ARENAS bounds glibc's per-thread arenas
+ * for the same reason (mallopt M_ARENA_MAX).
+ */
+#define LMTPD_CONNECTIONS_MAX 256
+#define LMTPD_ERRORS_MAX 20
+#define LMTPD_WRITE_TIMEOUT 300
+#define LMTPD_SPOOL_MEM_MAX (256 * 1024)
+#define LMTPD_MALLOC_ARENAS 2
+/*
  * TLS (lib/smx_tls): reference names per connection (nexthop, dot-nexthop
  * and a few SRV/MX names, as Postfix smtp_tls_secure_cert_match), and the
  * error text kept from the OpenSSL error queue.

@@ -306,21 +306,21 @@ local_failure(struct run *r, enum smx_status st, const char *enhanced,
 	r->local.cls = OUTCOME_LOCAL;
 }
 
-/* The context for a target, made on first use. NULL after local_failure. */
-static struct smx_tls_ctx *
-tls_ctx(struct run *r, enum deliver_verify verify)
+static struct smx_tls_ctx **
+tls_slot(struct deliver_tls *tls, enum deliver_verify verify)
 {
-	const struct smx_config *cfg = r->rq->cfg;
-	struct deliver_tls *tls = r->rq->tls;
-	struct smx_tls_ctx **slot = verify == DELIVER_VERIFY_DANE ? &tls->dane
-	    : verify == DELIVER_VERIFY_CONFIG                     ? &tls->verify
-	                                                          : &tls->none;
-	struct smx_tls_options o;
-	char reason[SMX_TLS_REASON_MAX];
-	char text[SMX_TLS_REASON_MAX + 64];
+	return verify == DELIVER_VERIFY_DANE  ? &tls->dane
+	    : verify == DELIVER_VERIFY_CONFIG ? &tls->verify
+	                                      : &tls->none;
+}
 
-	if (*slot != NULL)
-		return *slot;
+/* Make the context for verify into *slot. */
+static enum smx_status
+tls_make(const struct smx_config *cfg, enum deliver_verify verify,
+    struct smx_tls_ctx **slot, char *reason, size_t reason_size)
+{
+	struct smx_tls_options o;
+
 	memset(&o, 0, sizeof(o));
 	/* STYLE: TLS 1.2 at least, whatever the receiving side accepts. */
 	o.min_protocol =
@@ -330,7 +330,40 @@ tls_ctx(struct run *r, enum deliver_verify verify)
 	                                         : SMX_TLS_VERIFY_NONE;
 	o.ca_file = cfg->tls_ca_file;
 	o.ca_path = cfg->tls_ca_path;
-	if (smx_tls_ctx_new(&o, slot, reason, sizeof(reason)) != SMX_OK) {
+	return smx_tls_ctx_new(&o, slot, reason, reason_size);
+}
+
+enum smx_status
+deliver_tls_init(struct deliver_tls *t, const struct smx_config *cfg,
+    char *reason, size_t reason_size)
+{
+	static const enum deliver_verify kinds[] = { DELIVER_VERIFY_NONE,
+		DELIVER_VERIFY_CONFIG, DELIVER_VERIFY_DANE };
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (tls_make(cfg, kinds[i], tls_slot(t, kinds[i]), reason,
+		        reason_size) != SMX_OK) {
+			deliver_tls_free(t);
+			return SMX_TEMPFAIL;
+		}
+	}
+	return SMX_OK;
+}
+
+/* The context for a target, made on first use. NULL after local_failure. */
+static struct smx_tls_ctx *
+tls_ctx(struct run *r, enum deliver_verify verify)
+{
+	struct smx_tls_ctx **slot = tls_slot(r->rq->tls, verify);
+	char reason[SMX_TLS_REASON_MAX];
+	char text[SMX_TLS_REASON_MAX + 64];
+
+	if (*slot != NULL)
+		return *slot;
+	if (tls_make(r->rq->cfg, verify, slot, reason, sizeof(reason)) !=
+	    SMX_OK) {
 		smx_log_error("TLS client setup failed: %s", reason);
 		(void)snprintf(text, sizeof(text),
 		    "TLS client setup failed: %s", reason);
@@ -465,6 +498,11 @@ try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
 
 	if (is_self(r, a, t->host))
 		return false;
+	if (rq->stop != NULL && atomic_load(rq->stop)) {
+		outcome_agg_add_local(&r->agg, "4.3.2",
+		    "delivery stopped: the service is shutting down");
+		return true;
+	}
 	if (r->n_attempts >= TRANSPORT_ATTEMPTS_MAX) {
 		outcome_agg_add_local(&r->agg, "4.4.4",
 		    "too many delivery attempts; trying again later");
@@ -493,6 +531,8 @@ try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
 	p.timeout_ms = timeout_ms;
 	p.message = rq->message;
 	p.mode = rq->mode;
+	p.is_8bitmime = rq->is_8bitmime;
+	p.is_smtputf8 = rq->is_smtputf8;
 	p.tls.chain = r->io->chain;
 	(void)r->io->session(&p, &res);
 	res.is_secure = plan->is_secure;

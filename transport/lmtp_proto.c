@@ -185,6 +185,7 @@ static const struct {
 	{ "VRFY", LMTP_VERB_VRFY },
 	{ "EHLO", LMTP_VERB_EHLO },
 	{ "HELO", LMTP_VERB_HELO },
+	{ "XFORWARD", LMTP_VERB_XFORWARD },
 };
 
 const char *
@@ -593,13 +594,119 @@ lookup_verb(const char *s, size_t len)
 {
 	size_t i;
 
-	if (len != 4)
-		return LMTP_VERB_UNKNOWN;
 	for (i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
-		if (smx_ascii_ncasecmp(s, verbs[i].name, 4) == 0)
+		if (strlen(verbs[i].name) == len &&
+		    smx_ascii_ncasecmp(s, verbs[i].name, len) == 0)
 			return verbs[i].verb;
 	}
 	return LMTP_VERB_UNKNOWN;
+}
+
+/* The attributes of XFORWARD_README; only IDENT is kept. */
+static bool
+is_xforward_name(const char *k, size_t len)
+{
+	static const char *const names[] = { "NAME", "ADDR", "PORT", "PROTO",
+		"HELO", "IDENT", "SOURCE" };
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		if (strlen(names[i]) == len &&
+		    smx_ascii_ncasecmp(k, names[i], len) == 0)
+			return true;
+	}
+	return false;
+}
+
+static int
+hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * IDENT's value, xtext (RFC 3461 section 4): a Postfix queue id is kept
+ * when it is 1 to LMTP_IDENT_MAX letters and digits; anything else
+ * ("[UNAVAILABLE]", odd bytes) is dropped, as it only labels log lines.
+ */
+static void
+xforward_ident(struct lmtp_command *out, const char *v, size_t len)
+{
+	size_t n = 0;
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		int c = (unsigned char)v[i];
+
+		if (c == '+') {
+			int hi;
+			int lo;
+
+			if (i + 2 >= len)
+				return;
+			hi = hex_value((unsigned char)v[i + 1]);
+			lo = hex_value((unsigned char)v[i + 2]);
+			if (hi < 0 || lo < 0)
+				return;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (!is_alnum((unsigned char)c) || n >= LMTP_IDENT_MAX)
+			return;
+		out->ident[n++] = (char)c;
+	}
+	if (n == 0)
+		return;
+	out->ident[n] = '\0';
+	out->has_ident = true;
+}
+
+/* XFORWARD SP name=value *(SP name=value), XFORWARD_README. */
+static enum smx_status
+parse_xforward(struct lmtp_command *out, const char *s, size_t len)
+{
+	size_t i = 0;
+
+	if (len < 2 || s[0] != ' ')
+		return refuse(out, LMTP_ERROR_SYNTAX,
+		    "expected XFORWARD name=value");
+	while (i < len) {
+		const char *k;
+		const char *v;
+		size_t klen = 0;
+		size_t vlen = 0;
+
+		while (i < len && s[i] == ' ')
+			i++;
+		if (i >= len)
+			break;
+		k = s + i;
+		while (i < len && s[i] != '=' && s[i] != ' ') {
+			i++;
+			klen++;
+		}
+		if (i >= len || s[i] != '=' || !is_xforward_name(k, klen))
+			return refuse(out, LMTP_ERROR_SYNTAX,
+			    "bad XFORWARD attribute");
+		v = s + ++i;
+		for (; i < len && s[i] != ' '; i++, vlen++) {
+			unsigned char c = (unsigned char)s[i];
+
+			if (c < 33 || c > 126)
+				return refuse(out, LMTP_ERROR_SYNTAX,
+				    "bad XFORWARD value");
+		}
+		if (vlen == 0)
+			return refuse(out, LMTP_ERROR_SYNTAX,
+			    "empty XFORWARD value");
+		if (klen == 5 && smx_ascii_ncasecmp(k, "IDENT", 5) == 0)
+			xforward_ident(out, v, vlen);
+	}
+	return SMX_OK;
 }
 
 enum smx_status
@@ -649,6 +756,8 @@ lmtp_command_parse(const char *line, size_t len, struct lmtp_command *out)
 			return refuse(out, LMTP_ERROR_SYNTAX,
 			    "VRFY needs an argument");
 		return SMX_OK;
+	case LMTP_VERB_XFORWARD:
+		return parse_xforward(out, line, len);
 	case LMTP_VERB_NOOP:
 	case LMTP_VERB_EHLO:
 	case LMTP_VERB_HELO:

@@ -100,6 +100,7 @@ enum lmtp_verb {
 	LMTP_VERB_VRFY, /* the server answers 252 (RFC 5321 3.5.3) */
 	LMTP_VERB_EHLO, /* recognised so that the server answers "use LHLO" */
 	LMTP_VERB_HELO,
+	LMTP_VERB_XFORWARD, /* Postfix's queue id (XFORWARD_README) */
 };
 
 /* BODY= of MAIL FROM (RFC 6152). */
@@ -134,6 +135,8 @@ struct lmtp_command {
 	enum lmtp_body body;
 	bool is_smtputf8;
 	bool is_null_path; /* MAIL FROM:<> */
+	bool has_ident;    /* XFORWARD IDENT= with a usable queue id */
+	char ident[LMTP_IDENT_MAX + 1];
 	enum lmtp_error error;
 	const char *reason;
 };
@@ -147,6 +150,13 @@ struct lmtp_command {
  *	DATA, RSET, QUIT	no argument
  *	NOOP [SP string], VRFY SP string	the string is not kept
  *	EHLO, HELO		anything after them is ignored
+ *	XFORWARD SP name=value...	the attributes of Postfix's
+ *				XFORWARD_README (NAME, ADDR, PORT, PROTO,
+ *				HELO, IDENT, SOURCE; others refused as
+ *				LMTP_ERROR_SYNTAX); only IDENT is kept, in
+ *				ident, when its xtext value is 1 to
+ *				LMTP_IDENT_MAX letters and digits (a Postfix
+ *				queue id); has_ident tells
  * Paths (RFC 5321 section 4.1.2): "<", an optional source route "@a,@b:"
  * (dropped, RFC 5321 section 4.1.1.3), a local part (dot-string or quoted
  * string) "@" a domain (labels or an address literal), ">", within

@@ -38,6 +38,7 @@ spool_init(struct spool *sp)
 {
 	memset(sp, 0, sizeof(*sp));
 	sp->fd = -1;
+	sp->mem_max = SPOOL_MEM_MAX;
 }
 
 /* read(2) until size bytes, EOF or error; EINTR is retried. */
@@ -110,12 +111,12 @@ spool_append(struct spool *sp, const char *buf, size_t len,
 		return append_fail(sp, SMX_INVALID);
 	}
 	if (sp->mem == NULL && sp->fd < 0 &&
-	    (sp->mem = malloc(SPOOL_MEM_MAX)) == NULL) {
+	    (sp->mem = malloc(sp->mem_max > 0 ? sp->mem_max : 1)) == NULL) {
 		snprintf(reason, reason_size, "out of memory");
 		return append_fail(sp, SMX_TEMPFAIL);
 	}
 	/* Memory first, while the file has nothing. */
-	room = sp->fd < 0 ? SPOOL_MEM_MAX - sp->mem_len : 0;
+	room = sp->fd < 0 ? sp->mem_max - sp->mem_len : 0;
 	if (room > len)
 		room = len;
 	if (room > 0) {
@@ -231,9 +232,12 @@ spool_is_file(const struct spool *sp)
 void
 spool_free(struct spool *sp)
 {
+	size_t mem_max = sp->mem_max;
+
 	free(sp->mem);
 	sp->mem = NULL;
 	if (sp->fd >= 0)
 		(void)close(sp->fd);
 	spool_init(sp);
+	sp->mem_max = mem_max;
 }

@@ -12,12 +12,15 @@
  * struct spool - a whole message, stored once (read from a descriptor such
  * as pipe(8) stdin, or appended piece by piece as a server receives it)
  * and readable again from the start as often as needed, so that a second
- * server can be tried. The first SPOOL_MEM_MAX bytes are kept in memory;
+ * server can be tried. The first mem_max bytes are kept in memory;
  * the rest goes to an unlinked temporary file. The caller owns the
  * struct; spool_free() releases what it holds.
  */
 struct spool {
-	char *mem;                   /* SPOOL_MEM_MAX bytes, or NULL */
+	char *mem;                   /* mem_max bytes, or NULL */
+	size_t mem_max;              /* memory before the file; spool_init
+	                              * sets SPOOL_MEM_MAX, a caller may
+	                              * lower it before the first append */
 	size_t mem_len;              /* bytes of the message in mem */
 	int fd;                      /* unlinked temporary file, or -1 */
 	unsigned long long size;     /* bytes of the message in all */
@@ -47,7 +50,7 @@ enum smx_status spool_read_fd(struct spool *sp, int fd,
  * spool_append - add len bytes of buf at the end of the message in sp
  * (initialised with spool_init; any number of calls, of any size,
  * including 0). The first SPOOL_MEM_MAX bytes go to memory (allocated at
- * the first byte), the rest to a temporary file made as for
+ * the first byte; mem_max of them), the rest to a temporary file made as for
  * spool_read_fd. max_size bounds the whole message (0: no bound other
  * than the file system). Returns SMX_OK; SMX_INVALID ("message too
  * large") when the message would exceed max_size; SMX_TEMPFAIL on memory

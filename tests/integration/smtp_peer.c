@@ -57,7 +57,11 @@
  *	Lines up to 4096 bytes; every socket wait is bounded by a 10 s
  *	SO_RCVTIMEO/SO_SNDTIMEO (30 s in the stall scenario).
  * DIAGNOSTICS
- *	Exits 1 with a message on stderr on setup errors.
+ *	Exits 1 with a message on stderr on setup errors. A client that
+ *	hangs up early ends only its connection: SIGPIPE is ignored (with
+ *	TLS 1.3 the server writes its session tickets after the client's
+ *	Finished, when a client that rejects the certificate may already
+ *	have closed the connection).
  * SECURITY
  *	Test code only; never installed. It is the server side of TLS and,
  *	being a test tool and not part of the product, includes OpenSSL
@@ -67,6 +71,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -482,6 +487,7 @@ main(int argc, char **argv)
 	int opt;
 	FILE *fp;
 
+	(void)signal(SIGPIPE, SIG_IGN);
 	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:M")) != -1) {
 		switch (opt) {
 		case 's':

@@ -268,9 +268,9 @@ probe_case() {
 	shift 4
 	dnssec_probe "$_n" "$_c" "$_d" "$@"
 	if [ "$DNSSEC_RC" = "$_x" ]; then
-		smx_pass "secmx-probe $* $_d: exit $_x"
+		smx_pass "secmx-probe ${*:+$* }$_d: exit $_x"
 	else
-		smx_fail "secmx-probe $* $_d: exit $DNSSEC_RC, expected $_x"
+		smx_fail "secmx-probe ${*:+$* }$_d: exit $DNSSEC_RC, expected $_x"
 		smx_show "$DNSSEC_DIR/probe-$_n.err" 5
 	fi
 	dnssec_normalise <"$DNSSEC_DIR/probe-$_n.out" >"$DNSSEC_DIR/probe-$_n.txt"

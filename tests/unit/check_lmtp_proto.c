@@ -431,6 +431,53 @@ START_TEST(test_lmtp_command_parse)
 }
 END_TEST
 
+/* XFORWARD: IDENT kept when it is a queue id; other attributes ignored. */
+static const struct {
+	const char *in;
+	enum smx_status st;
+	const char *ident; /* NULL: none kept */
+} xforward_cases[] = {
+	{ "XFORWARD IDENT=4F2A31C0D2", SMX_OK, "4F2A31C0D2" },
+	{ "xforward ident=3xYz9k2Lq1mNbVc", SMX_OK, "3xYz9k2Lq1mNbVc" },
+	{ "XFORWARD NAME=mail.example ADDR=192.0.2.1 IDENT=AB12", SMX_OK,
+	    "AB12" },
+	{ "XFORWARD IDENT=AB+31", SMX_OK, "AB1" },
+	{ "XFORWARD IDENT=[UNAVAILABLE]", SMX_OK, NULL },
+	{ "XFORWARD IDENT=AB+2F1", SMX_OK, NULL },
+	{ "XFORWARD IDENT=AB+3", SMX_OK, NULL },
+	{ "XFORWARD IDENT=AB+zz", SMX_OK, NULL },
+	{ "XFORWARD IDENT=0123456789012345678901234567890123", SMX_OK, NULL },
+	{ "XFORWARD PROTO=ESMTP HELO=client.example SOURCE=REMOTE", SMX_OK,
+	    NULL },
+	{ "XFORWARD", SMX_INVALID, NULL },
+	{ "XFORWARD IDENT", SMX_INVALID, NULL },
+	{ "XFORWARD IDENT=", SMX_INVALID, NULL },
+	{ "XFORWARD COLOR=red", SMX_INVALID, NULL },
+	{ "XFORWARD IDENT=A\xc3\xa9", SMX_INVALID, NULL },
+	{ "XFORWARD =x", SMX_INVALID, NULL },
+};
+
+START_TEST(test_lmtp_command_xforward)
+{
+	struct lmtp_command c;
+	enum smx_status st;
+
+	st = lmtp_command_parse(xforward_cases[_i].in,
+	    strlen(xforward_cases[_i].in), &c);
+	ck_assert_msg(st == xforward_cases[_i].st, "case %d (%s): status %d",
+	    _i, xforward_cases[_i].in, st);
+	ck_assert_int_eq(c.verb, LMTP_VERB_XFORWARD);
+	if (st != SMX_OK) {
+		ck_assert_int_eq(c.error, LMTP_ERROR_SYNTAX);
+		return;
+	}
+	ck_assert(c.has_ident == (xforward_cases[_i].ident != NULL));
+	if (c.has_ident)
+		ck_assert_str_eq(c.ident, xforward_cases[_i].ident);
+	ck_assert_str_eq(lmtp_verb_name(c.verb), "XFORWARD");
+}
+END_TEST
+
 /* "<" + local part of n 'x' + "@b.example" + ">", as a MAIL command. */
 static size_t
 path_command(char *buf, size_t size, size_t path_len, const char *verb)
@@ -1234,6 +1281,8 @@ lmtp_suite(void)
 
 	tc = tcase_create("commands");
 	tcase_add_loop_test(tc, test_lmtp_command_parse, 0, N_OF(cmd_cases));
+	tcase_add_loop_test(tc, test_lmtp_command_xforward, 0,
+	    N_OF(xforward_cases));
 	tcase_add_test(tc, test_lmtp_command_path_cap);
 	tcase_add_test(tc, test_lmtp_command_line_cap);
 	tcase_add_test(tc, test_lmtp_command_8bit);

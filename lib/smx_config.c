@@ -68,6 +68,7 @@ enum param_kind {
 	PARAM_BOOL,       /* bool: yes or no, ASCII case-insensitive */
 	PARAM_TEXT,       /* char *: text accepted by check(), empty = NULL */
 	PARAM_DOMAINS,    /* char *: domains and table paths (local_domains) */
+	PARAM_LOG,        /* enum smx_log_dest, and log_file for a path */
 };
 
 struct keyword {
@@ -106,12 +107,6 @@ static const struct keyword tls_words[] = {
 static const struct keyword audit_words[] = {
 	{ "decisions", SMX_AUDIT_DECISIONS },
 	{ "all", SMX_AUDIT_ALL },
-	{ NULL, 0 },
-};
-
-static const struct keyword log_words[] = {
-	{ "syslog", SMX_LOG_SYSLOG },
-	{ "stderr", SMX_LOG_STDERR },
 	{ NULL, 0 },
 };
 
@@ -247,11 +242,10 @@ static const struct param params[] = {
 	    .keywords = audit_words,
 	    .expect = "expected decisions or all" },
 	{ .name = "log_destination",
-	    .kind = PARAM_KEYWORD,
+	    .kind = PARAM_LOG,
 	    .def = "syslog",
 	    .offset = FIELD(log_destination),
-	    .keywords = log_words,
-	    .expect = "expected syslog or stderr" },
+	    .expect = "expected syslog, stderr or an absolute path" },
 	{ .name = "request_timeout",
 	    .kind = PARAM_TIME,
 	    .def = "10s",
@@ -529,6 +523,23 @@ set_param(struct smx_config *cfg, const struct param *p, const char *value)
 		return SMX_OK;
 	case PARAM_DOMAINS:
 		return set_domains(cfg, p, value, len);
+	case PARAM_LOG:
+		copy = NULL;
+		if (smx_ascii_casecmp(value, "syslog") == 0)
+			cfg->log_destination = SMX_LOG_SYSLOG;
+		else if (smx_ascii_casecmp(value, "stderr") == 0)
+			cfg->log_destination = SMX_LOG_STDERR;
+		else if (value[0] == '/' && len < SMX_CONF_PATH_MAX &&
+		    value[len - 1] != '/') {
+			if ((copy = strdup(value)) == NULL)
+				return SMX_TEMPFAIL;
+			cfg->log_destination = SMX_LOG_FILE;
+		} else {
+			return SMX_INVALID;
+		}
+		free(cfg->log_file);
+		cfg->log_file = copy;
+		return SMX_OK;
 	case PARAM_TEXT:
 		field = (char **)((char *)cfg + p->offset);
 		if (!p->check(value, len))
@@ -867,6 +878,7 @@ smx_config_free(struct smx_config *cfg)
 			*field = NULL;
 		}
 	}
+	free(cfg->log_file);
 	free(cfg->path);
 	free(cfg);
 }
@@ -944,4 +956,15 @@ smx_tls_version_parse(const char *s, enum smx_tls_version *out)
 		}
 	}
 	return SMX_INVALID;
+}
+
+bool
+smx_config_log_open(const struct smx_config *cfg, const char *ident,
+    bool allow_stderr)
+{
+	enum smx_log_dest dest = cfg->log_destination;
+
+	if (dest == SMX_LOG_STDERR && !allow_stderr)
+		dest = SMX_LOG_SYSLOG;
+	return smx_log_open(ident, dest, cfg->log_file);
 }

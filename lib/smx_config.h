@@ -74,6 +74,7 @@ struct smx_config {
 	enum smx_tls_version tls_min_protocol; /* default TLSv1.2 */
 	enum smx_audit audit;                  /* default decisions */
 	enum smx_log_dest log_destination;     /* default syslog */
+	char *log_file; /* log_destination as a path (SMX_LOG_FILE) */
 	unsigned long request_timeout; /* stalled mid-request; default 10s */
 	unsigned long idle_timeout;    /* between requests; default 3600s */
 
@@ -144,6 +145,15 @@ enum smx_status smx_config_load(const char *path, struct smx_config **out,
 
 /* smx_config_free - release a config and its tables; NULL is fine. */
 void smx_config_free(struct smx_config *);
+
+/*
+ * smx_config_log_open - log as ident to log_destination: syslog, a file
+ * (reopened by every call, for log rotation on SIGHUP), or stderr when
+ * allow_stderr (a foreground run; otherwise syslog). Returns what
+ * smx_log_open returns.
+ */
+bool smx_config_log_open(const struct smx_config *, const char *ident,
+    bool allow_stderr);
 
 /*
  * Names and parsers of the enums above, shared by config, tables, the

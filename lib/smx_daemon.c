@@ -186,7 +186,7 @@ smx_daemon_option(struct smx_daemon *d, int ch, const char *arg, char *err,
 
 enum smx_status
 smx_daemon_start(struct smx_daemon *d, const char *ident,
-    enum smx_log_dest dest)
+    const struct smx_config *cfg)
 {
 	char err[SMX_LOG_LINE_MAX];
 	enum smx_status st;
@@ -200,12 +200,14 @@ smx_daemon_start(struct smx_daemon *d, const char *ident,
 			return st;
 		}
 		if (!d->is_foreground) {
-			smx_log_open(ident, SMX_LOG_SYSLOG);
+			smx_log_open(ident, SMX_LOG_SYSLOG, NULL);
 			if ((st = smx_daemon_detach()) != SMX_OK)
 				return st;
 		}
 	}
-	smx_log_open(ident, dest);
+	/* stderr only for a daemon in the foreground: spawn(8) owns it. */
+	(void)smx_config_log_open(cfg, ident,
+	    d->n_endpoints > 0 && d->is_foreground);
 	if (d->pidfile != NULL) {
 		if ((st = smx_daemon_write_pidfile(d->pidfile)) != SMX_OK)
 			return st;

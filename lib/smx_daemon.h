@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "smx_config.h"
 #include "smx_listen.h"
 #include "smx_log.h"
 #include "smx_status.h"
@@ -59,12 +60,12 @@ enum smx_status smx_daemon_option(struct smx_daemon *, int ch, const char *arg,
  * smx_daemon_start - with endpoints: open them (as root, so that a socket
  * can be placed in Postfix's queue directory), then detach unless -f was
  * given. Then, also without endpoints (spawn(8) mode), reopen the log as
- * ident on dest, write the pid file and drop privileges to -u USER. Logs
- * every failure and returns its status; the caller then calls
- * smx_daemon_stop.
+ * ident on cfg's log_destination (stderr only for a daemon run with -f),
+ * write the pid file and drop privileges to -u USER. Logs every failure
+ * and returns its status; the caller then calls smx_daemon_stop.
  */
 enum smx_status smx_daemon_start(struct smx_daemon *, const char *ident,
-    enum smx_log_dest dest);
+    const struct smx_config *cfg);
 
 /*
  * smx_daemon_stop - close the listening sockets and remove the pid file

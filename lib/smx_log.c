@@ -15,6 +15,15 @@
  *	and the time stamp is formatted once per second, so a line costs
  *	one system call instead of syslog(3)'s two (getpid and send).
  *
+ *	A log file (log_destination = /path, for hosts without a syslog
+ *	daemon) gets the same lines as the traditional syslog file format
+ *	that Postfix's maillog_file uses ("Mmm dd hh:mm:ss host
+ *	ident[pid]: text"), one write(2) per line in append mode, so that
+ *	several processes can share the file; smx_log_open reopens it (log
+ *	rotation: SIGHUP). Lines on stderr carry the same time stamp unless
+ *	systemd's journal reads them (JOURNAL_STREAM set), which stamps
+ *	them itself.
+ *
  *	In batch mode (smx_log_set_batch) info and debug lines are queued and
  *	sent together with sendmmsg(2) by smx_log_flush, which an event loop
  *	calls once per round: the audit lines of all requests answered in
@@ -41,6 +50,7 @@
 #include "smx_log.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -69,7 +79,10 @@ static bool log_verbose;
 static smx_log_sink_fn *log_sink;
 static void *log_sink_ctx;
 static int log_fd = -1;
-static pid_t log_pid; /* 0: not known in this process yet */
+static int log_file_fd = -1;
+static char log_host[64] = "localhost"; /* for file lines */
+static bool log_stderr_stamp;           /* not under systemd's journal */
+static pid_t log_pid;                   /* 0: not known in this process yet */
 static bool log_is_batched;
 static bool log_has_atfork;
 static time_t log_stamp_time = (time_t)-1;
@@ -136,21 +149,67 @@ log_connect(void)
 	return true;
 }
 
-void
-smx_log_open(const char *ident, enum smx_log_dest dest)
+/* The file for log_destination = /path; false with errno. */
+static bool
+log_file_open(const char *path)
 {
+	char *dot;
+
+	if (log_file_fd >= 0)
+		(void)close(log_file_fd);
+	log_file_fd = -1;
+	if (path == NULL || path[0] != '/') {
+		errno = EINVAL;
+		return false;
+	}
+	log_file_fd = open(path,
+	    O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY,
+	    0640);
+	if (log_file_fd < 0)
+		return false;
+	/* The short host name, as syslog daemons write it. */
+	if (gethostname(log_host, sizeof(log_host)) != 0)
+		smx_strlcpy(log_host, "localhost", sizeof(log_host));
+	log_host[sizeof(log_host) - 1] = '\0';
+	if ((dot = strchr(log_host, '.')) != NULL && dot != log_host)
+		*dot = '\0';
+	return true;
+}
+
+bool
+smx_log_open(const char *ident, enum smx_log_dest dest, const char *path)
+{
+	bool is_ok = true;
+	int saved = 0;
+
 	(void)pthread_mutex_lock(&log_lock);
 	log_flush();
 	log_disconnect();
+	if (dest == SMX_LOG_FILE && !log_file_open(path)) {
+		saved = errno;
+		dest = SMX_LOG_SYSLOG;
+		is_ok = false;
+	} else if (dest != SMX_LOG_FILE && log_file_fd >= 0) {
+		(void)close(log_file_fd);
+		log_file_fd = -1;
+	}
 	log_ident = ident;
 	log_dest = dest;
 	log_pid = 0;
+	log_stderr_stamp = getenv("JOURNAL_STREAM") == NULL;
 	if (!log_has_atfork)
 		log_has_atfork = pthread_atfork(log_atfork_prepare,
 		                     log_atfork_parent, log_atfork_child) == 0;
 	if (dest == SMX_LOG_SYSLOG)
 		(void)log_connect();
 	(void)pthread_mutex_unlock(&log_lock);
+	if (!is_ok) {
+		errno = saved;
+		smx_log_warning_errno("cannot open the log file %s; logging to "
+		                      "syslog",
+		    path != NULL ? path : "(none)");
+	}
+	return is_ok;
 }
 
 bool
@@ -236,13 +295,11 @@ smx_log_flush(void)
 	(void)pthread_mutex_unlock(&log_lock);
 }
 
-/* Queue (or send) one line as a syslog datagram, as syslog(3) formats. */
+/* log_stamp: "Mmm dd hh:mm:ss" of now, formatted once per second. */
 static void
-log_syslog(int prio, const char *line, size_t len)
+log_stamp_now(void)
 {
 	time_t now = time(NULL);
-	char *d;
-	int n;
 
 	if (now != log_stamp_time) {
 		struct tm tm;
@@ -256,6 +313,36 @@ log_syslog(int prio, const char *line, size_t len)
 	}
 	if (log_pid == 0)
 		log_pid = getpid();
+}
+
+/* One line to the log file, in one write(2). */
+static void
+log_file_line(const char *line, size_t len)
+{
+	char d[LOG_DGRAM_MAX + 64];
+	ssize_t w;
+	int n;
+
+	log_stamp_now();
+	n = snprintf(d, sizeof(d), "%s %s %.*s[%ld]: ", log_stamp, log_host,
+	    LOG_IDENT_MAX, log_ident, (long)log_pid);
+	if (n < 0 || (size_t)n + len + 1 > sizeof(d))
+		return;
+	memcpy(d + n, line, len);
+	d[(size_t)n + len] = '\n';
+	do {
+		w = write(log_file_fd, d, (size_t)n + len + 1);
+	} while (w < 0 && errno == EINTR);
+}
+
+/* Queue (or send) one line as a syslog datagram, as syslog(3) formats. */
+static void
+log_syslog(int prio, const char *line, size_t len)
+{
+	char *d;
+	int n;
+
+	log_stamp_now();
 	if (n_batch == LOG_BATCH_MAX)
 		log_flush();
 	d = batch[n_batch];
@@ -317,11 +404,20 @@ emit(int prio, const char *prefix, bool with_errno, const char *fmt, va_list ap)
 	(void)pthread_mutex_lock(&log_lock);
 	if (log_sink != NULL)
 		log_sink(prio, line, log_sink_ctx);
-	if (log_dest == SMX_LOG_STDERR)
-		fprintf(stderr, "%s[%ld]: %s\n", log_ident, (long)getpid(),
-		    line);
-	else
+	if (log_dest == SMX_LOG_STDERR) {
+		if (log_stderr_stamp) {
+			log_stamp_now();
+			fprintf(stderr, "%s %s[%ld]: %s\n", log_stamp,
+			    log_ident, (long)getpid(), line);
+		} else {
+			fprintf(stderr, "%s[%ld]: %s\n", log_ident,
+			    (long)getpid(), line);
+		}
+	} else if (log_dest == SMX_LOG_FILE) {
+		log_file_line(line, len);
+	} else {
 		log_syslog(prio, line, len);
+	}
 	(void)pthread_mutex_unlock(&log_lock);
 	errno = saved_errno;
 }

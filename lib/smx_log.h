@@ -6,7 +6,9 @@
 
 enum smx_log_dest {
 	SMX_LOG_SYSLOG = 0, /* syslog(3), facility LOG_MAIL, LOG_PID */
-	SMX_LOG_STDERR = 1, /* foreground runs only: "ident[pid]: text" */
+	SMX_LOG_STDERR = 1, /* foreground runs only: "[Mmm dd hh:mm:ss ]
+	                     * ident[pid]: text" */
+	SMX_LOG_FILE = 2,   /* "Mmm dd hh:mm:ss host ident[pid]: text" */
 };
 
 /*
@@ -17,11 +19,15 @@ enum smx_log_dest {
 typedef void smx_log_sink_fn(int prio, const char *line, void *ctx);
 
 /*
- * smx_log_open - set the ident ("secmx/policyd") and destination. The ident
- * string must stay valid while logging is in use. May be called again, for
- * example after a reload changes log_destination. Never exits.
+ * smx_log_open - set the ident ("secmx/policyd") and destination; path is
+ * the file for SMX_LOG_FILE (an absolute path, opened for appending,
+ * created mode 0640, never through a symbolic link) and ignored
+ * otherwise. The ident string must stay valid while logging is in use.
+ * May be called again, for example after a reload, and reopens the file
+ * (log rotation). Returns false when the file cannot be opened: lines
+ * then go to syslog, the first one a warning that says why. Never exits.
  */
-void smx_log_open(const char *ident, enum smx_log_dest);
+bool smx_log_open(const char *ident, enum smx_log_dest, const char *path);
 
 /*
  * smx_log_set_socket - the syslog socket to send to instead of /dev/log

@@ -384,11 +384,7 @@ serve(struct options *o)
 	/* SIGHUP reloads it after chdir("/"). */
 	if (realpath(o->config, config_path) == NULL)
 		(void)smx_strlcpy(config_path, o->config, sizeof(config_path));
-	if (smx_daemon_start(&o->d, IDENT,
-	        is_daemon && o->d.is_foreground &&
-	                cfg->log_destination == SMX_LOG_STDERR
-	            ? SMX_LOG_STDERR
-	            : SMX_LOG_SYSLOG) != SMX_OK)
+	if (smx_daemon_start(&o->d, IDENT, cfg) != SMX_OK)
 		goto fail;
 
 	memset(&so, 0, sizeof(so));
@@ -398,6 +394,8 @@ serve(struct options *o)
 	so.n_listen_fds = o->d.n_fds;
 	so.in_fd = STDIN_FILENO;
 	so.out_fd = STDOUT_FILENO;
+	so.log_ident = IDENT;
+	so.allow_stderr = is_daemon && o->d.is_foreground;
 	if (is_daemon)
 		smx_log_info("starting socketmap server");
 	st = lookup_server_run(&so);
@@ -424,7 +422,8 @@ main(int argc, char **argv)
 	/* Under spawn(8), stderr is the Postfix connection: syslog only. */
 	smx_log_open(IDENT,
 	    o.is_serve && o.d.n_endpoints == 0 ? SMX_LOG_SYSLOG
-	                                       : SMX_LOG_STDERR);
+	                                       : SMX_LOG_STDERR,
+	    NULL);
 	smx_log_set_verbose(o.is_verbose);
 	if (!is_ok) {
 		usage();

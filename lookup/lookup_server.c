@@ -113,7 +113,8 @@ answer(const struct socketmap_ctx *ctx, char *buf, size_t *len, int out_fd,
 
 enum smx_status
 lookup_server_conn(const struct socketmap_ctx *ctx, int in_fd, int out_fd,
-    unsigned long idle_timeout, unsigned long request_timeout, const char *peer)
+    unsigned long idle_timeout, unsigned long request_timeout, const char *peer,
+    void (*refresh)(void *), void *refresh_arg)
 {
 	char buf[SOCKETMAP_WIRE_MAX];
 	long long deadline = 0;
@@ -123,6 +124,8 @@ lookup_server_conn(const struct socketmap_ctx *ctx, int in_fd, int out_fd,
 		enum smx_status st;
 		ssize_t n;
 
+		if (refresh != NULL && len > 0)
+			refresh(refresh_arg);
 		st = answer(ctx, buf, &len, out_fd, request_timeout, peer);
 		if (st != SMX_OK)
 			return st;
@@ -280,6 +283,8 @@ reload(struct daemon *d)
 	char err[SMX_LOG_LINE_MAX];
 	struct smx_config *cfg = NULL;
 
+	size_t i;
+
 	if (smx_config_load(d->opts->config_path, &cfg, err, sizeof(err)) !=
 	    SMX_OK) {
 		smx_log_error("%s (keeping the running configuration)", err);
@@ -287,37 +292,79 @@ reload(struct daemon *d)
 	}
 	smx_config_free(d->cfg);
 	d->cfg = cfg;
+	(void)smx_config_log_open(cfg,
+	    d->opts->log_ident != NULL ? d->opts->log_ident : "secmx/lookup",
+	    d->opts->allow_stderr);
 	smx_log_info("configuration reloaded");
+	/* Open connections answer their next request from it too. */
+	for (i = 0; i < d->n_children; i++)
+		(void)kill(d->children[i], SIGHUP);
 }
 
-/* The child: serve fd with the configuration as forked, then _exit. */
-static void __attribute__((noreturn)) child_main(struct daemon *d, int fd)
-{
-	struct sigaction sa;
+/* What a child serves with; replaced when SIGHUP reloads it. */
+struct child {
+	const char *config_path;
+	struct smx_config *cfg;
 	struct smx_dns_opts dns;
 	struct socketmap_ctx ctx;
+};
+
+/* Before a request: after a SIGHUP, load the configuration again. */
+static void
+child_refresh(void *arg)
+{
+	struct child *c = arg;
+	char err[SMX_LOG_LINE_MAX];
+	struct smx_config *cfg = NULL;
+
+	if (!got_hup)
+		return;
+	got_hup = 0;
+	if (smx_config_load(c->config_path, &cfg, err, sizeof(err)) != SMX_OK) {
+		smx_log_error("%s (keeping the running configuration)", err);
+		return;
+	}
+	smx_config_free(c->cfg);
+	c->cfg = cfg;
+	socketmap_dns_opts(cfg, &c->dns);
+	c->ctx.cfg = cfg;
+}
+
+/*
+ * The child: serve fd with the configuration as forked, and with the one
+ * a SIGHUP loads for the requests after it; then _exit.
+ */
+static void __attribute__((noreturn)) child_main(struct daemon *d, int fd)
+{
+	static struct child c;
+	struct sigaction sa;
 	char peer[PEER_MAX];
 	size_t i;
 
 	memset(&sa, 0, sizeof(sa));
 	sa.sa_handler = SIG_DFL;
 	(void)sigemptyset(&sa.sa_mask);
-	for (i = 0; i < N_HANDLED; i++)
-		(void)sigaction(handled_signals[i], &sa, NULL);
+	for (i = 0; i < N_HANDLED; i++) {
+		if (handled_signals[i] != SIGHUP)
+			(void)sigaction(handled_signals[i], &sa, NULL);
+	}
+	got_hup = 0;
 	(void)sigprocmask(SIG_SETMASK, &d->run_mask, NULL);
 	for (i = 0; i < d->opts->n_listen_fds; i++)
 		(void)close(d->opts->listen_fds[i]);
 	smx_listen_peer(fd, peer, sizeof(peer));
-	socketmap_dns_opts(d->cfg, &dns);
-	memset(&ctx, 0, sizeof(ctx));
-	ctx.cfg = d->cfg;
-	ctx.dns = &dns;
-	ctx.route = d->opts->route;
+	c.config_path = d->opts->config_path;
+	c.cfg = d->cfg;
+	socketmap_dns_opts(c.cfg, &c.dns);
+	memset(&c.ctx, 0, sizeof(c.ctx));
+	c.ctx.cfg = c.cfg;
+	c.ctx.dns = &c.dns;
+	c.ctx.route = d->opts->route;
 	smx_log_debug("peer=%s, status=connected", peer);
-	(void)lookup_server_conn(&ctx, fd, fd, d->cfg->idle_timeout,
-	    d->cfg->request_timeout, peer);
+	(void)lookup_server_conn(&c.ctx, fd, fd, c.cfg->idle_timeout,
+	    c.cfg->request_timeout, peer, child_refresh, &c);
 	(void)close(fd);
-	smx_config_free(d->cfg);
+	smx_config_free(c.cfg);
 	_exit(0);
 }
 
@@ -468,7 +515,8 @@ run_spawn(const struct lookup_server_opts *o)
 	ctx.dns = &dns;
 	ctx.route = o->route;
 	(void)lookup_server_conn(&ctx, o->in_fd, o->out_fd,
-	    o->config->idle_timeout, o->config->request_timeout, peer);
+	    o->config->idle_timeout, o->config->request_timeout, peer, NULL,
+	    NULL);
 	smx_config_free(o->config);
 	return SMX_OK;
 }

@@ -19,13 +19,16 @@
  * peer and reason, and the connection is given up without a reply (the
  * socketmap client then reports an error for that lookup). The
  * descriptors may be blocking or not; they are not closed. peer names
- * the client in log lines. Returns SMX_OK after EOF or an idle timeout,
+ * the client in log lines. refresh, when not NULL, is called with
+ * refresh_arg before each batch of requests is answered (a forked child
+ * reloads its configuration there after a SIGHUP: ctx->cfg may change).
+ * Returns SMX_OK after EOF or an idle timeout,
  * SMX_INVALID after a malformed request, SMX_TEMPFAIL after an I/O
  * error or a request timeout (logged). Never exits.
  */
 enum smx_status lookup_server_conn(const struct socketmap_ctx *, int in_fd,
     int out_fd, unsigned long idle_timeout, unsigned long request_timeout,
-    const char *peer);
+    const char *peer, void (*refresh)(void *), void *refresh_arg);
 
 /*
  * struct lookup_server_opts - what lookup_server_run() serves.
@@ -37,6 +40,9 @@ enum smx_status lookup_server_conn(const struct socketmap_ctx *, int in_fd,
  *	n_listen_fds	0 selects spawn mode: one connection, input in_fd,
  *			output out_fd; the server returns when it ends.
  *	route		route function for the maps (NULL: smx_route_srv).
+ *	log_ident	syslog ident, "secmx/lookup" when NULL.
+ *	allow_stderr	log_destination = stderr may be honoured (a
+ *			foreground daemon).
  */
 struct lookup_server_opts {
 	const char *config_path;
@@ -46,6 +52,8 @@ struct lookup_server_opts {
 	int in_fd;
 	int out_fd;
 	socketmap_route_fn *route;
+	const char *log_ident;
+	bool allow_stderr;
 };
 
 /*
@@ -54,8 +62,9 @@ struct lookup_server_opts {
  * sockets and serve each in a forked child, at most
  * SMX_SOCKETMAP_CHILDREN_MAX at a time (at the cap, accepting pauses
  * until a child exits); the parent only accepts, forks and reaps.
- * SIGHUP reloads config_path for connections accepted afterwards (a bad
- * file is logged and the running configuration kept); SIGTERM and
+ * SIGHUP reloads config_path (a bad file is logged and the running
+ * configuration kept) and is passed on to the children, which reload it
+ * before their next request; SIGTERM and
  * SIGINT stop accepting, terminate the children and wait for them.
  * Ignores SIGPIPE. Returns SMX_OK after a clean stop or the end of the
  * spawn connection, SMX_TEMPFAIL when the loop cannot run (logged).

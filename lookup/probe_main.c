@@ -274,7 +274,7 @@ main(int argc, char **argv)
 	int rc;
 
 	(void)signal(SIGPIPE, SIG_IGN);
-	smx_log_open(IDENT, SMX_LOG_STDERR);
+	smx_log_open(IDENT, SMX_LOG_STDERR, NULL);
 	if (!parse_args(argc, argv, &o) ||
 	    !domain_arg(o.domain, domain, sizeof(domain))) {
 		usage();
@@ -313,7 +313,7 @@ main(int argc, char **argv)
 	 * transport's do; -v shows them (and the debug lines) on stderr.
 	 */
 	if (!o.is_verbose)
-		smx_log_open(IDENT, SMX_LOG_SYSLOG);
+		smx_log_open(IDENT, SMX_LOG_SYSLOG, NULL);
 	io.observe = probe_observe;
 	io.observe_ctx = &report;
 	io.chain = &chain;

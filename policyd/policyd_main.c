@@ -157,17 +157,6 @@ parse_args(int argc, char **argv, struct options *o)
 	return optind == argc;
 }
 
-static enum smx_log_dest
-log_dest(const struct options *o, const struct smx_config *cfg)
-{
-	bool is_daemon = o->d.n_endpoints > 0;
-
-	if (is_daemon && o->d.is_foreground && cfg != NULL &&
-	    cfg->log_destination == SMX_LOG_STDERR)
-		return SMX_LOG_STDERR;
-	return SMX_LOG_SYSLOG;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -186,7 +175,7 @@ main(int argc, char **argv)
 	}
 	is_spawn = o.d.n_endpoints == 0 && !o.is_check;
 	/* Before the config is known: stderr, except under spawn(8). */
-	smx_log_open(IDENT, is_spawn ? SMX_LOG_SYSLOG : SMX_LOG_STDERR);
+	smx_log_open(IDENT, is_spawn ? SMX_LOG_SYSLOG : SMX_LOG_STDERR, NULL);
 	smx_log_set_verbose(o.is_verbose);
 	if (smx_config_load(o.config, &cfg, err, sizeof(err)) != SMX_OK) {
 		smx_log_error("%s", err);
@@ -199,7 +188,7 @@ main(int argc, char **argv)
 	/* SIGHUP reloads it after chdir("/"). */
 	if (realpath(o.config, config_path) == NULL)
 		smx_strlcpy(config_path, o.config, sizeof(config_path));
-	if (smx_daemon_start(&o.d, IDENT, log_dest(&o, cfg)) != SMX_OK)
+	if (smx_daemon_start(&o.d, IDENT, cfg) != SMX_OK)
 		goto fail;
 
 	memset(&so, 0, sizeof(so));

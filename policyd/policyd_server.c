@@ -568,14 +568,9 @@ on_listener(struct server *sv, struct ev_src *l)
 static void
 set_log_destination(const struct server *sv)
 {
-	enum smx_log_dest dest = SMX_LOG_SYSLOG;
-
-	if (sv->opts->allow_stderr &&
-	    sv->cfg->log_destination == SMX_LOG_STDERR)
-		dest = SMX_LOG_STDERR;
-	smx_log_open(sv->opts->log_ident != NULL ? sv->opts->log_ident
-	                                         : "secmx/policyd",
-	    dest);
+	(void)smx_config_log_open(sv->cfg,
+	    sv->opts->log_ident != NULL ? sv->opts->log_ident : "secmx/policyd",
+	    sv->opts->allow_stderr);
 }
 
 static void

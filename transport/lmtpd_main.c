@@ -154,14 +154,6 @@ parse_args(int argc, char **argv, struct options *o)
 	return true;
 }
 
-static enum smx_log_dest
-log_dest(const struct options *o, const struct smx_config *cfg)
-{
-	if (o->d.is_foreground && cfg->log_destination == SMX_LOG_STDERR)
-		return SMX_LOG_STDERR;
-	return SMX_LOG_SYSLOG;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -177,7 +169,7 @@ main(int argc, char **argv)
 		usage();
 		return 1;
 	}
-	smx_log_open(IDENT, SMX_LOG_STDERR);
+	smx_log_open(IDENT, SMX_LOG_STDERR, NULL);
 	smx_log_set_verbose(o.is_verbose);
 	if (smx_config_load(o.config, &cfg, err, sizeof(err)) != SMX_OK) {
 		smx_log_error("%s", err);
@@ -196,7 +188,7 @@ main(int argc, char **argv)
 	/* SIGHUP reloads it after chdir("/"). */
 	if (realpath(o.config, config_path) == NULL)
 		smx_strlcpy(config_path, o.config, sizeof(config_path));
-	if (smx_daemon_start(&o.d, IDENT, log_dest(&o, cfg)) != SMX_OK) {
+	if (smx_daemon_start(&o.d, IDENT, cfg) != SMX_OK) {
 		smx_daemon_stop(&o.d);
 		smx_config_free(cfg);
 		return 1;

@@ -200,13 +200,9 @@ gen_install(struct server *sv, struct gen_slot *g)
 static void
 set_log_destination(const struct server *sv, const struct smx_config *cfg)
 {
-	enum smx_log_dest dest = SMX_LOG_SYSLOG;
-
-	if (sv->opts->allow_stderr && cfg->log_destination == SMX_LOG_STDERR)
-		dest = SMX_LOG_STDERR;
-	smx_log_open(sv->opts->log_ident != NULL ? sv->opts->log_ident
-	                                         : "secmx/lmtpd",
-	    dest);
+	(void)smx_config_log_open(cfg,
+	    sv->opts->log_ident != NULL ? sv->opts->log_ident : "secmx/lmtpd",
+	    sv->opts->allow_stderr);
 }
 
 static void

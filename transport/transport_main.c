@@ -78,8 +78,8 @@
  *	dns_nameservers, dns_timeout, dns_trust_ad, helo_name,
  *	local_listeners, smtp_connect_timeout, smtp_timeout,
  *	delivery_time_limit.
- *	log_destination is ignored: standard output and standard error are
- *	read by pipe(8), so this program always logs to syslog.
+ *	log_destination = stderr counts as syslog: standard output and
+ *	standard error are read by pipe(8); a log file is honoured.
  * EXAMPLE
  *	master.cf:
  *	  secmx unix - n n - - pipe flags=q null_sender= user=secmx
@@ -258,7 +258,7 @@ main(int argc, char **argv)
 	int rc;
 
 	(void)signal(SIGPIPE, SIG_IGN);
-	smx_log_open(IDENT, SMX_LOG_SYSLOG);
+	smx_log_open(IDENT, SMX_LOG_SYSLOG, NULL);
 	spool_init(&sp);
 	memset(&tls, 0, sizeof(tls));
 	if (!parse_args(argc, argv, &a, &why)) {
@@ -293,6 +293,8 @@ main(int argc, char **argv)
 		rc = fail(SMX_TEMPFAIL, "4.3.5", text);
 		goto out;
 	}
+	/* A log file, when configured; never stderr (pipe(8) reads it). */
+	(void)smx_config_log_open(cfg, IDENT, false);
 	(void)signal(SIGALRM, on_alarm);
 	(void)alarm((unsigned)cfg->delivery_time_limit);
 	if (helo_name(cfg, helo, sizeof(helo)) == NULL) {

@@ -46,7 +46,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	(void)argc;
 	(void)argv;
 	/* Audit lines go nowhere: the harness tests the engine, not syslog. */
-	smx_log_open("fuzz_policy_request", SMX_LOG_SYSLOG);
+	smx_log_open("fuzz_policy_request", SMX_LOG_SYSLOG, NULL);
 	if (smx_config_parse("fuzz", conf, sizeof(conf) - 1, &cfg, err,
 	        sizeof(err)) != SMX_OK ||
 	    smx_table_parse("roles", roles, sizeof(roles) - 1,

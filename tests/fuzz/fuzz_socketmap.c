@@ -58,7 +58,7 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 
 	(void)argc;
 	(void)argv;
-	smx_log_open("fuzz_socketmap", SMX_LOG_SYSLOG);
+	smx_log_open("fuzz_socketmap", SMX_LOG_SYSLOG, NULL);
 	if (smx_config_parse("fuzz", conf, sizeof(conf) - 1, &cfg, err,
 	        sizeof(err)) != SMX_OK ||
 	    smx_table_parse("senders", senders, sizeof(senders) - 1,

@@ -138,7 +138,7 @@ main(int argc, char **argv)
 	uint16_t port = 25;
 	int c;
 
-	smx_log_open("secmx/dns-probe", SMX_LOG_STDERR);
+	smx_log_open("secmx/dns-probe", SMX_LOG_STDERR, NULL);
 	smx_dns_opts_init(&o);
 	while ((c = getopt(argc, argv, "ar:s:S:t:v")) != -1) {
 		switch (c) {

@@ -153,7 +153,7 @@ child_serve(int in_fd, int out_fd, bool is_spawn)
 	sigaddset(&mask, SIGINT);
 	if (sigprocmask(SIG_BLOCK, &mask, NULL) != 0)
 		_exit(2);
-	smx_log_open("secmx/policyd", SMX_LOG_SYSLOG);
+	smx_log_open("secmx/policyd", SMX_LOG_SYSLOG, NULL);
 	smx_log_set_sink(log_to_file, fx.log);
 	if (smx_config_load(fx.conf, &cfg, err, sizeof(err)) != SMX_OK)
 		_exit(2);

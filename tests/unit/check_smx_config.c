@@ -137,6 +137,8 @@ static const struct {
 	{ "audit = decisions", F_AUDIT, SMX_AUDIT_DECISIONS, NULL },
 	{ "log_destination = stderr", F_LOG, SMX_LOG_STDERR, NULL },
 	{ "log_destination = syslog", F_LOG, SMX_LOG_SYSLOG, NULL },
+	{ "log_destination = /var/log/secmx.log", F_LOG, SMX_LOG_FILE,
+	    "/var/log/secmx.log" },
 	{ "request_timeout = 1", F_REQUEST_TIMEOUT, 1, NULL },
 	{ "request_timeout = 1s", F_REQUEST_TIMEOUT, 1, NULL },
 	{ "request_timeout = 2m", F_REQUEST_TIMEOUT, 120, NULL },
@@ -254,6 +256,9 @@ START_TEST(test_smx_config_values)
 		break;
 	case F_LOG:
 		num = cfg->log_destination;
+		text = cfg->log_file;
+		if (good_cases[_i].text == NULL)
+			ck_assert_ptr_null(text);
 		break;
 	case F_REQUEST_TIMEOUT:
 		num = cfg->request_timeout;
@@ -347,8 +352,12 @@ static const struct {
 	    "c.conf, line 1: bad tls_min_protocol value \"!SSLv2, !SSLv3\" (expected TLSv1, TLSv1.1, TLSv1.2 or TLSv1.3)" },
 	{ "audit = some\n", 0,
 	    "c.conf, line 1: bad audit value \"some\" (expected decisions or all)" },
+	{ "log_destination = var/log/secmx.log\n", 0,
+	    "c.conf, line 1: bad log_destination value \"var/log/secmx.log\" (expected syslog, stderr or an absolute path)" },
+	{ "log_destination = /var/log/\n", 0,
+	    "c.conf, line 1: bad log_destination value \"/var/log/\" (expected syslog, stderr or an absolute path)" },
 	{ "log_destination = maillog\n", 0,
-	    "c.conf, line 1: bad log_destination value \"maillog\" (expected syslog or stderr)" },
+	    "c.conf, line 1: bad log_destination value \"maillog\" (expected syslog, stderr or an absolute path)" },
 	{ "request_timeout = 0\n", 0,
 	    "c.conf, line 1: bad request_timeout value \"0\" (expected a time from 1s to 1h)" },
 	{ "request_timeout = 3601s\n", 0,

@@ -823,7 +823,7 @@ START_TEST(test_smx_decision_audit_line)
 	smx_decide(cfg, &f, &d);
 	ck_assert(d.is_audited);
 
-	smx_log_open("secmx/test", SMX_LOG_STDERR);
+	smx_log_open("secmx/test", SMX_LOG_STDERR, NULL);
 	n_captured = 0;
 	smx_log_set_sink(capture, NULL);
 	smx_decision_audit(&f, &d);
@@ -858,7 +858,7 @@ START_TEST(test_smx_decision_audit_bounded)
 	ck_assert_int_eq(d.verdict, SMX_VERDICT_REJECT);
 	ck_assert_str_eq(d.domain, "sor.example");
 
-	smx_log_open("secmx/test", SMX_LOG_STDERR);
+	smx_log_open("secmx/test", SMX_LOG_STDERR, NULL);
 	n_captured = 0;
 	smx_log_set_sink(capture, NULL);
 	smx_decision_audit(&f, &d);

@@ -40,7 +40,7 @@ setup(void)
 	ck_assert_int_ge(sink, 0);
 	ck_assert_int_eq(bind(sink, (struct sockaddr *)&sun, sizeof(sun)), 0);
 	ck_assert(smx_log_set_socket(path));
-	smx_log_open("test/log", SMX_LOG_SYSLOG);
+	smx_log_open("test/log", SMX_LOG_SYSLOG, NULL);
 }
 
 static void
@@ -187,6 +187,71 @@ observe(int prio, const char *line, void *ctx)
 	snprintf(seen, sizeof(seen), "%s", line);
 }
 
+/* Read a whole small file into buf (size bytes, NUL-terminated). */
+static void
+slurp(const char *file, char *buf, size_t size)
+{
+	FILE *fp = fopen(file, "r");
+	size_t n;
+
+	ck_assert_ptr_nonnull(fp);
+	n = fread(buf, 1, size - 1, fp);
+	buf[n] = '\0';
+	ck_assert_int_eq(fclose(fp), 0);
+}
+
+/*
+ * log_destination = /path: "Mmm dd hh:mm:ss host ident[pid]: text"
+ * lines appended, the file reopened by smx_log_open (rotation), and a
+ * file that cannot be opened falls back to syslog with a warning.
+ */
+START_TEST(test_smx_log_file)
+{
+	char file[160];
+	char moved[170];
+	char text[4096];
+	char want[64];
+	int prio = -1;
+	const char *line;
+
+	snprintf(file, sizeof(file), "%s/mail.log", dir);
+	snprintf(moved, sizeof(moved), "%s/mail.log.1", dir);
+	ck_assert(smx_log_open("test/log", SMX_LOG_FILE, file));
+	smx_log_info("first to=<a@b.example>");
+	smx_log_warning("second\nline");
+	slurp(file, text, sizeof(text));
+	snprintf(want, sizeof(want), " test/log[%ld]: first to=<a@b.example>\n",
+	    (long)getpid());
+	ck_assert_ptr_nonnull(strstr(text, want));
+	ck_assert_ptr_nonnull(strstr(text, ": warning: second?line\n"));
+	/* "Mmm dd hh:mm:ss host ": a month name, then the time. */
+	ck_assert_int_eq(text[3], ' ');
+	ck_assert_int_eq(text[9], ':');
+	ck_assert_int_eq(text[12], ':');
+	ck_assert_int_eq(text[15], ' ');
+	ck_assert_ptr_null(next_line(&prio)); /* nothing went to syslog */
+	/* Rotation: the old file moved away, the next open makes a new one. */
+	ck_assert_int_eq(rename(file, moved), 0);
+	ck_assert(smx_log_open("test/log", SMX_LOG_FILE, file));
+	smx_log_info("third");
+	slurp(file, text, sizeof(text));
+	ck_assert_ptr_null(strstr(text, "first"));
+	ck_assert_ptr_nonnull(strstr(text, "]: third\n"));
+	/* A file that cannot be opened: syslog, with the reason. */
+	ck_assert(!smx_log_open("test/log", SMX_LOG_FILE, "/nonexistent/x/y"));
+	line = next_line(&prio);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_ptr_nonnull(strstr(line, "/nonexistent/x/y"));
+	smx_log_info("fourth");
+	line = next_line(&prio);
+	ck_assert_ptr_nonnull(line);
+	ck_assert_str_eq(line, "fourth");
+	smx_log_open("test/log", SMX_LOG_SYSLOG, NULL);
+	(void)unlink(file);
+	(void)unlink(moved);
+}
+END_TEST
+
 START_TEST(test_smx_log_sink_and_missing_socket)
 {
 	int prio;
@@ -228,6 +293,7 @@ log_suite(void)
 	tcase_add_test(tc, test_smx_log_sanitise);
 	tcase_add_test(tc, test_smx_log_batch_order);
 	tcase_add_test(tc, test_smx_log_sink_and_missing_socket);
+	tcase_add_test(tc, test_smx_log_file);
 	suite_add_tcase(s, tc);
 	return s;
 }

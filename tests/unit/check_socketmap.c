@@ -731,7 +731,7 @@ START_TEST(test_socketmap_conn_cases)
 		_exit(0);
 	}
 	/* The parent keeps sv[0] to read the replies after the server. */
-	st = lookup_server_conn(&ctx, sv[1], sv[1], 30, 30, "test");
+	st = lookup_server_conn(&ctx, sv[1], sv[1], 30, 30, "test", NULL, NULL);
 	ck_assert_int_eq(st, c->want);
 	(void)close(sv[1]);
 	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
@@ -763,10 +763,12 @@ START_TEST(test_socketmap_conn_timeouts)
 	int sv[2];
 
 	ck_assert_int_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	ck_assert_int_eq(lookup_server_conn(&ctx, sv[1], sv[1], 1, 1, "test"),
+	ck_assert_int_eq(lookup_server_conn(&ctx, sv[1], sv[1], 1, 1, "test",
+	                     NULL, NULL),
 	    SMX_OK);
 	ck_assert_int_eq(write(sv[0], "17:route srv", 12), 12);
-	ck_assert_int_eq(lookup_server_conn(&ctx, sv[1], sv[1], 1, 1, "test"),
+	ck_assert_int_eq(lookup_server_conn(&ctx, sv[1], sv[1], 1, 1, "test",
+	                     NULL, NULL),
 	    SMX_TEMPFAIL);
 	(void)close(sv[1]);
 	ck_assert_int_eq(read(sv[0], out, sizeof(out)), 0);

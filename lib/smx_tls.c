@@ -151,6 +151,7 @@ static enum smx_status
 wait_io(struct smx_tls_conn *c, short events, long long deadline, char *reason,
     size_t size)
 {
+	char ebuf[128];
 	enum smx_status st = smx_io_wait(c->fd, events, deadline);
 
 	if (st == SMX_OK)
@@ -160,7 +161,8 @@ wait_io(struct smx_tls_conn *c, short events, long long deadline, char *reason,
 	if (st == SMX_NOTFOUND)
 		snprintf(reason, size, "timeout");
 	else
-		snprintf(reason, size, "poll: %s", strerror(errno));
+		snprintf(reason, size, "poll: %s",
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 	return SMX_TEMPFAIL;
 }
 
@@ -174,6 +176,7 @@ static enum smx_status
 retry_or_fail(struct smx_tls_conn *c, int rc, long long deadline,
     const char *what, char *reason, size_t size)
 {
+	char ebuf[128];
 	char msg[160];
 	int err = SSL_get_error(c->ssl, rc);
 
@@ -185,7 +188,8 @@ retry_or_fail(struct smx_tls_conn *c, int rc, long long deadline,
 	case SSL_ERROR_SYSCALL:
 		c->failure = SMX_TLS_FAIL_LOST;
 		snprintf(msg, sizeof(msg), "%s: %s", what,
-		    errno != 0 ? strerror(errno) : "connection closed");
+		    errno != 0 ? smx_strerror(errno, ebuf, sizeof(ebuf))
+		               : "connection closed");
 		set_reason(reason, size, msg);
 		return SMX_TEMPFAIL;
 	case SSL_ERROR_ZERO_RETURN:
@@ -588,6 +592,7 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
     const struct smx_tls_peer *peer, int timeout_ms, struct smx_tls_conn **out,
     struct smx_tls_info *info, char *reason, size_t reason_size)
 {
+	char ebuf[128];
 	const char *sni = peer->sni;
 	const char *const *names = peer->names;
 	size_t n_names = peer->n_names;
@@ -622,7 +627,8 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
 	}
 	if ((flags = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		snprintf(reason, reason_size, "fcntl: %s", strerror(errno));
+		snprintf(reason, reason_size, "fcntl: %s",
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 		return SMX_TEMPFAIL;
 	}
 	ERR_clear_error();

@@ -49,6 +49,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -306,6 +307,15 @@ local_failure(struct run *r, enum smx_status st, const char *enhanced,
 	r->local.cls = OUTCOME_LOCAL;
 }
 
+/*
+ * The contexts of a struct deliver_tls are made on first use and shared
+ * by every run that uses the struct, in a resident daemon by several
+ * threads at once: this lock makes each context once and publishes it
+ * whole. It is held while a slot is read, and while an empty one is
+ * filled (which loads the CA files, once per context).
+ */
+static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* The context for a target, made on first use. NULL after local_failure. */
 static struct smx_tls_ctx *
 tls_ctx(struct run *r, enum deliver_verify verify)
@@ -315,12 +325,15 @@ tls_ctx(struct run *r, enum deliver_verify verify)
 	struct smx_tls_ctx **slot = verify == DELIVER_VERIFY_DANE ? &tls->dane
 	    : verify == DELIVER_VERIFY_CONFIG                     ? &tls->verify
 	                                                          : &tls->none;
+	struct smx_tls_ctx *ctx;
 	struct smx_tls_options o;
-	char reason[SMX_TLS_REASON_MAX];
+	char reason[SMX_TLS_REASON_MAX] = "";
 	char text[SMX_TLS_REASON_MAX + 64];
 
-	if (*slot != NULL)
-		return *slot;
+	if (pthread_mutex_lock(&tls_lock) != 0)
+		smx_panic("deliver: cannot lock the TLS contexts");
+	if ((ctx = *slot) != NULL)
+		goto out;
 	memset(&o, 0, sizeof(o));
 	/* STYLE: TLS 1.2 at least, whatever the receiving side accepts. */
 	o.min_protocol =
@@ -330,14 +343,19 @@ tls_ctx(struct run *r, enum deliver_verify verify)
 	                                         : SMX_TLS_VERIFY_NONE;
 	o.ca_file = cfg->tls_ca_file;
 	o.ca_path = cfg->tls_ca_path;
-	if (smx_tls_ctx_new(&o, slot, reason, sizeof(reason)) != SMX_OK) {
+	if (smx_tls_ctx_new(&o, &ctx, reason, sizeof(reason)) != SMX_OK)
+		ctx = NULL;
+	*slot = ctx;
+out:
+	if (pthread_mutex_unlock(&tls_lock) != 0)
+		smx_panic("deliver: cannot unlock the TLS contexts");
+	if (ctx == NULL) {
 		smx_log_error("TLS client setup failed: %s", reason);
 		(void)snprintf(text, sizeof(text),
 		    "TLS client setup failed: %s", reason);
 		local_failure(r, SMX_TEMPFAIL, "4.3.0", text);
-		*slot = NULL;
 	}
-	return *slot;
+	return ctx;
 }
 
 static long long

@@ -193,7 +193,9 @@ socklen_t deliver_sockaddr(const struct smx_dns_addr *a,
  * first use from the configuration and kept by the caller across runs:
  * verify (per tls_verify, for SRV targets), none (encrypt only) and dane
  * (DANE-authenticated). Zero it before the first run; free with
- * deliver_tls_free.
+ * deliver_tls_free once no run uses it. Runs in several threads may
+ * share one: each context is made once under a lock, and an OpenSSL
+ * context is safe to share once made.
  */
 struct deliver_tls {
 	struct smx_tls_ctx *verify;

@@ -23,12 +23,14 @@
 #include "spool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "smx_io.h"
+#include "smx_util.h"
 
 void
 spool_init(struct spool *sp)
@@ -53,6 +55,7 @@ read_some(int fd, char *buf, size_t size)
 static int
 make_temp(char *reason, size_t reason_size)
 {
+	char ebuf[128];
 	char path[SMX_CONF_PATH_MAX];
 	const char *dir = getenv("TMPDIR");
 	int fd;
@@ -67,12 +70,23 @@ make_temp(char *reason, size_t reason_size)
 	}
 	if ((fd = mkstemp(path)) < 0) {
 		snprintf(reason, reason_size, "mkstemp %s: %s", dir,
-		    strerror(errno));
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
+		return -1;
+	}
+	/*
+	 * Not inherited by programs that a threaded caller starts (mkostemp
+	 * with O_CLOEXEC is not POSIX; the window until here is short).
+	 */
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(reason, reason_size, "fcntl %s: %s", path,
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
+		(void)unlink(path);
+		(void)close(fd);
 		return -1;
 	}
 	if (unlink(path) < 0) {
 		snprintf(reason, reason_size, "unlink %s: %s", path,
-		    strerror(errno));
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 		(void)close(fd);
 		return -1;
 	}
@@ -84,6 +98,7 @@ static enum smx_status
 read_rest(struct spool *sp, int in, unsigned long long max_size, char *reason,
     size_t reason_size)
 {
+	char ebuf[128];
 	char chunk[SPOOL_CHUNK];
 	ssize_t n;
 
@@ -98,14 +113,15 @@ read_rest(struct spool *sp, int in, unsigned long long max_size, char *reason,
 		if (smx_io_write_all(sp->fd, chunk, (size_t)n,
 		        SMX_IO_FOREVER) != SMX_OK) {
 			snprintf(reason, reason_size,
-			    "write temporary file: %s", strerror(errno));
+			    "write temporary file: %s",
+			    smx_strerror(errno, ebuf, sizeof(ebuf)));
 			return SMX_TEMPFAIL;
 		}
 		sp->size += (unsigned long long)n;
 	}
 	if (n < 0) {
 		snprintf(reason, reason_size, "read message: %s",
-		    strerror(errno));
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 		return SMX_TEMPFAIL;
 	}
 	return SMX_OK;
@@ -115,6 +131,7 @@ enum smx_status
 spool_read_fd(struct spool *sp, int in, unsigned long long max_size,
     char *reason, size_t reason_size)
 {
+	char ebuf[128];
 	enum smx_status st = SMX_TEMPFAIL;
 	ssize_t n = 1;
 
@@ -139,7 +156,7 @@ spool_read_fd(struct spool *sp, int in, unsigned long long max_size,
 	}
 	if (n < 0) {
 		snprintf(reason, reason_size, "read message: %s",
-		    strerror(errno));
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	sp->size = sp->mem_len;

@@ -13,7 +13,9 @@
  * stdin) and readable again from the start as often as needed, so that a
  * second server can be tried. The first SPOOL_MEM_MAX bytes are kept in
  * memory; the rest goes to an unlinked temporary file. The caller owns
- * the struct; spool_free() releases what it holds.
+ * the struct; spool_free() releases what it holds. One reader at a time:
+ * the read position lives in the struct (threads that send the same
+ * message at once each need their own struct spool, or a lock).
  */
 struct spool {
 	char *mem;                   /* SPOOL_MEM_MAX bytes, or NULL */

@@ -93,6 +93,10 @@ struct smx_config {
 	unsigned long smtp_timeout;         /* each command; default 120s */
 	unsigned long delivery_time_limit;  /* the whole run; default 900s,
 	                                     * below secmx_time_limit */
+	/* secmx-lmtpd's cache of idle SMTP connections (not pipe mode). */
+	unsigned long smtp_connection_cache_time_limit; /* idle; default 2s */
+	unsigned long smtp_connection_reuse_time_limit; /* since connect;
+	                                                 * default 300s */
 	char *secmx_transport_name; /* transport_maps result; "secmx:" */
 	char *local_listeners;      /* [addr:]port list; default "25" */
 	bool tls_dane;              /* DANE for SRV and MX; default yes */

@@ -146,6 +146,20 @@
 #define SMX_TLS_REASON_MAX 256
 /* Certificates of a peer's chain kept for a report (secmx-probe). */
 #define SMX_TLS_CHAIN_MAX 4
+/*
+ * TLS session cache of a resident sender (secmx-lmtpd, lib/smx_tls): one
+ * entry per server address and TLS identity (SNI, reference names, TLSA
+ * records), like the keys of Postfix's tlsmgr(8) client cache. A busy
+ * sender talks to a few hundred servers within one session lifetime
+ * (smtp_tls_session_cache_timeout, default 3600 s; at most one day
+ * here); the oldest entry makes room for a new one. A session is kept
+ * in DER form with the server's certificate and its ticket: a few KiB;
+ * larger ones are not kept (resumption only saves time), so the cache
+ * holds at most SMX_TLS_SESSIONS_MAX * SMX_TLS_SESSION_DER_MAX bytes.
+ */
+#define SMX_TLS_SESSIONS_MAX 1000
+#define SMX_TLS_SESSION_DER_MAX 16384
+#define SMX_TLS_SESSION_LIFETIME_MAX 86400
 
 /*
  * DNS discovery (smx_dns). RFC 2782 and RFC 5321 section 5.1 set no bound

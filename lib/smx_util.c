@@ -56,6 +56,15 @@ smx_strerror(int err, char *buf, size_t size)
 	return buf;
 }
 
+void
+smx_wipe(void *p, size_t len)
+{
+	volatile unsigned char *v = p;
+
+	while (len-- > 0)
+		*v++ = 0;
+}
+
 enum smx_status
 smx_parse_ulong(const char *s, size_t len, unsigned long min, unsigned long max,
     unsigned long *out)

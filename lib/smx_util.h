@@ -39,6 +39,13 @@ size_t smx_strlcpy(char *dst, const char *src, size_t size);
  */
 const char *smx_strerror(int err, char *buf, size_t size);
 
+/*
+ * smx_wipe - overwrite len bytes at p with zeros in a way the compiler
+ * may not drop, before secrets (TLS session state) are freed. NULL is
+ * fine when len is 0.
+ */
+void smx_wipe(void *p, size_t len);
+
 /* smx_ascii_lower - lower-case A-Z in place, independent of the locale. */
 void smx_ascii_lower(char *s, size_t len);
 

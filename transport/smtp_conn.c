@@ -222,26 +222,48 @@ smtp_conn_read_reply(struct smtp_conn *c, struct smtp_reply *r, char *reason,
 
 enum smx_status
 smtp_conn_read_final_reply(struct smtp_conn *c, struct smtp_reply *r,
-    char *reason, size_t reason_size)
+    bool *is_strict, char *reason, size_t reason_size)
 {
 	long long deadline = smx_io_deadline(c->timeout_ms);
 	struct smtp_reply_scan sc;
+	struct smtp_reply strict;
 	enum smx_status st;
+	size_t scanned = 0; /* bytes of rbuf the scanner has taken */
 	size_t used = 0;
+	size_t consumed = 0;
+	bool is_whole = true; /* all of the reply is still in rbuf */
 
+	*is_strict = false;
 	smtp_reply_scan_init(&sc);
 	for (;;) {
-		st = smtp_reply_scan(&sc, c->rbuf, c->r_len, &used);
-		c->r_len = 0; /* taken, or after the reply and dropped */
+		st = smtp_reply_scan(&sc, c->rbuf + scanned, c->r_len - scanned,
+		    &used);
 		if (st == SMX_OK)
 			break;
 		if (st != SMX_NOTFOUND) {
+			c->r_len = 0;
 			snprintf(reason, reason_size, "malformed reply");
 			return SMX_INVALID;
 		}
-		if ((st = fill(c, deadline, reason, reason_size)) != SMX_OK)
+		/*
+		 * All taken. The bytes stay for the strict check below
+		 * until the buffer is full; a reply that fills it is not
+		 * strict anyway (SMTP_CONN_RBUF_SIZE holds any valid one).
+		 */
+		scanned = c->r_len;
+		if (scanned == SMTP_CONN_RBUF_SIZE) {
+			c->r_len = scanned = 0;
+			is_whole = false;
+		}
+		if ((st = fill(c, deadline, reason, reason_size)) != SMX_OK) {
+			c->r_len = 0;
 			return st;
+		}
 	}
+	*is_strict = is_whole && scanned + used == c->r_len &&
+	    smtp_reply_parse(c->rbuf, c->r_len, &strict, &consumed) == SMX_OK &&
+	    consumed == c->r_len;
+	c->r_len = 0; /* taken, or after the reply and dropped */
 	*r = sc.reply;
 	return SMX_OK;
 }

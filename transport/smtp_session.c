@@ -56,6 +56,7 @@ struct session {
 	bool has_smtputf8;        /* EHLO offered SMTPUTF8 */
 	bool needs_smtputf8;      /* an address has non-ASCII bytes */
 	bool is_broken;           /* connection unusable: no QUIT */
+	bool is_eod_strict;       /* the end-of-data reply was a clean one */
 	unsigned long size_limit; /* SIZE n, 0 for none */
 	char reason[SMX_TLS_REASON_MAX];
 };
@@ -550,8 +551,8 @@ data(struct session *s)
 	 * reply forgivingly, so that an odd reply never leads to a retry
 	 * and a second copy.
 	 */
-	st = smtp_conn_read_final_reply(&s->conn, &s->reply, s->reason,
-	    sizeof(s->reason));
+	st = smtp_conn_read_final_reply(&s->conn, &s->reply, &s->is_eod_strict,
+	    s->reason, sizeof(s->reason));
 	if (st != SMX_OK)
 		return io_result(s, st, SMTP_STAGE_END_OF_DATA,
 		    "receiving the reply to end of DATA");

@@ -329,23 +329,22 @@ static const struct param params[] = {
 	    .expect = "expected a time from 1s to 1d" },
 	/*
 	 * Postfix smtp_connection_cache_time_limit and
-	 * smtp_connection_reuse_time_limit, with their defaults. An idle
-	 * connection kept longer than an SMTP server's own idle timeout
-	 * (RFC 5321 section 4.5.3.2.7: 5 minutes) is of no use.
+	 * smtp_connection_reuse_time_limit, with their defaults; the bounds
+	 * are in smx_limits.h.
 	 */
 	{ .name = "smtp_connection_cache_time_limit",
 	    .kind = PARAM_TIME,
 	    .def = "2s",
 	    .offset = FIELD(smtp_connection_cache_time_limit),
 	    .min = 1,
-	    .max = 300,
+	    .max = SMTP_CACHE_IDLE_TIME_MAX,
 	    .expect = "expected a time from 1s to 5m" },
 	{ .name = "smtp_connection_reuse_time_limit",
 	    .kind = PARAM_TIME,
 	    .def = "300s",
 	    .offset = FIELD(smtp_connection_reuse_time_limit),
 	    .min = 1,
-	    .max = 86400,
+	    .max = SMTP_CACHE_REUSE_TIME_MAX,
 	    .expect = "expected a time from 1s to 1d" },
 	{ .name = "secmx_transport_name",
 	    .kind = PARAM_TEXT,

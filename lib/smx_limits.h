@@ -127,6 +127,29 @@
  */
 #define SMTP_RECIPIENTS_MAX 1000
 /*
+ * Idle SMTP connections a resident sender keeps (transport/smtp_cache,
+ * secmx-lmtpd). Each holds a descriptor and a session slot at a remote
+ * server (Postfix smtpd limits a client to 50 at once by default,
+ * smtpd_client_connection_count_limit); with the default idle limit of
+ * 2 s few are kept at any time. 256 stays well below the usual 1024
+ * descriptors per process, beside the LMTP connections from Postfix
+ * (default_process_limit 100) and the connections in use.
+ */
+#define SMTP_CACHE_CONNS_MAX 256
+/*
+ * Its time limits in seconds (smtp_connection_cache_time_limit and
+ * smtp_connection_reuse_time_limit): keeping an idle connection longer
+ * than a server's own idle timeout (RFC 5321 section 4.5.3.2.7, 5
+ * minutes) is of no use; reuse up to a day.
+ */
+#define SMTP_CACHE_IDLE_TIME_MAX 300
+#define SMTP_CACHE_REUSE_TIME_MAX 86400
+/*
+ * Seconds a reused connection may take to answer RSET before it counts
+ * as dead and a new one is opened (Postfix smtp_rset_timeout, 20s).
+ */
+#define SMTP_RSET_TIME_MAX 20
+/*
  * Message data (transport/smtp_data, transport/spool). The writer buffers
  * at most SMTP_DATA_CHUNK bytes of output; the spool keeps the first
  * SPOOL_MEM_MAX bytes in memory and moves larger messages to an unlinked

@@ -646,9 +646,15 @@ probe_reset(struct session *s)
 	*s->res = saved;
 }
 
-/* One connection: everything from connect to QUIT. */
-static enum attempt
-attempt(struct session *s, bool may_use_tls)
+/*
+ * Opening a connection: connect, banner, EHLO, STARTTLS per the policy
+ * and EHLO again. SMX_OK: ready for a transaction. SMX_NOTFOUND: the
+ * handshake failed under SMTP_TLS_MAY, to be tried again in plaintext
+ * (closed). Otherwise the failure is in the result; the connection is
+ * closed when connecting failed, else end_conn ends it.
+ */
+static enum smx_status
+open_conn(struct session *s, bool may_use_tls)
 {
 	const struct smtp_session_params *p = s->p;
 	enum smx_status st;
@@ -659,36 +665,70 @@ attempt(struct session *s, bool may_use_tls)
 		set_result(s, SMX_TEMPFAIL, "4.4.1", SMTP_STAGE_CONNECT,
 		    s->conn.is_timeout ? SMTP_FAULT_TIMEOUT : SMTP_FAULT_LOST,
 		    "connect to %s: %s", s->res->peer, s->reason);
-		return ATTEMPT_DONE;
+		return SMX_TEMPFAIL;
 	}
 	if ((st = banner(s)) != SMX_OK || (st = ehlo(s)) != SMX_OK)
-		goto out;
+		return st;
 	st = starttls(s, may_use_tls);
 	if (st == SMX_NOTFOUND) {
 		smtp_conn_close(&s->conn);
-		return ATTEMPT_RETRY_PLAIN;
+		return SMX_NOTFOUND;
 	}
 	if (st != SMX_OK)
-		goto out;
+		return st;
 	/* RFC 3207 section 4.2: forget what was said before TLS. */
 	if (s->res->has_tls && (st = ehlo(s)) != SMX_OK)
-		goto out;
-	if ((st = check_offers(s)) != SMX_OK)
-		goto out;
+		return st;
+	return SMX_OK;
+}
+
+/*
+ * The transaction of this message on an open connection: what the
+ * server must offer for it, MAIL FROM, RCPT TO, then DATA and the end of
+ * data (or what a probe mode does instead). The outcome is in the
+ * result.
+ */
+static void
+transaction(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+
+	if (check_offers(s) != SMX_OK)
+		return;
 	if (p->mode == SMTP_MODE_PROBE) {
 		probe_ready(s);
-		goto out;
+		return;
 	}
-	if ((st = envelope(s)) != SMX_OK)
-		goto out;
+	if (envelope(s) != SMX_OK)
+		return;
 	if (p->mode == SMTP_MODE_PROBE_RCPT)
 		probe_reset(s);
 	else
 		(void)data(s);
-out:
+}
+
+/* Ending a connection: QUIT unless it is broken, and close. */
+static void
+end_conn(struct session *s)
+{
 	if (!s->is_broken)
 		quit(s);
 	smtp_conn_close(&s->conn);
+}
+
+/* One connection: opening, the transaction, ending. */
+static enum attempt
+attempt(struct session *s, bool may_use_tls)
+{
+	enum smx_status st;
+
+	if ((st = open_conn(s, may_use_tls)) == SMX_NOTFOUND)
+		return ATTEMPT_RETRY_PLAIN;
+	if (s->conn.fd < 0) /* connecting failed */
+		return ATTEMPT_DONE;
+	if (st == SMX_OK)
+		transaction(s);
+	end_conn(s);
 	return ATTEMPT_DONE;
 }
 

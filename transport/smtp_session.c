@@ -40,6 +40,7 @@
 #include <string.h>
 
 #include "smx_util.h"
+#include "smtp_cache.h"
 #include "smtp_conn.h"
 #include "smtp_data.h"
 #include "smtp_reply.h"
@@ -59,6 +60,13 @@ struct session {
 	bool is_eod_strict;       /* the end-of-data reply was a clean one */
 	unsigned long size_limit; /* SIZE n, 0 for none */
 	char reason[SMX_TLS_REASON_MAX];
+	/* With p->conn_cache (and for the TLS session cache, where). */
+	bool has_key; /* key made: the cache may be used */
+	struct smtp_cache_key key;
+	long long created_ms; /* when this connection was opened */
+	unsigned n_uses;      /* deliveries it carried, this one too */
+	unsigned rset_code;   /* the reply to the last RSET, 0: none */
+	char where[SMTP_SESSION_PEER_MAX]; /* "[addr]:port" */
 };
 
 /* Outcome of one connection: done, or try again in plaintext. */
@@ -381,6 +389,24 @@ handshake_fault(const struct smx_tls_info *info)
 }
 
 /*
+ * The TLS peer as the handshake sees it: the caller's, with the host as
+ * SNI when none is given, and with a TLS session cache the server's
+ * "[addr]:port" as where, unless the caller named it.
+ */
+static void
+tls_peer(const struct session *s, struct smx_tls_peer *peer)
+{
+	const struct smtp_session_params *p = s->p;
+
+	*peer = p->tls;
+	if (peer->sni == NULL && p->host != NULL &&
+	    smx_is_hostname(p->host, strlen(p->host)))
+		peer->sni = p->host;
+	if (peer->cache != NULL && peer->where == NULL)
+		peer->where = s->where;
+}
+
+/*
  * STARTTLS when the policy asks for it and the server offers it. Returns
  * SMX_OK to go on (in TLS, or in plaintext where the policy allows it),
  * SMX_NOTFOUND to retry on a new connection in plaintext (SMTP_TLS_MAY,
@@ -416,10 +442,7 @@ starttls(struct session *s, bool may_use_tls)
 		s->res->enhanced[0] = '4';
 		return SMX_TEMPFAIL;
 	}
-	peer = p->tls;
-	if (peer.sni == NULL && p->host != NULL &&
-	    smx_is_hostname(p->host, strlen(p->host)))
-		peer.sni = p->host;
+	tls_peer(s, &peer);
 	st = smtp_conn_starttls(&s->conn, p->tls_ctx, &peer, &s->res->tls,
 	    s->reason, sizeof(s->reason));
 	if (st == SMX_OK) {
@@ -527,7 +550,8 @@ envelope(struct session *s)
 	{
 		struct smtp_session_result saved = *s->res;
 
-		(void)chat(s, SMTP_STAGE_MAIL, "RSET");
+		if (chat(s, SMTP_STAGE_MAIL, "RSET") == SMX_OK)
+			s->rset_code = s->reply.code;
 		*s->res = saved;
 	}
 	return s->res->status;
@@ -707,23 +731,176 @@ transaction(struct session *s)
 		(void)data(s);
 }
 
-/* Ending a connection: QUIT unless it is broken, and close. */
+/*
+ * Whether a connection's TLS state fits the policy: TLS when it is
+ * required, none when it is off. The cache key already guarantees it;
+ * this is the last check before a message goes out.
+ */
+static bool
+is_tls_state_ok(enum smtp_tls_policy policy, bool has_tls)
+{
+	switch (policy) {
+	case SMTP_TLS_ENCRYPT:
+		return has_tls;
+	case SMTP_TLS_NONE:
+		return !has_tls;
+	case SMTP_TLS_MAY:
+		break;
+	}
+	return true;
+}
+
+/*
+ * RSET on a connection, leaving the result alone: true when the server
+ * answered 250 and nothing else. A failed write or read marks the
+ * connection broken.
+ */
+static bool
+rset_ok(struct session *s)
+{
+	if (smtp_conn_write(&s->conn, "RSET\r\n", 6, s->reason,
+	        sizeof(s->reason)) != SMX_OK ||
+	    smtp_conn_read_reply(&s->conn, &s->reply, s->reason,
+	        sizeof(s->reason)) != SMX_OK ||
+	    smtp_conn_has_input(&s->conn, false)) {
+		s->is_broken = true;
+		return false;
+	}
+	s->rset_code = s->reply.code;
+	return s->reply.code == 250;
+}
+
+/*
+ * Opening from the cache: a kept connection for this key whose TLS
+ * state fits the policy, that has said nothing unasked meanwhile and
+ * answers RSET with 250 (within SMTP_RSET_TIME_MAX), with what its server
+ * said in EHLO. Anything else closes it and returns false: the caller
+ * connects as if there had been none.
+ */
+static bool
+take_cached(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+	struct smtp_cached c;
+	int rset_ms = SMTP_RSET_TIME_MAX * 1000;
+
+	if (!s->has_key || !smtp_cache_take(p->conn_cache, &s->key, &c))
+		return false;
+	if (!is_tls_state_ok(p->tls_policy, c.has_tls)) {
+		smtp_cache_discard(&c);
+		return false;
+	}
+	s->conn = c.conn;
+	s->conn.timeout_ms = p->timeout_ms < rset_ms ? p->timeout_ms : rset_ms;
+	if (smtp_conn_has_input(&s->conn, true) || !rset_ok(s)) {
+		smtp_conn_close(&s->conn);
+		s->is_broken = false;
+		s->rset_code = 0;
+		return false;
+	}
+	s->conn.timeout_ms = p->timeout_ms;
+	s->rset_code = 0;
+	s->has_starttls = c.has_starttls;
+	s->has_size = c.has_size;
+	s->has_smtputf8 = c.has_smtputf8;
+	s->size_limit = c.size_limit;
+	s->created_ms = c.created_ms;
+	s->n_uses = c.n_uses;
+	s->res->has_tls = c.has_tls;
+	s->res->tls = c.tls;
+	s->res->is_helo = c.is_helo;
+	s->res->is_reused = true;
+	return true;
+}
+
+/*
+ * Whether the connection may carry another message: its state must be
+ * known and clean. Delivered with a strictly valid 2xx end-of-data reply
+ * and nothing after it; or refused at MAIL, RCPT or DATA (a reply parsed
+ * strictly) with the transaction reset, RSET answered 250 (sent here
+ * when it has not been). Never in a probe mode, after a broken
+ * connection (timeout, lost, unexpected bytes) or a plaintext fallback.
+ */
+static bool
+is_reusable(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+	const struct smtp_session_result *r = s->res;
+
+	if (!s->has_key || p->mode != SMTP_MODE_DELIVER || s->is_broken ||
+	    r->is_tls_fallback || s->conn.fd < 0 ||
+	    !is_tls_state_ok(p->tls_policy, r->has_tls))
+		return false;
+	if (r->is_delivered)
+		return r->stage == SMTP_STAGE_END_OF_DATA &&
+		    r->reply_code / 100 == 2 && s->is_eod_strict;
+	if (r->fault != SMTP_FAULT_REPLY)
+		return false;
+	switch (r->stage) {
+	case SMTP_STAGE_RCPT: /* every recipient refused: RSET was sent */
+		return s->rset_code == 250;
+	case SMTP_STAGE_MAIL:
+	case SMTP_STAGE_DATA:
+		return rset_ok(s);
+	default:
+		return false;
+	}
+}
+
+/* Ending with a cache: hand a clean connection back instead of QUIT. */
+static bool
+hand_back(struct session *s)
+{
+	struct smtp_cached c;
+
+	if (!is_reusable(s))
+		return false;
+	memset(&c, 0, sizeof(c));
+	c.conn = s->conn;
+	c.has_starttls = s->has_starttls;
+	c.has_size = s->has_size;
+	c.has_smtputf8 = s->has_smtputf8;
+	c.size_limit = s->size_limit;
+	c.is_helo = s->res->is_helo;
+	c.has_tls = s->res->has_tls;
+	c.tls = s->res->tls;
+	smx_strlcpy(c.peer, s->res->peer, sizeof(c.peer));
+	c.created_ms = s->created_ms;
+	c.n_uses = s->n_uses;
+	smtp_conn_init(&s->conn);
+	smtp_cache_put(s->p->conn_cache, &s->key, &c);
+	return true;
+}
+
+/* Ending a connection: back to the cache, or QUIT (unless broken), close. */
 static void
 end_conn(struct session *s)
 {
+	if (s->has_key && hand_back(s))
+		return;
 	if (!s->is_broken)
 		quit(s);
 	smtp_conn_close(&s->conn);
 }
 
-/* One connection: opening, the transaction, ending. */
+/*
+ * One connection: opening (or a kept connection from the cache), the
+ * transaction, ending.
+ */
 static enum attempt
 attempt(struct session *s, bool may_use_tls)
 {
-	enum smx_status st;
+	enum smx_status st = SMX_OK;
 
-	if ((st = open_conn(s, may_use_tls)) == SMX_NOTFOUND)
-		return ATTEMPT_RETRY_PLAIN;
+	if (!may_use_tls || !take_cached(s)) {
+		st = open_conn(s, may_use_tls);
+		if (st == SMX_NOTFOUND)
+			return ATTEMPT_RETRY_PLAIN;
+		if (s->has_key && s->conn.fd >= 0) {
+			s->created_ms = smtp_cache_now(s->p->conn_cache);
+			s->n_uses = 1;
+		}
+	}
 	if (s->conn.fd < 0) /* connecting failed */
 		return ATTEMPT_DONE;
 	if (st == SMX_OK)
@@ -786,7 +963,8 @@ params_ok(const struct smtp_session_params *p)
 
 /* "host[addr]:port", or "[addr]:port" without a host name. */
 static void
-format_peer(const struct smtp_session_params *p, char *out, size_t size)
+format_peer(const struct smtp_session_params *p, const char *host, char *out,
+    size_t size)
 {
 	char addr[64];
 	char port[16];
@@ -796,8 +974,8 @@ format_peer(const struct smtp_session_params *p, char *out, size_t size)
 		smx_strlcpy(addr, "unknown", sizeof(addr));
 		smx_strlcpy(port, "0", sizeof(port));
 	}
-	(void)snprintf(out, size, "%s[%s]:%s", p->host != NULL ? p->host : "",
-	    addr, port);
+	(void)snprintf(out, size, "%s[%s]:%s", host != NULL ? host : "", addr,
+	    port);
 }
 
 /* A fresh result for a new connection; the recipients are unasked. */
@@ -808,10 +986,30 @@ result_reset(struct session *s)
 
 	memset(s->res, 0, sizeof(*s->res));
 	s->res->is_dane = s->p->tls.n_tlsa > 0;
-	format_peer(s->p, s->res->peer, sizeof(s->res->peer));
+	format_peer(s->p, s->p->host, s->res->peer, sizeof(s->res->peer));
 	for (i = 0; i < s->p->n_recipients; i++)
 		memset(&s->p->rcpt[i], 0, sizeof(s->p->rcpt[i]));
 	s->is_broken = false;
+	s->is_eod_strict = false;
+	s->rset_code = 0;
+}
+
+/*
+ * The key of the connections this delivery may use (SMTP_MODE_DELIVER
+ * with a cache); without one (no memory) the cache is not used.
+ */
+static void
+make_key(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+	struct smx_tls_peer peer;
+
+	if (p->conn_cache == NULL || p->mode != SMTP_MODE_DELIVER)
+		return;
+	tls_peer(s, &peer);
+	s->has_key =
+	    smtp_cache_key_make(&s->key, p->addr, p->addr_len, p->host, p->helo,
+	        p->tls_policy, p->is_sos, p->tls_ctx, &peer) == SMX_OK;
 }
 
 enum smx_status
@@ -835,6 +1033,8 @@ smtp_session_deliver(const struct smtp_session_params *p,
 	s->needs_smtputf8 = has_non_ascii(p->sender);
 	for (i = 0; i < p->n_recipients; i++)
 		s->needs_smtputf8 |= has_non_ascii(p->recipients[i]);
+	format_peer(p, NULL, s->where, sizeof(s->where));
+	make_key(s);
 	result_reset(s);
 	if (attempt(s, true) == ATTEMPT_RETRY_PLAIN) {
 		/* Postfix "may": a failed handshake is retried in plaintext. */

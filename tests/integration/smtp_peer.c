@@ -47,8 +47,8 @@
  *	loop       greets and answers EHLO with the -n name (default
  *	           peer.test), as a server that is the client itself
  *	utf8       SMTPUTF8 offered in EHLO
- *	eod_close  the message accepted, then the connection closed (a
- *	           server that keeps no idle connections)
+ *	eod_close  the message accepted, then 0.3 s later the connection
+ *	           closed (a server that keeps no idle connections)
  *	eod_stall  no reply to the end of data
  *	rset5      RSET answered 554 5.5.1
  *	In every scenario a recipient containing "temp" gets 450 4.2.1 and
@@ -81,6 +81,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -365,8 +366,13 @@ dialogue(struct client *c)
 				return;
 			}
 			send_text(c, eod_reply());
-			if (is("eod_close"))
+			if (is("eod_close")) {
+				/* After the client has taken the reply. */
+				struct timespec ts = { 0, 300 * 1000 * 1000 };
+
+				(void)nanosleep(&ts, NULL);
 				return;
+			}
 		} else if (strcmp(line, "RSET") == 0) {
 			send_text(c,
 			    is("rset5") ? "554 5.5.1 No reset here\r\n"

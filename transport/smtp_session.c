@@ -10,12 +10,23 @@
  *	where the attempt ended (stage), why (fault) and what the server
  *	said, with one struct smtp_rcpt_result per recipient. What the
  *	outcome means for delivery is outcome_classify's business.
+ *
+ *	An attempt has three parts: opening (connect, banner, EHLO,
+ *	STARTTLS, EHLO again), the transaction of this message (what the
+ *	server must offer for it, MAIL, RCPT, DATA, the end of data) and
+ *	ending (QUIT and close). With a connection cache (secmx-lmtpd)
+ *	opening may instead take a kept connection, which must answer RSET
+ *	with 250, and ending hands a clean connection back instead of QUIT
+ *	(smtp_cache). Each call is independent: any number may run at once
+ *	in different threads, sharing only the caches and the TLS context.
  * LIMITS
  *	Commands up to SMTP_COMMAND_MAX bytes, paths up to SMTP_PATH_MAX,
  *	at most SMTP_RECIPIENTS_MAX recipients; replies as smtp_reply; each
  *	command and reply within the caller's timeout, the connection
- *	within the connect timeout; at most two connections (one more only
- *	for the opportunistic TLS fallback).
+ *	within the connect timeout, RSET on a kept connection within
+ *	SMTP_RSET_TIME_MAX; at most two connections (one more only for the
+ *	opportunistic TLS fallback), besides a kept one that turns out
+ *	dead.
  * DIAGNOSTICS
  *	Returns a status and fills the result; logs nothing itself.
  * SECURITY
@@ -26,11 +37,16 @@
  *	the session (CVE-2011-0411). No NUL, CR or LF ever goes into a
  *	command argument. Message data is sent only through smtp_data (no
  *	bare CR/LF, dot-stuffing, one end marker). With mandatory TLS there
- *	is never a plaintext fallback.
+ *	is never a plaintext fallback, and never a kept plaintext
+ *	connection: the cache key holds the policy and the TLS rules, and
+ *	the TLS state is checked again before use. A connection goes back
+ *	to the cache only when its state is known: after a reply parsed
+ *	strictly, with nothing unasked after it.
  * SEE ALSO
  *	RFC 5321 sections 3, 4.1 and 4.5.3; RFC 3207; RFC 1870 (SIZE);
  *	RFC 6531 (SMTPUTF8); RFC 3463; Postfix smtp(8),
- *	src/smtp/smtp_proto.c.
+ *	src/smtp/smtp_proto.c, src/smtp/smtp_reuse.c,
+ *	CONNECTION_CACHE_README.
  */
 #include "smtp_session.h"
 

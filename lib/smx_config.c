@@ -327,6 +327,13 @@ static const struct param params[] = {
 	    .min = 1,
 	    .max = 86400,
 	    .expect = "expected a time from 1s to 1d" },
+	{ .name = "lmtpd_delivery_time_limit",
+	    .kind = PARAM_TIME,
+	    .def = "500s",
+	    .offset = FIELD(lmtpd_delivery_time_limit),
+	    .min = 10,
+	    .max = 3600,
+	    .expect = "expected a time from 10s to 1h" },
 	/*
 	 * Postfix smtp_connection_cache_time_limit and
 	 * smtp_connection_reuse_time_limit, with their defaults; the bounds

@@ -93,6 +93,9 @@ struct smx_config {
 	unsigned long smtp_timeout;         /* each command; default 120s */
 	unsigned long delivery_time_limit;  /* the whole run; default 900s,
 	                                     * below secmx_time_limit */
+	unsigned long lmtpd_delivery_time_limit; /* one message in
+	                                          * secmx-lmtpd; default
+	                                          * 500s */
 	/* secmx-lmtpd's cache of idle SMTP connections (not pipe mode). */
 	unsigned long smtp_connection_cache_time_limit; /* idle; default 2s */
 	unsigned long smtp_connection_reuse_time_limit; /* since connect;

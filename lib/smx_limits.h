@@ -150,8 +150,9 @@
  */
 #define SMTP_RSET_TIME_MAX 20
 /*
- * Message data (transport/smtp_data, transport/spool). The writer buffers
- * at most SMTP_DATA_CHUNK bytes of output; the spool keeps the first
+ * Message data (transport/smtp_data, transport/spool, the LMTP DATA
+ * decoder in transport/lmtp_proto). The writer and the decoder buffer at
+ * most SMTP_DATA_CHUNK bytes of output; the spool keeps the first
  * SPOOL_MEM_MAX bytes in memory and moves larger messages to an unlinked
  * temporary file, copying in SPOOL_CHUNK pieces, so resident memory stays
  * bounded whatever the message size (Postfix message_size_limit, default
@@ -160,6 +161,44 @@
 #define SMTP_DATA_CHUNK 8192
 #define SPOOL_MEM_MAX (1024 * 1024)
 #define SPOOL_CHUNK 65536
+/*
+ * LMTP server side (transport/lmtp_proto), for Postfix's lmtp(8) client
+ * (RFC 2033). A command line is at most LMTP_LINE_MAX bytes without its
+ * line end: Postfix's line_length_limit (default 2048, postconf(5)) is
+ * the longest command line its smtpd reads, so it bounds the addresses of
+ * mail received by SMTP that the lmtp(8) client later sends (RFC 5321
+ * section 4.5.3.1.4 allows 512 bytes, more with extensions). A
+ * transaction has at most LMTP_RECIPIENTS_MAX recipients: the delivery
+ * relays them in one run, bounded as SMTP_RECIPIENTS_MAX; RFC 5321 section
+ * 4.5.3.1.10 answers the one over the bound with 452 (4.5.3).
+ */
+#define LMTP_LINE_MAX 2048
+#define LMTP_RECIPIENTS_MAX SMTP_RECIPIENTS_MAX
+/*
+ * XFORWARD IDENT (Postfix XFORWARD_README): a queue id, 10 to 12 letters
+ * and digits with the short form, up to 17 with enable_long_queue_ids;
+ * anything longer is not a Postfix queue id and is dropped.
+ */
+#define LMTP_IDENT_MAX 32
+/*
+ * secmx-lmtpd (transport/lmtpd_server, lmtpd_session). One connection is
+ * one lmtp(8) process of Postfix, whose default_process_limit is 100: a
+ * few times that is never reached by a working set-up, and beyond it a
+ * new connection gets 421 (Postfix retries). Refused commands end a
+ * connection at LMTPD_ERRORS_MAX (Postfix smtpd_hard_error_limit, 20).
+ * A reply that cannot be written within LMTPD_WRITE_TIMEOUT seconds ends
+ * it too (Postfix lmtp reads each reply with lmtp_*_timeout of 300s and
+ * more; a client that does not read for this long is gone). Each message
+ * in flight keeps LMTPD_SPOOL_MEM_MAX bytes in memory, the rest in a
+ * file, so that many concurrent large messages stay within a small
+ * resident size; LMTPD_MALLOC_ARENAS bounds glibc's per-thread arenas
+ * for the same reason (mallopt M_ARENA_MAX).
+ */
+#define LMTPD_CONNECTIONS_MAX 256
+#define LMTPD_ERRORS_MAX 20
+#define LMTPD_WRITE_TIMEOUT 300
+#define LMTPD_SPOOL_MEM_MAX (256 * 1024)
+#define LMTPD_MALLOC_ARENAS 2
 /*
  * TLS (lib/smx_tls): reference names per connection (nexthop, dot-nexthop
  * and a few SRV/MX names, as Postfix smtp_tls_secure_cert_match), and the

@@ -21,6 +21,9 @@
  *	one round cost one system call and one wake-up of the log daemon.
  *	A warning or worse first flushes the queue and is then sent at
  *	once, so lines keep their order and problems are never delayed.
+ *
+ *	Every function may be called from several threads: one lock
+ *	serialises the lines and the queue.
  * LIMITS
  *	SMX_LOG_LINE_MAX bytes per line; longer lines are cut (logging must
  *	never fail because of input). LOG_BATCH_MAX lines are queued at
@@ -74,13 +77,34 @@ static char log_stamp[32]; /* "Mmm dd hh:mm:ss" of log_stamp_time */
 static char batch[LOG_BATCH_MAX][LOG_DGRAM_MAX];
 static size_t batch_len[LOG_BATCH_MAX];
 static size_t n_batch;
+/* Every entry point takes it: secmx-lmtpd logs from several threads. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* A forked child has another pid and must not send the parent's queue. */
+static void log_flush(void);
+
+/*
+ * fork(2) with the lock held in another thread would leave it locked for
+ * good in the child: hold it across the fork. A forked child has another
+ * pid and must not send the parent's queue.
+ */
+static void
+log_atfork_prepare(void)
+{
+	(void)pthread_mutex_lock(&log_lock);
+}
+
+static void
+log_atfork_parent(void)
+{
+	(void)pthread_mutex_unlock(&log_lock);
+}
+
 static void
 log_atfork_child(void)
 {
 	log_pid = 0;
 	n_batch = 0;
+	(void)pthread_mutex_unlock(&log_lock);
 }
 
 static void
@@ -115,35 +139,44 @@ log_connect(void)
 void
 smx_log_open(const char *ident, enum smx_log_dest dest)
 {
-	smx_log_flush();
+	(void)pthread_mutex_lock(&log_lock);
+	log_flush();
 	log_disconnect();
 	log_ident = ident;
 	log_dest = dest;
 	log_pid = 0;
 	if (!log_has_atfork)
-		log_has_atfork =
-		    pthread_atfork(NULL, NULL, log_atfork_child) == 0;
+		log_has_atfork = pthread_atfork(log_atfork_prepare,
+		                     log_atfork_parent, log_atfork_child) == 0;
 	if (dest == SMX_LOG_SYSLOG)
 		(void)log_connect();
+	(void)pthread_mutex_unlock(&log_lock);
 }
 
 bool
 smx_log_set_socket(const char *path)
 {
+	bool is_ok = true;
+
+	(void)pthread_mutex_lock(&log_lock);
 	if (smx_strlcpy(log_path, path, sizeof(log_path)) >= sizeof(log_path)) {
 		smx_strlcpy(log_path, LOG_PATH, sizeof(log_path));
-		return false;
+		is_ok = false;
+	} else {
+		log_disconnect();
 	}
-	log_disconnect();
-	return true;
+	(void)pthread_mutex_unlock(&log_lock);
+	return is_ok;
 }
 
 void
 smx_log_set_batch(bool on)
 {
+	(void)pthread_mutex_lock(&log_lock);
 	if (!on)
-		smx_log_flush();
+		log_flush();
 	log_is_batched = on;
+	(void)pthread_mutex_unlock(&log_lock);
 }
 
 /* Send datagrams[0..n) with sendmmsg; reconnect once on failure. */
@@ -183,8 +216,9 @@ log_send(size_t first, size_t n)
 	}
 }
 
-void
-smx_log_flush(void)
+/* smx_log_flush with the lock held. */
+static void
+log_flush(void)
 {
 	int saved_errno = errno;
 
@@ -192,6 +226,14 @@ smx_log_flush(void)
 		log_send(0, n_batch);
 	n_batch = 0;
 	errno = saved_errno;
+}
+
+void
+smx_log_flush(void)
+{
+	(void)pthread_mutex_lock(&log_lock);
+	log_flush();
+	(void)pthread_mutex_unlock(&log_lock);
 }
 
 /* Queue (or send) one line as a syslog datagram, as syslog(3) formats. */
@@ -215,7 +257,7 @@ log_syslog(int prio, const char *line, size_t len)
 	if (log_pid == 0)
 		log_pid = getpid();
 	if (n_batch == LOG_BATCH_MAX)
-		smx_log_flush();
+		log_flush();
 	d = batch[n_batch];
 	n = snprintf(d, LOG_HEADER_MAX, "<%d>%s %.*s[%ld]: ", LOG_MAIL | prio,
 	    log_stamp, LOG_IDENT_MAX, log_ident, (long)log_pid);
@@ -224,7 +266,7 @@ log_syslog(int prio, const char *line, size_t len)
 	memcpy(d + n, line, len);
 	batch_len[n_batch++] = (size_t)n + len;
 	if (!log_is_batched || (prio != LOG_INFO && prio != LOG_DEBUG))
-		smx_log_flush();
+		log_flush();
 }
 
 void
@@ -272,6 +314,7 @@ emit(int prio, const char *prefix, bool with_errno, const char *fmt, va_list ap)
 		if (c < 0x20 || c > 0x7e)
 			line[i] = '?';
 	}
+	(void)pthread_mutex_lock(&log_lock);
 	if (log_sink != NULL)
 		log_sink(prio, line, log_sink_ctx);
 	if (log_dest == SMX_LOG_STDERR)
@@ -279,6 +322,7 @@ emit(int prio, const char *prefix, bool with_errno, const char *fmt, va_list ap)
 		    line);
 	else
 		log_syslog(prio, line, len);
+	(void)pthread_mutex_unlock(&log_lock);
 	errno = saved_errno;
 }
 
@@ -309,6 +353,5 @@ smx_panic(const char *fmt, ...)
 	va_start(ap, fmt);
 	emit(LOG_CRIT, "panic: ", false, fmt, ap);
 	va_end(ap);
-	smx_log_flush();
 	abort();
 }

@@ -12,7 +12,7 @@ enum smx_log_dest {
 /*
  * smx_log_sink_fn - optional observer of every line that is logged, after
  * sanitising (tests use it to assert audit lines). prio is a syslog(3)
- * priority.
+ * priority. It runs under the log's lock: it must not log.
  */
 typedef void smx_log_sink_fn(int prio, const char *line, void *ctx);
 

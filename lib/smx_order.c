@@ -37,7 +37,7 @@
 static uint64_t
 random64(void)
 {
-	static uint64_t state;
+	static _Thread_local uint64_t state;
 	struct timespec ts;
 	int saved = errno;
 	uint64_t v;

@@ -93,6 +93,17 @@ record_attempt(struct probe_target *t, const struct deliver_event *ev)
 		a->chain = *p->tls.chain;
 }
 
+/*
+ * The reason of an event: the DNS functions write their reason buffer
+ * only for a failure and may leave anything there on success (the
+ * first words they prepare are "out of memory"), so a success has none.
+ */
+static const char *
+event_reason(const struct deliver_event *ev)
+{
+	return ev->st == SMX_OK || ev->reason == NULL ? "" : ev->reason;
+}
+
 void
 probe_observe(void *ctx, const struct deliver_event *ev)
 {
@@ -105,7 +116,8 @@ probe_observe(void *ctx, const struct deliver_event *ev)
 		route = ev->route_kind == SMX_ROUTE_SRV ? &r->srv : &r->mx;
 		route->is_done = true;
 		route->st = ev->st;
-		smx_strlcpy(route->reason, ev->reason, sizeof(route->reason));
+		smx_strlcpy(route->reason, event_reason(ev),
+		    sizeof(route->reason));
 		route->route = *ev->route;
 		return;
 	case DELIVER_EV_DECIDED:
@@ -119,13 +131,15 @@ probe_observe(void *ctx, const struct deliver_event *ev)
 	switch (ev->kind) {
 	case DELIVER_EV_ADDRS:
 		t->addr_st = ev->st;
-		smx_strlcpy(t->addr_reason, ev->reason, sizeof(t->addr_reason));
+		smx_strlcpy(t->addr_reason, event_reason(ev),
+		    sizeof(t->addr_reason));
 		t->addrs = *ev->addrs;
 		break;
 	case DELIVER_EV_TLSA:
 		t->has_tlsa = true;
 		t->tlsa_st = ev->st;
-		smx_strlcpy(t->tlsa_reason, ev->reason, sizeof(t->tlsa_reason));
+		smx_strlcpy(t->tlsa_reason, event_reason(ev),
+		    sizeof(t->tlsa_reason));
 		if (ev->st == SMX_OK)
 			t->tlsa = *ev->tlsa;
 		t->dane = ev->dane;

@@ -317,33 +317,21 @@ local_failure(struct run *r, enum smx_status st, const char *enhanced,
 	r->local.cls = OUTCOME_LOCAL;
 }
 
-/*
- * The contexts of a struct deliver_tls are made on first use and shared
- * by every run that uses the struct, in a resident daemon by several
- * threads at once: this lock makes each context once and publishes it
- * whole. It is held while a slot is read, and while an empty one is
- * filled (which loads the CA files, once per context).
- */
-static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
-
-/* The context for a target, made on first use. NULL after local_failure. */
-static struct smx_tls_ctx *
-tls_ctx(struct run *r, enum deliver_verify verify)
+static struct smx_tls_ctx **
+tls_slot(struct deliver_tls *tls, enum deliver_verify verify)
 {
-	const struct smx_config *cfg = r->rq->cfg;
-	struct deliver_tls *tls = r->rq->tls;
-	struct smx_tls_ctx **slot = verify == DELIVER_VERIFY_DANE ? &tls->dane
-	    : verify == DELIVER_VERIFY_CONFIG                     ? &tls->verify
-	                                                          : &tls->none;
-	struct smx_tls_ctx *ctx;
-	struct smx_tls_options o;
-	char reason[SMX_TLS_REASON_MAX] = "";
-	char text[SMX_TLS_REASON_MAX + 64];
+	return verify == DELIVER_VERIFY_DANE  ? &tls->dane
+	    : verify == DELIVER_VERIFY_CONFIG ? &tls->verify
+	                                      : &tls->none;
+}
 
-	if (pthread_mutex_lock(&tls_lock) != 0)
-		smx_panic("deliver: cannot lock the TLS contexts");
-	if ((ctx = *slot) != NULL)
-		goto out;
+/* Make the context for verify into *slot. */
+static enum smx_status
+tls_make(const struct smx_config *cfg, enum deliver_verify verify,
+    struct smx_tls_ctx **slot, char *reason, size_t reason_size)
+{
+	struct smx_tls_options o;
+
 	memset(&o, 0, sizeof(o));
 	/* STYLE: TLS 1.2 at least, whatever the receiving side accepts. */
 	o.min_protocol =
@@ -353,10 +341,53 @@ tls_ctx(struct run *r, enum deliver_verify verify)
 	                                         : SMX_TLS_VERIFY_NONE;
 	o.ca_file = cfg->tls_ca_file;
 	o.ca_path = cfg->tls_ca_path;
-	if (smx_tls_ctx_new(&o, &ctx, reason, sizeof(reason)) != SMX_OK)
-		ctx = NULL;
-	*slot = ctx;
-out:
+	return smx_tls_ctx_new(&o, slot, reason, reason_size);
+}
+
+enum smx_status
+deliver_tls_init(struct deliver_tls *t, const struct smx_config *cfg,
+    char *reason, size_t reason_size)
+{
+	static const enum deliver_verify kinds[] = { DELIVER_VERIFY_NONE,
+		DELIVER_VERIFY_CONFIG, DELIVER_VERIFY_DANE };
+	size_t i;
+
+	memset(t, 0, sizeof(*t));
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		if (tls_make(cfg, kinds[i], tls_slot(t, kinds[i]), reason,
+		        reason_size) != SMX_OK) {
+			deliver_tls_free(t);
+			return SMX_TEMPFAIL;
+		}
+	}
+	return SMX_OK;
+}
+
+/*
+ * The contexts of a struct deliver_tls are made all at once
+ * (deliver_tls_init) or on first use, and shared by every run that uses
+ * the struct, in a resident daemon by several threads at once: this lock
+ * makes each context once and publishes it whole, whichever way the
+ * caller chose. It is held while a slot is read, and while an empty one
+ * is filled (which loads the CA files, once per context).
+ */
+static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* The context for a target, made on first use. NULL after local_failure. */
+static struct smx_tls_ctx *
+tls_ctx(struct run *r, enum deliver_verify verify)
+{
+	struct smx_tls_ctx **slot = tls_slot(r->rq->tls, verify);
+	struct smx_tls_ctx *ctx;
+	char reason[SMX_TLS_REASON_MAX] = "";
+	char text[SMX_TLS_REASON_MAX + 64];
+
+	if (pthread_mutex_lock(&tls_lock) != 0)
+		smx_panic("deliver: cannot lock the TLS contexts");
+	if (*slot == NULL)
+		(void)tls_make(r->rq->cfg, verify, slot, reason,
+		    sizeof(reason));
+	ctx = *slot;
 	if (pthread_mutex_unlock(&tls_lock) != 0)
 		smx_panic("deliver: cannot unlock the TLS contexts");
 	if (ctx == NULL) {
@@ -493,6 +524,11 @@ try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
 
 	if (is_self(r, a, t->host))
 		return false;
+	if (rq->stop != NULL && atomic_load(rq->stop)) {
+		outcome_agg_add_local(&r->agg, "4.3.2",
+		    "delivery stopped: the service is shutting down");
+		return true;
+	}
 	if (r->n_attempts >= TRANSPORT_ATTEMPTS_MAX) {
 		outcome_agg_add_local(&r->agg, "4.4.4",
 		    "too many delivery attempts; trying again later");
@@ -521,6 +557,8 @@ try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
 	p.timeout_ms = timeout_ms;
 	p.message = rq->message;
 	p.mode = rq->mode;
+	p.is_8bitmime = rq->is_8bitmime;
+	p.is_smtputf8 = rq->is_smtputf8;
 	p.tls.chain = r->io->chain;
 	p.is_sos = rq->is_sos;
 	if (rq->cache != NULL) {

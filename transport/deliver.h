@@ -2,6 +2,7 @@
 #ifndef DELIVER_H
 #define DELIVER_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -191,13 +192,14 @@ socklen_t deliver_sockaddr(const struct smx_dns_addr *a,
     struct sockaddr_storage *ss);
 
 /*
- * struct deliver_tls - the TLS client contexts of delivery runs, made on
- * first use from the configuration and kept by the caller across runs:
+ * struct deliver_tls - the TLS client contexts of delivery runs, made
+ * from the configuration all at once (deliver_tls_init) or on first use
+ * (zero it before the first run), and kept by the caller across runs:
  * verify (per tls_verify, for SRV targets), none (encrypt only) and dane
- * (DANE-authenticated). Zero it before the first run; free with
- * deliver_tls_free once no run uses it. Runs in several threads may
- * share one: each context is made once under a lock, and an OpenSSL
- * context is safe to share once made.
+ * (DANE-authenticated). Free with deliver_tls_free once no run uses it.
+ * Runs in several threads may share one either way: a context made on
+ * first use is made once under a lock, and an OpenSSL context is safe
+ * to share once made.
  */
 struct deliver_tls {
 	struct smx_tls_ctx *verify;
@@ -205,7 +207,15 @@ struct deliver_tls {
 	struct smx_tls_ctx *dane;
 };
 
-/* deliver_tls_free - free both contexts and zero *t. */
+/*
+ * deliver_tls_init - make all three contexts of *t from cfg now, so that
+ * runs in several threads share them without making any. Returns SMX_OK,
+ * or SMX_TEMPFAIL with a reason (and *t empty).
+ */
+enum smx_status deliver_tls_init(struct deliver_tls *t,
+    const struct smx_config *cfg, char *reason, size_t reason_size);
+
+/* deliver_tls_free - free the contexts and zero *t. */
 void deliver_tls_free(struct deliver_tls *t);
 
 /*
@@ -234,6 +244,10 @@ struct deliver_cache {
  * helo: our EHLO name. message: the spooled message (NULL with mode
  * SMTP_MODE_PROBE). deadline_ms: now_ms() value at which
  * delivery_time_limit ends.
+ * is_8bitmime, is_smtputf8: MAIL FROM had BODY=8BITMIME, SMTPUTF8 (LMTP
+ * mode); passed on to servers that offer them.
+ * stop: when not NULL and set, no further attempt starts; the recipients
+ * left are deferred (4.3.2).
  */
 struct deliver_request {
 	const struct smx_config *cfg;
@@ -250,6 +264,9 @@ struct deliver_request {
 	struct spool *message;
 	enum smtp_mode mode;
 	long long deadline_ms;
+	bool is_8bitmime;
+	bool is_smtputf8;
+	const atomic_bool *stop;
 };
 
 /*

@@ -491,6 +491,7 @@ outcome_agg_add_refused(struct outcome_agg *a, const char *enhanced,
 	char line[TRANSPORT_LINE_MAX + 1];
 
 	a->n_attempts++;
+	a->n_unqualified++;
 	if (a->n_refused++ > 0)
 		return;
 	(void)snprintf(line, sizeof(line), "%s [stage=none class=refused]",
@@ -547,6 +548,16 @@ outcome_agg_finish(struct outcome_agg *a)
 		(void)snprintf(text, sizeof(text),
 		    "mail for %s loops back to myself", a->domain);
 		bounce(&o, &a->best_loop, "5.4.6", text);
+	} else if (a->route == OUTCOME_ROUTE_MX && a->is_sos &&
+	    a->n_unqualified > 0) {
+		/*
+		 * sos_mx_security = dane: hosts were left out for want of
+		 * DANE, not because TLS was unavailable (they may offer it).
+		 */
+		(void)snprintf(text, sizeof(text),
+		    "No MX host of %s is DANE-authenticated (sos_mx_security = dane): no secure route to %s exists under the Secure Only Sender policy",
+		    a->domain, a->domain);
+		bounce(&o, &a->best_refused, "5.7.4", text);
 	} else if (a->route == OUTCOME_ROUTE_MX && a->is_sos &&
 	    a->n_refused > 0) {
 		/* SecMX Level 2 section 5: an SOS bounces the mail. */

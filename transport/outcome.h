@@ -176,6 +176,7 @@ struct outcome_agg {
 	size_t n_pending; /* recipients whose outcome is not final yet */
 	size_t n_attempts;
 	size_t n_refused;              /* hosts that refused secure delivery */
+	size_t n_unqualified;          /* of those: not tried, not DANE */
 	size_t n_transient;            /* hosts with a fault that may go away */
 	size_t n_loop;                 /* hosts that are this host */
 	int rank_transient;            /* of best_transient; 0 when none */
@@ -222,7 +223,8 @@ void outcome_agg_add_local(struct outcome_agg *, const char *enhanced,
 /*
  * outcome_agg_add_refused - record a target that does not qualify
  * without being tried (an MX host without DANE under sos_mx_security =
- * dane), with a DSN code and text. It counts as refused.
+ * dane), with a DSN code and text. It counts as refused (and
+ * n_unqualified).
  */
 void outcome_agg_add_refused(struct outcome_agg *, const char *enhanced,
     const char *text);
@@ -250,7 +252,9 @@ void outcome_agg_add_loop(struct outcome_agg *, const char *peer);
  *     loops back to myself";
  *   - else a Secure Only Sender over MX where every host was reached and
  *     refused: bounce "5.7.4 ... no secure route to DOMAIN exists under
- *     the Secure Only Sender policy";
+ *     the Secure Only Sender policy"; where hosts did not qualify
+ *     (outcome_agg_add_refused) the text says that no MX host is
+ *     DANE-authenticated, not that TLS was unavailable;
  *   - else (SRV and relay routes never bounce for TLS) defer with the
  *     refusal.
  */

@@ -71,6 +71,7 @@ struct session {
 	bool has_starttls;        /* EHLO offered STARTTLS */
 	bool has_size;            /* EHLO offered SIZE */
 	bool has_smtputf8;        /* EHLO offered SMTPUTF8 */
+	bool has_8bitmime;        /* EHLO offered 8BITMIME */
 	bool needs_smtputf8;      /* an address has non-ASCII bytes */
 	bool is_broken;           /* connection unusable: no QUIT */
 	bool is_eod_strict;       /* the end-of-data reply was a clean one */
@@ -322,6 +323,7 @@ parse_ehlo(struct session *s)
 	s->has_starttls = false;
 	s->has_size = false;
 	s->has_smtputf8 = false;
+	s->has_8bitmime = false;
 	s->size_limit = 0;
 	while (smtp_reply_next_line(&s->reply, &pos, &line, &len)) {
 		if (i++ == 0)
@@ -331,6 +333,9 @@ parse_ehlo(struct session *s)
 		else if (len == 8 &&
 		    smx_ascii_ncasecmp(line, "SMTPUTF8", 8) == 0)
 			s->has_smtputf8 = true;
+		else if (len == 8 &&
+		    smx_ascii_ncasecmp(line, "8BITMIME", 8) == 0)
+			s->has_8bitmime = true;
 		else if (len >= 4 && smx_ascii_ncasecmp(line, "SIZE", 4) == 0 &&
 		    (len == 4 || line[4] == ' ')) {
 			unsigned long n = 0;
@@ -535,8 +540,11 @@ envelope(struct session *s)
 	if (s->has_size && p->message != NULL)
 		snprintf(size, sizeof(size), " SIZE=%llu",
 		    spool_size(p->message));
-	st = chat(s, SMTP_STAGE_MAIL, "MAIL FROM:<%s>%s%s", p->sender, size,
-	    s->needs_smtputf8 ? " SMTPUTF8" : "");
+	st = chat(s, SMTP_STAGE_MAIL, "MAIL FROM:<%s>%s%s%s", p->sender, size,
+	    p->is_8bitmime && s->has_8bitmime ? " BODY=8BITMIME" : "",
+	    s->needs_smtputf8 || (p->is_smtputf8 && s->has_smtputf8)
+	        ? " SMTPUTF8"
+	        : "");
 	if (st != SMX_OK)
 		return st;
 	if (s->reply.code / 100 != 2)
@@ -819,6 +827,7 @@ take_cached(struct session *s)
 	s->has_starttls = c.has_starttls;
 	s->has_size = c.has_size;
 	s->has_smtputf8 = c.has_smtputf8;
+	s->has_8bitmime = c.has_8bitmime;
 	s->size_limit = c.size_limit;
 	s->created_ms = c.created_ms;
 	s->n_uses = c.n_uses;
@@ -876,6 +885,7 @@ hand_back(struct session *s)
 	c.has_starttls = s->has_starttls;
 	c.has_size = s->has_size;
 	c.has_smtputf8 = s->has_smtputf8;
+	c.has_8bitmime = s->has_8bitmime;
 	c.size_limit = s->size_limit;
 	c.is_helo = s->res->is_helo;
 	c.has_tls = s->res->has_tls;

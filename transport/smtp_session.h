@@ -102,6 +102,9 @@ struct smtp_session_params {
 	struct spool *message;       /* rewound and read by the session;
 	                              * NULL in the probe modes */
 	enum smtp_mode mode;         /* SMTP_MODE_DELIVER unless probing */
+	bool is_8bitmime;            /* BODY=8BITMIME when offered */
+	bool is_smtputf8;            /* SMTPUTF8 when offered (also needed
+	                              * for non-ASCII addresses) */
 	/*
 	 * Optional, for a resident sender (secmx-lmtpd): idle connections
 	 * to take and to hand back (NULL: connect, ..., QUIT as always),

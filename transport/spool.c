@@ -1,19 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * NAME
- *	spool - the message from stdin, kept so that it can be sent again
+ *	spool - a message kept so that it can be sent again
  * DESCRIPTION
- *	pipe(8) hands the message over once, on stdin, and may not seek.
- *	To try a second server after the first failed mid-DATA, the whole
- *	message is read before the first connection: up to SPOOL_MEM_MAX
- *	bytes in memory, anything beyond in a temporary file that is
- *	unlinked as soon as it is created, so that nothing is left behind
- *	whatever happens to the process.
+ *	pipe(8) hands the message over once, on stdin, and may not seek; an
+ *	LMTP server receives it once, in DATA. To try a second server after
+ *	the first failed mid-DATA, the whole message is stored before the
+ *	first connection: up to SPOOL_MEM_MAX bytes in memory, anything
+ *	beyond in a temporary file that is unlinked as soon as it is
+ *	created, so that nothing is left behind whatever happens to the
+ *	process. One append path (spool_append) does the storing; reading a
+ *	descriptor (spool_read_fd) is a loop around it.
  * LIMITS
  *	SPOOL_MEM_MAX bytes of memory plus one SPOOL_CHUNK buffer on the
  *	stack; the caller's max_size bounds the file.
  * DIAGNOSTICS
- *	Returns a status and a short reason; logs nothing.
+ *	Returns a status and a short reason; logs nothing. A failed append
+ *	is final for that message: later appends fail the same way.
  * SECURITY
  *	The content is untrusted but only stored here. The temporary file
  *	is created mode 0600 by mkstemp(3) and has no name after creation.
@@ -37,6 +40,7 @@ spool_init(struct spool *sp)
 {
 	memset(sp, 0, sizeof(*sp));
 	sp->fd = -1;
+	sp->mem_max = SPOOL_MEM_MAX;
 }
 
 /* read(2) until size bytes, EOF or error; EINTR is retried. */
@@ -93,38 +97,71 @@ make_temp(char *reason, size_t reason_size)
 	return fd;
 }
 
-/* Copy the rest of in to the temporary file in fixed chunks. */
+/* Give up on the message: release it and make the failure stick. */
 static enum smx_status
-read_rest(struct spool *sp, int in, unsigned long long max_size, char *reason,
-    size_t reason_size)
+append_fail(struct spool *sp, enum smx_status st)
+{
+	spool_free(sp);
+	sp->failed = st;
+	return st;
+}
+
+enum smx_status
+spool_append(struct spool *sp, const char *buf, size_t len,
+    unsigned long long max_size, char *reason, size_t reason_size)
 {
 	char ebuf[128];
-	char chunk[SPOOL_CHUNK];
-	ssize_t n;
+	size_t room;
 
-	if ((sp->fd = make_temp(reason, reason_size)) < 0)
-		return SMX_TEMPFAIL;
-	while ((n = read_some(in, chunk, sizeof(chunk))) > 0) {
-		if (max_size != 0 &&
-		    (unsigned long long)n > max_size - sp->size) {
-			snprintf(reason, reason_size, "message too large");
-			return SMX_INVALID;
-		}
-		if (smx_io_write_all(sp->fd, chunk, (size_t)n,
-		        SMX_IO_FOREVER) != SMX_OK) {
-			snprintf(reason, reason_size,
-			    "write temporary file: %s",
-			    smx_strerror(errno, ebuf, sizeof(ebuf)));
-			return SMX_TEMPFAIL;
-		}
-		sp->size += (unsigned long long)n;
+	if (sp->failed != SMX_OK) {
+		snprintf(reason, reason_size, "earlier append failed");
+		return sp->failed;
 	}
-	if (n < 0) {
-		snprintf(reason, reason_size, "read message: %s",
+	if (len == 0)
+		return SMX_OK;
+	/* Checked first: nothing of an oversized message is kept. */
+	if (max_size != 0 &&
+	    (sp->size > max_size || len > max_size - sp->size)) {
+		snprintf(reason, reason_size, "message too large");
+		return append_fail(sp, SMX_INVALID);
+	}
+	if (sp->mem == NULL && sp->fd < 0 &&
+	    (sp->mem = malloc(sp->mem_max > 0 ? sp->mem_max : 1)) == NULL) {
+		snprintf(reason, reason_size, "out of memory");
+		return append_fail(sp, SMX_TEMPFAIL);
+	}
+	/* Memory first, while the file has nothing. */
+	room = sp->fd < 0 ? sp->mem_max - sp->mem_len : 0;
+	if (room > len)
+		room = len;
+	if (room > 0) {
+		memcpy(sp->mem + sp->mem_len, buf, room);
+		sp->mem_len += room;
+		sp->size += room;
+		buf += room;
+		len -= room;
+	}
+	if (len == 0)
+		return SMX_OK;
+	if (sp->fd < 0 && (sp->fd = make_temp(reason, reason_size)) < 0)
+		return append_fail(sp, SMX_TEMPFAIL);
+	if (smx_io_write_all(sp->fd, buf, len, SMX_IO_FOREVER) != SMX_OK) {
+		snprintf(reason, reason_size, "write temporary file: %s",
 		    smx_strerror(errno, ebuf, sizeof(ebuf)));
-		return SMX_TEMPFAIL;
+		return append_fail(sp, SMX_TEMPFAIL);
 	}
+	sp->size += len;
 	return SMX_OK;
+}
+
+enum smx_status
+spool_finish(struct spool *sp, char *reason, size_t reason_size)
+{
+	if (sp->failed != SMX_OK) {
+		snprintf(reason, reason_size, "earlier append failed");
+		return sp->failed;
+	}
+	return spool_rewind(sp);
 }
 
 enum smx_status
@@ -132,40 +169,24 @@ spool_read_fd(struct spool *sp, int in, unsigned long long max_size,
     char *reason, size_t reason_size)
 {
 	char ebuf[128];
-	enum smx_status st = SMX_TEMPFAIL;
-	ssize_t n = 1;
+	char chunk[SPOOL_CHUNK];
+	enum smx_status st;
+	ssize_t n;
 
 	spool_init(sp);
-	if ((sp->mem = malloc(SPOOL_MEM_MAX)) == NULL) {
-		snprintf(reason, reason_size, "out of memory");
-		return SMX_TEMPFAIL;
-	}
-	while (sp->mem_len < SPOOL_MEM_MAX) {
-		size_t want = SPOOL_MEM_MAX - sp->mem_len;
-
-		if (want > SPOOL_CHUNK)
-			want = SPOOL_CHUNK;
-		if ((n = read_some(in, sp->mem + sp->mem_len, want)) <= 0)
-			break;
-		sp->mem_len += (size_t)n;
-		if (max_size != 0 && sp->mem_len > max_size) {
-			snprintf(reason, reason_size, "message too large");
-			st = SMX_INVALID;
+	while ((n = read_some(in, chunk, sizeof(chunk))) > 0) {
+		st = spool_append(sp, chunk, (size_t)n, max_size, reason,
+		    reason_size);
+		if (st != SMX_OK)
 			goto fail;
-		}
 	}
 	if (n < 0) {
 		snprintf(reason, reason_size, "read message: %s",
 		    smx_strerror(errno, ebuf, sizeof(ebuf)));
+		st = SMX_TEMPFAIL;
 		goto fail;
 	}
-	sp->size = sp->mem_len;
-	/* Memory is full: there may be more. */
-	if (sp->mem_len == SPOOL_MEM_MAX &&
-	    (st = read_rest(sp, in, max_size, reason, reason_size)) != SMX_OK)
-		goto fail;
-	sp->read_pos = 0;
-	return SMX_OK;
+	return spool_finish(sp, reason, reason_size);
 fail:
 	spool_free(sp);
 	return st;
@@ -227,9 +248,12 @@ spool_is_file(const struct spool *sp)
 void
 spool_free(struct spool *sp)
 {
+	size_t mem_max = sp->mem_max;
+
 	free(sp->mem);
 	sp->mem = NULL;
 	if (sp->fd >= 0)
 		(void)close(sp->fd);
 	spool_init(sp);
+	sp->mem_max = mem_max;
 }

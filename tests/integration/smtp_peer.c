@@ -5,7 +5,7 @@
  * SYNOPSIS
  *	smx-smtp-peer -s scenario -t transcript -p pidfile
  *	    [-c cert.pem -k key.pem] [-m TLSv1.2|TLSv1.3] [-n name] [-f n]
- *	    [-a address] [-P port] [-F] [-C countfile]
+ *	    [-a address] [-P port] [-M] [-F] [-C countfile]
  * DESCRIPTION
  *	Listens on 127.0.0.1 (or the loopback -a address) on a port chosen
  *	by the kernel (or -P port: an MX test peer must be at port 25 of
@@ -15,8 +15,12 @@
  *	child process of its own, so that several are served at once (a
  *	client that keeps idle connections, or several clients). Every byte
  *	it reads from a client (commands and DATA, after TLS decryption) is
- *	appended to the transcript file as it arrives. With -C it appends
- *	one line per accepted connection to countfile.
+ *	appended to the transcript file as it arrives. With -M the
+ *	transcript also gets a line "=== connection" when a connection is
+ *	accepted and "=== tls" when a TLS handshake completed, so that a
+ *	test can tell what a client sent in plaintext from what it sent
+ *	over TLS. With -C it appends one line per accepted connection to
+ *	countfile.
  *
  *	Scenarios:
  *	normal     STARTTLS offered (needs -c/-k), everything accepted
@@ -61,7 +65,11 @@
  *	Lines up to 4096 bytes; every socket wait is bounded by a 10 s
  *	SO_RCVTIMEO/SO_SNDTIMEO (30 s in the stall scenario).
  * DIAGNOSTICS
- *	Exits 1 with a message on stderr on setup errors.
+ *	Exits 1 with a message on stderr on setup errors. A client that
+ *	hangs up early ends only its connection: SIGPIPE is ignored (with
+ *	TLS 1.3 the server writes its session tickets after the client's
+ *	Finished, when a client that rejects the certificate may already
+ *	have closed the connection).
  * SECURITY
  *	Test code only; never installed. It is the server side of TLS and,
  *	being a test tool and not part of the product, includes OpenSSL
@@ -71,6 +79,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <netinet/in.h>
 #include <arpa/inet.h>
 #include <stdbool.h>
@@ -102,6 +111,7 @@ static const char *scenario = "normal";
 static const char *configured_scenario = "normal";
 static const char *greeting_name = "peer.test";
 static long faulty_connections = -1; /* -f: how many get the scenario */
+static bool is_marking;              /* -M: connection and TLS marks */
 static SSL_CTX *server_ctx;
 
 static bool
@@ -188,6 +198,14 @@ get_line(struct client *c, char *line, size_t size)
 	return false;
 }
 
+/* -M: a line of its own in the transcript. */
+static void
+mark(struct client *c, const char *line)
+{
+	if (is_marking)
+		record(c, line, strlen(line));
+}
+
 static bool
 start_tls(struct client *c)
 {
@@ -197,6 +215,7 @@ start_tls(struct client *c)
 		ERR_print_errors_fp(stderr);
 		return false;
 	}
+	mark(c, "=== tls\r\n");
 	return true;
 }
 
@@ -397,6 +416,7 @@ serve(int fd, int transcript)
 	c.transcript = transcript;
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	mark(&c, "=== connection\r\n");
 	if (is("stall")) {
 		while (get_byte(&c) >= 0)
 			;
@@ -509,7 +529,8 @@ main(int argc, char **argv)
 	int opt;
 	FILE *fp;
 
-	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:FC:")) != -1) {
+	(void)signal(SIGPIPE, SIG_IGN);
+	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:MFC:")) != -1) {
 		switch (opt) {
 		case 'F':
 			is_forking = true;
@@ -532,6 +553,9 @@ main(int argc, char **argv)
 		case 'P':
 			listen_port = (unsigned)strtoul(optarg, NULL, 10);
 			break;
+		case 'M':
+			is_marking = true;
+			break;
 		case 'c':
 			cert = optarg;
 			break;
@@ -549,7 +573,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port] [-F] [-C countfile]\n");
+			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port] [-M] [-F] [-C countfile]\n");
 			return 1;
 		}
 	}
@@ -599,8 +623,7 @@ main(int argc, char **argv)
 			continue;
 		}
 		if ((pid = fork()) == 0) {
-			/* Ends with the peer, as the peer ends with its test.
-			 */
+			/* Ends with the peer, as the peer with its test. */
 			(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 			(void)close(lfd);
 			serve(fd, transcript);

@@ -304,6 +304,15 @@ static const struct {
 	    "4.4.1 " },
 	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOADDR, K_NOTLS), 2, SMX_TEMPFAIL,
 	    "4.4.4 cannot find the addresses" },
+	/* sos_mx_security = dane: no MX host qualifies -> 5.7.4, which
+	 * says so; it does not claim that TLS was not available. */
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTDANE, K_NOTDANE), 2, SMX_PERMFAIL,
+	    "5.7.4 No MX host of dest.example is DANE-authenticated (sos_mx_security = dane): no secure route to dest.example exists under the Secure Only Sender policy (4.7.4 MX host mx.example has no usable DANE TLSA records" },
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTDANE), 1, SMX_PERMFAIL,
+	    "5.7.4 No MX host of dest.example is DANE-authenticated" },
+	/* ... a transient fault of a DANE host still defers. */
+	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTDANE, K_CONNECT), 2, SMX_TEMPFAIL,
+	    "4.4.1 " },
 	{ OUTCOME_ROUTE_MX, true, SEQ(K_NOTLS, K_BANNER5), 2, SMX_TEMPFAIL,
 	    "4.0.0 host mx.example[192.0.2.2]:25 refused to talk to me: 554 go away" },
 	{ OUTCOME_ROUTE_MX, true, SEQ(K_EHLO4, K_NOTLS), 2, SMX_TEMPFAIL,
@@ -381,6 +390,11 @@ feed(struct outcome_agg *agg, enum fake_kind k, int host, size_t n)
 	}
 	if (k == K_SELF) {
 		outcome_agg_add_loop(agg, "x[192.0.2.9]:25");
+		return false;
+	}
+	if (k == K_NOTDANE) {
+		outcome_agg_add_refused(agg, "4.7.4",
+		    "MX host mx.example has no usable DANE TLSA records: it does not qualify for a Secure Only Sender (sos_mx_security = dane)");
 		return false;
 	}
 	fake_result(k, host, &res, rr, n);

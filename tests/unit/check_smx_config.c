@@ -700,7 +700,7 @@ sample_uncommented(struct smx_config **out, char *err, size_t errlen)
 		len += n;
 	}
 	ck_assert_int_eq(fclose(fp), 0);
-	ck_assert_uint_eq(n_set, 30);
+	ck_assert_uint_eq(n_set, 31);
 	st = smx_config_parse(SAMPLE, text, len, out, err, errlen);
 	ck_assert_msg(st == SMX_OK, "%s", err);
 	return st;

@@ -399,8 +399,8 @@ make_config(enum cfg_kind kind)
 		"default_sender_role = bes\n",
 		"default_sender_role = sos\n",
 		"secmx_transport_name = secmx-srv:\n",
-		"default_sender_role = sos\n"
-		"local_domains = local.example, .vlocal.example\n",
+		("default_sender_role = sos\n"
+		 "local_domains = local.example, .vlocal.example\n"),
 	};
 	static const char receiver[] = "sor.example sor\n.ber.example ber\n"
 	                               "s\xc3\xb6r.example sor\n";

@@ -58,6 +58,8 @@ enum fake_kind {
 	K_INVALID,      /* bad parameters: local trouble */
 	K_NOADDR,       /* (not a session) no addresses for the host */
 	K_SELF,         /* (not a session) the address is this host */
+	K_NOTDANE,      /* (not a session) MX host without DANE under
+	                   sos_mx_security = dane: does not qualify */
 };
 
 /* The TLS details of a session that got that far. */
@@ -275,6 +277,7 @@ fake_result(enum fake_kind k, int host, struct smtp_session_result *r,
 		break;
 	case K_NOADDR:
 	case K_SELF:
+	case K_NOTDANE:
 	case K_END:
 		break;
 	}

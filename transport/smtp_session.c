@@ -387,6 +387,7 @@ ehlo(struct session *s)
 	s->has_starttls = false;
 	s->has_size = false;
 	s->has_smtputf8 = false;
+	s->has_8bitmime = false;
 	s->size_limit = 0;
 	return SMX_OK;
 }

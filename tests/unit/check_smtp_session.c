@@ -2,7 +2,9 @@
 /*
  * Unit tests for transport/smtp_session.c (with smtp_conn, smtp_data,
  * smtp_reply and smx_tls): one delivery attempt against smx-smtp-peer on
- * loopback per scenario, asserting the result and the peer's transcript.
+ * loopback per scenario, asserting the result and the peer's transcript;
+ * then deliveries through a connection cache (smtp_cache) and a TLS
+ * session cache, with the peer counting the connections it accepts.
  */
 #include <check.h>
 #include <stdlib.h>

@@ -3,9 +3,11 @@
  * Unit tests for lib/smx_tls.c: contexts, handshakes against the test peer
  * (TLS from the first byte) with test certificates made by
  * scripts/make-test-certs, name matching, verification failures, protocol
- * floor, timeouts and I/O, and DANE (OpenSSL's DANE API) with TLSA
- * records computed here from the test certificates. Test code, so it
- * uses OpenSSL directly to compute the records.
+ * floor, timeouts and I/O, DANE (OpenSSL's DANE API) with TLSA records
+ * computed here from the test certificates, and session resumption
+ * through the session cache (smx_tls_cache) in TLS 1.2 and 1.3, on a
+ * test clock. Test code, so it uses OpenSSL directly to compute the
+ * records.
  */
 #include <check.h>
 #include <stdlib.h>

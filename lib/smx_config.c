@@ -328,6 +328,25 @@ static const struct param params[] = {
 	    .min = 10,
 	    .max = 3600,
 	    .expect = "expected a time from 10s to 1h" },
+	/*
+	 * Postfix smtp_connection_cache_time_limit and
+	 * smtp_connection_reuse_time_limit, with their defaults; the bounds
+	 * are in smx_limits.h.
+	 */
+	{ .name = "smtp_connection_cache_time_limit",
+	    .kind = PARAM_TIME,
+	    .def = "2s",
+	    .offset = FIELD(smtp_connection_cache_time_limit),
+	    .min = 1,
+	    .max = SMTP_CACHE_IDLE_TIME_MAX,
+	    .expect = "expected a time from 1s to 5m" },
+	{ .name = "smtp_connection_reuse_time_limit",
+	    .kind = PARAM_TIME,
+	    .def = "300s",
+	    .offset = FIELD(smtp_connection_reuse_time_limit),
+	    .min = 1,
+	    .max = SMTP_CACHE_REUSE_TIME_MAX,
+	    .expect = "expected a time from 1s to 1d" },
 	{ .name = "secmx_transport_name",
 	    .kind = PARAM_TEXT,
 	    .def = "secmx:",

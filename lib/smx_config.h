@@ -97,6 +97,10 @@ struct smx_config {
 	unsigned long lmtpd_delivery_time_limit; /* one message in
 	                                          * secmx-lmtpd; default
 	                                          * 500s */
+	/* secmx-lmtpd's cache of idle SMTP connections (not pipe mode). */
+	unsigned long smtp_connection_cache_time_limit; /* idle; default 2s */
+	unsigned long smtp_connection_reuse_time_limit; /* since connect;
+	                                                 * default 300s */
 	char *secmx_transport_name; /* transport_maps result; "secmx:" */
 	char *local_listeners;      /* [addr:]port list; default "25" */
 	bool tls_dane;              /* DANE for SRV and MX; default yes */

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "smx_log.h"
+#include "smx_util.h"
 
 long long
 smx_io_now_ms(void)
@@ -80,6 +81,7 @@ enum smx_status
 smx_io_wait_for(int fd, short events, long long deadline, const char *what,
     char *reason, size_t size)
 {
+	char ebuf[128];
 	enum smx_status st = smx_io_wait(fd, events, deadline);
 
 	if (st == SMX_OK)
@@ -88,7 +90,8 @@ smx_io_wait_for(int fd, short events, long long deadline, const char *what,
 		(void)snprintf(reason, size, "timeout%s%s",
 		    what[0] != '\0' ? " " : "", what);
 	else
-		(void)snprintf(reason, size, "poll: %s", strerror(errno));
+		(void)snprintf(reason, size, "poll: %s",
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 	return SMX_TEMPFAIL;
 }
 

@@ -16,6 +16,12 @@
 #define SMX_IO_FOREVER (-1LL)
 
 /*
+ * smx_clock_fn - a clock in milliseconds, smx_io_now_ms or a test's own,
+ * for code that keeps things for a while (the caches of secmx-lmtpd).
+ */
+typedef long long smx_clock_fn(void);
+
+/*
  * smx_io_now_ms - CLOCK_MONOTONIC in milliseconds. CLOCK_MONOTONIC cannot
  * fail on Linux; should it, that is a broken invariant (smx_panic).
  */

@@ -127,6 +127,29 @@
  */
 #define SMTP_RECIPIENTS_MAX 1000
 /*
+ * Idle SMTP connections a resident sender keeps (transport/smtp_cache,
+ * secmx-lmtpd). Each holds a descriptor and a session slot at a remote
+ * server (Postfix smtpd limits a client to 50 at once by default,
+ * smtpd_client_connection_count_limit); with the default idle limit of
+ * 2 s few are kept at any time. 256 stays well below the usual 1024
+ * descriptors per process, beside the LMTP connections from Postfix
+ * (default_process_limit 100) and the connections in use.
+ */
+#define SMTP_CACHE_CONNS_MAX 256
+/*
+ * Its time limits in seconds (smtp_connection_cache_time_limit and
+ * smtp_connection_reuse_time_limit): keeping an idle connection longer
+ * than a server's own idle timeout (RFC 5321 section 4.5.3.2.7, 5
+ * minutes) is of no use; reuse up to a day.
+ */
+#define SMTP_CACHE_IDLE_TIME_MAX 300
+#define SMTP_CACHE_REUSE_TIME_MAX 86400
+/*
+ * Seconds a reused connection may take to answer RSET before it counts
+ * as dead and a new one is opened (Postfix smtp_rset_timeout, 20s).
+ */
+#define SMTP_RSET_TIME_MAX 20
+/*
  * Message data (transport/smtp_data, transport/spool, the LMTP DATA
  * decoder in transport/lmtp_proto). The writer and the decoder buffer at
  * most SMTP_DATA_CHUNK bytes of output; the spool keeps the first
@@ -185,6 +208,20 @@
 #define SMX_TLS_REASON_MAX 256
 /* Certificates of a peer's chain kept for a report (secmx-probe). */
 #define SMX_TLS_CHAIN_MAX 4
+/*
+ * TLS session cache of a resident sender (secmx-lmtpd, lib/smx_tls): one
+ * entry per server address and TLS identity (SNI, reference names, TLSA
+ * records), like the keys of Postfix's tlsmgr(8) client cache. A busy
+ * sender talks to a few hundred servers within one session lifetime
+ * (smtp_tls_session_cache_timeout, default 3600 s; at most one day
+ * here); the oldest entry makes room for a new one. A session is kept
+ * in DER form with the server's certificate and its ticket: a few KiB;
+ * larger ones are not kept (resumption only saves time), so the cache
+ * holds at most SMX_TLS_SESSIONS_MAX * SMX_TLS_SESSION_DER_MAX bytes.
+ */
+#define SMX_TLS_SESSIONS_MAX 1000
+#define SMX_TLS_SESSION_DER_MAX 16384
+#define SMX_TLS_SESSION_LIFETIME_MAX 86400
 
 /*
  * DNS discovery (smx_dns). RFC 2782 and RFC 5321 section 5.1 set no bound

@@ -14,6 +14,20 @@
  *	callback that lets the handshake finish, so that a failed check can
  *	be told apart from a failed handshake (Postfix smtp(8) reports them
  *	differently) and its reason reported.
+ *
+ *	With a session cache (smx_tls_cache, secmx-lmtpd) the client
+ *	resumes sessions as Postfix's smtp(8) does with tlsmgr(8): new
+ *	sessions are captured with a new-session callback (client cache
+ *	mode, no OpenSSL store), TLS 1.3 tickets included, and kept in DER
+ *	form under a digest of the context's rules, the server's address,
+ *	SNI, names and TLSA records, with the verdict of the verification
+ *	that made them; a resumed session reports that verdict.
+ *
+ *	Thread safety: a context is made once and then only read (SSL_new
+ *	is safe on a shared SSL_CTX in OpenSSL 3); a connection belongs to
+ *	one thread at a time; the callbacks find their connection through
+ *	the SSL object's application data (no ex_data index of our own to
+ *	create); the OpenSSL error queue is per thread.
  * LIMITS
  *	At most SMX_TLS_NAMES_MAX reference names; every wait is bounded by
  *	the caller's timeout; reasons are truncated to the caller's buffer.
@@ -41,10 +55,12 @@
 #include <time.h>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
 #include "smx_io.h"
+#include "smx_tls_cache.h"
 #include "smx_util.h"
 
 /* RFC 6698 section 7 (IANA registries of the TLSA fields). */
@@ -61,6 +77,7 @@ enum {
 struct smx_tls_ctx {
 	SSL_CTX *ssl_ctx;
 	enum smx_tls_verify verify;
+	unsigned char id[SMX_TLS_DIGEST_SIZE]; /* digest of the settings */
 };
 
 struct smx_tls_conn {
@@ -70,6 +87,14 @@ struct smx_tls_conn {
 	int alert;                    /* fatal alert received, or -1 */
 	long first_verify_error;      /* first X509 error seen, or X509_V_OK */
 	int first_verify_depth;
+	/* With a session cache (peer->cache); NULL and false without. */
+	struct smx_tls_session_cache *cache;
+	unsigned char key[SMX_TLS_DIGEST_SIZE]; /* of the peer and where */
+	bool is_offered;  /* a kept session was offered to the server */
+	bool is_verified; /* checked and good: new sessions may be kept */
+	struct smx_tls_verdict verdict; /* of the full handshake */
+	unsigned char *pending; /* a session that came before the check */
+	size_t pending_len;
 };
 
 const char *
@@ -151,6 +176,7 @@ static enum smx_status
 wait_io(struct smx_tls_conn *c, short events, long long deadline, char *reason,
     size_t size)
 {
+	char ebuf[128];
 	enum smx_status st = smx_io_wait(c->fd, events, deadline);
 
 	if (st == SMX_OK)
@@ -160,7 +186,8 @@ wait_io(struct smx_tls_conn *c, short events, long long deadline, char *reason,
 	if (st == SMX_NOTFOUND)
 		snprintf(reason, size, "timeout");
 	else
-		snprintf(reason, size, "poll: %s", strerror(errno));
+		snprintf(reason, size, "poll: %s",
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 	return SMX_TEMPFAIL;
 }
 
@@ -174,6 +201,7 @@ static enum smx_status
 retry_or_fail(struct smx_tls_conn *c, int rc, long long deadline,
     const char *what, char *reason, size_t size)
 {
+	char ebuf[128];
 	char msg[160];
 	int err = SSL_get_error(c->ssl, rc);
 
@@ -185,7 +213,8 @@ retry_or_fail(struct smx_tls_conn *c, int rc, long long deadline,
 	case SSL_ERROR_SYSCALL:
 		c->failure = SMX_TLS_FAIL_LOST;
 		snprintf(msg, sizeof(msg), "%s: %s", what,
-		    errno != 0 ? strerror(errno) : "connection closed");
+		    errno != 0 ? smx_strerror(errno, ebuf, sizeof(ebuf))
+		               : "connection closed");
 		set_reason(reason, size, msg);
 		return SMX_TEMPFAIL;
 	case SSL_ERROR_ZERO_RETURN:
@@ -251,6 +280,183 @@ verify_cb(int ok, X509_STORE_CTX *store)
 	return 1;
 }
 
+/*
+ * One field of a digest: a byte that tells NULL from "", eight bytes of
+ * length, then the bytes, so that no two sequences of fields give the
+ * same input.
+ */
+static bool
+digest_field(EVP_MD_CTX *md, const void *p, size_t len, bool is_null)
+{
+	unsigned char prefix[9];
+	unsigned long long v = len;
+	size_t i;
+
+	prefix[0] = is_null ? 0 : 1;
+	for (i = 0; i < 8; i++)
+		prefix[1 + i] = (unsigned char)(v >> (56 - 8 * i));
+	return EVP_DigestUpdate(md, prefix, sizeof(prefix)) == 1 &&
+	    (len == 0 || EVP_DigestUpdate(md, p, len) == 1);
+}
+
+static bool
+digest_text(EVP_MD_CTX *md, const char *text)
+{
+	return digest_field(md, text, text != NULL ? strlen(text) : 0,
+	    text == NULL);
+}
+
+/* A count before a list of fields, as eight bytes. */
+static bool
+digest_count(EVP_MD_CTX *md, size_t n)
+{
+	unsigned char b[8];
+	unsigned long long v = n;
+	size_t i;
+
+	for (i = 0; i < 8; i++)
+		b[i] = (unsigned char)(v >> (56 - 8 * i));
+	return digest_field(md, b, sizeof(b), false);
+}
+
+static EVP_MD_CTX *
+digest_start(void)
+{
+	EVP_MD_CTX *md = EVP_MD_CTX_new();
+
+	if (md != NULL && EVP_DigestInit_ex(md, EVP_sha256(), NULL) != 1) {
+		EVP_MD_CTX_free(md);
+		md = NULL;
+	}
+	return md;
+}
+
+static bool
+digest_end(EVP_MD_CTX *md, bool ok, unsigned char out[SMX_TLS_DIGEST_SIZE])
+{
+	unsigned int len = 0;
+
+	ok = ok && EVP_DigestFinal_ex(md, out, &len) == 1 &&
+	    len == SMX_TLS_DIGEST_SIZE;
+	EVP_MD_CTX_free(md);
+	ERR_clear_error();
+	return ok;
+}
+
+/* The identity of a context's settings: what its verification trusts. */
+static bool
+ctx_identity(const struct smx_tls_options *opts, int min_version,
+    unsigned char out[SMX_TLS_DIGEST_SIZE])
+{
+	EVP_MD_CTX *md = digest_start();
+	unsigned char head[2];
+
+	if (md == NULL)
+		return false;
+	head[0] = (unsigned char)opts->verify;
+	head[1] = (unsigned char)(min_version & 0xff);
+	return digest_end(md,
+	    digest_field(md, head, sizeof(head), false) &&
+	        digest_text(md, opts->ca_file) &&
+	        digest_text(md, opts->ca_path),
+	    out);
+}
+
+enum smx_status
+smx_tls_peer_digest(const struct smx_tls_ctx *ctx,
+    const struct smx_tls_peer *peer, unsigned char out[SMX_TLS_DIGEST_SIZE])
+{
+	EVP_MD_CTX *md = digest_start();
+	bool ok;
+	size_t i;
+
+	if (md == NULL)
+		return SMX_TEMPFAIL;
+	ok = digest_field(md, ctx->id, sizeof(ctx->id), false) &&
+	    digest_text(md, peer->sni) && digest_text(md, peer->dane_base) &&
+	    digest_count(md, peer->n_names);
+	for (i = 0; ok && i < peer->n_names; i++)
+		ok = digest_text(md, peer->names[i]);
+	ok = ok && digest_count(md, peer->n_tlsa);
+	for (i = 0; ok && i < peer->n_tlsa; i++) {
+		const struct smx_tls_tlsa *t = &peer->tlsa[i];
+		unsigned char head[3] = { t->usage, t->selector, t->mtype };
+
+		ok = digest_field(md, head, sizeof(head), false) &&
+		    digest_field(md, t->data, t->len, t->data == NULL);
+	}
+	return digest_end(md, ok, out) ? SMX_OK : SMX_TEMPFAIL;
+}
+
+/* The key of a session: the peer's digest and where it is. */
+static bool
+session_key(const struct smx_tls_ctx *ctx, const struct smx_tls_peer *peer,
+    unsigned char key[SMX_TLS_DIGEST_SIZE])
+{
+	unsigned char d[SMX_TLS_DIGEST_SIZE];
+	EVP_MD_CTX *md;
+
+	if (smx_tls_peer_digest(ctx, peer, d) != SMX_OK ||
+	    (md = digest_start()) == NULL)
+		return false;
+	return digest_end(md,
+	    digest_field(md, d, sizeof(d), false) &&
+	        digest_text(md, peer->where),
+	    key);
+}
+
+/* Free a session's DER form, wiped first (it holds the master secret). */
+static void
+der_free(unsigned char *der, size_t len)
+{
+	if (der != NULL)
+		smx_wipe(der, len);
+	free(der);
+}
+
+/*
+ * A new session from the server (SSL_CTX_sess_set_new_cb, client cache
+ * mode without OpenSSL's own store): a TLS 1.2 session near the end of
+ * the handshake, TLS 1.3 tickets after it, whenever the connection
+ * reads. Kept only for a connection with a cache, and only once its
+ * handshake has been verified; one that comes before that waits in
+ * c->pending. Returns 0: OpenSSL keeps no reference for us.
+ */
+static int
+new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct smx_tls_conn *c = SSL_get_app_data(ssl);
+	unsigned char *der;
+	unsigned char *p;
+	int len;
+
+	if (c == NULL || c->cache == NULL || !SSL_SESSION_is_resumable(sess))
+		return 0;
+	(void)ERR_set_mark();
+	len = i2d_SSL_SESSION(sess, NULL);
+	if (len <= 0 || len > SMX_TLS_SESSION_DER_MAX ||
+	    (der = malloc((size_t)len)) == NULL) {
+		(void)ERR_pop_to_mark();
+		return 0;
+	}
+	p = der;
+	if (i2d_SSL_SESSION(sess, &p) != len) {
+		(void)ERR_pop_to_mark();
+		der_free(der, (size_t)len);
+		return 0;
+	}
+	(void)ERR_pop_to_mark();
+	if (c->is_verified) {
+		smx_tls_session_cache_put(c->cache, c->key, der, (size_t)len,
+		    &c->verdict);
+		return 0;
+	}
+	der_free(c->pending, c->pending_len);
+	c->pending = der;
+	c->pending_len = (size_t)len;
+	return 0;
+}
+
 enum smx_status
 smx_tls_ctx_new(const struct smx_tls_options *opts, struct smx_tls_ctx **out,
     char *reason, size_t reason_size)
@@ -281,6 +487,10 @@ smx_tls_ctx_new(const struct smx_tls_options *opts, struct smx_tls_ctx **out,
 		return SMX_TEMPFAIL;
 	}
 	c->verify = opts->verify;
+	if (!ctx_identity(opts, min_version, c->id)) {
+		snprintf(reason, reason_size, "cannot digest TLS settings");
+		goto fail;
+	}
 	if ((c->ssl_ctx = SSL_CTX_new(TLS_client_method())) == NULL) {
 		set_reason(reason, reason_size, "SSL_CTX_new");
 		goto fail;
@@ -297,6 +507,14 @@ smx_tls_ctx_new(const struct smx_tls_options *opts, struct smx_tls_ctx **out,
 	SSL_CTX_set_options(c->ssl_ctx,
 	    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	        SSL_OP_IGNORE_UNEXPECTED_EOF);
+	/*
+	 * New sessions go to new_session_cb, which keeps them only for a
+	 * connection with a session cache; OpenSSL's own store stays off.
+	 * Without a cache this changes nothing on the wire.
+	 */
+	(void)SSL_CTX_set_session_cache_mode(c->ssl_ctx,
+	    SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(c->ssl_ctx, new_session_cb);
 	if (opts->verify == SMX_TLS_VERIFY_CA) {
 		if (opts->ca_file != NULL || opts->ca_path != NULL)
 			ok = SSL_CTX_load_verify_locations(c->ssl_ctx,
@@ -532,6 +750,20 @@ check_peer(struct smx_tls_ctx *ctx, struct smx_tls_conn *c,
 	    sizeof(info->protocol));
 	s = SSL_get_cipher_name(c->ssl);
 	smx_strlcpy(info->cipher, s != NULL ? s : "", sizeof(info->cipher));
+	if (c->is_offered && SSL_session_reused(c->ssl)) {
+		/*
+		 * Resumed: the certificate is not sent again, the session
+		 * stands for the verification of the full handshake that
+		 * made it, under the same key (same rules, same peer).
+		 */
+		info->is_resumed = true;
+		info->verified = c->verdict.verified;
+		smx_strlcpy(info->peer_name, c->verdict.peer_name,
+		    sizeof(info->peer_name));
+		smx_strlcpy(info->tlsa_match, c->verdict.tlsa_match,
+		    sizeof(info->tlsa_match));
+		return SMX_OK;
+	}
 	if (ctx->verify == SMX_TLS_VERIFY_NONE) {
 		info->verified = SMX_TLS_VERIFIED_NONE;
 		return SMX_OK;
@@ -583,11 +815,82 @@ smx_tls_tlsa_usable(const struct smx_tls_tlsa *t)
 	}
 }
 
+/*
+ * With a session cache: the key of this peer, and the session kept for
+ * it offered to the server with the verdict that goes with it. Without
+ * a key (no memory) the connection keeps nothing.
+ */
+static void
+offer_session(struct smx_tls_ctx *ctx, struct smx_tls_conn *c,
+    const struct smx_tls_peer *peer)
+{
+	const unsigned char *p;
+	unsigned char *der = NULL;
+	size_t len = 0;
+	SSL_SESSION *sess;
+
+	if (!session_key(ctx, peer, c->key))
+		return;
+	c->cache = peer->cache;
+	if (!smx_tls_session_cache_get(c->cache, c->key, &der, &len,
+	        &c->verdict))
+		return;
+	p = der;
+	sess = d2i_SSL_SESSION(NULL, &p, (long)len);
+	der_free(der, len);
+	if (sess == NULL || SSL_set_session(c->ssl, sess) != 1) {
+		smx_tls_session_cache_drop(c->cache, c->key);
+		memset(&c->verdict, 0, sizeof(c->verdict));
+	} else {
+		c->is_offered = true;
+	}
+	SSL_SESSION_free(sess);
+	ERR_clear_error();
+}
+
+/*
+ * After a verified handshake: new sessions may now be kept, with the
+ * verdict of this handshake (or, resumed, the one that came with the
+ * session); one that came during the handshake is kept now.
+ */
+static void
+keep_sessions(struct smx_tls_conn *c, const struct smx_tls_info *info)
+{
+	if (c->cache == NULL)
+		return;
+	if (!info->is_resumed) {
+		memset(&c->verdict, 0, sizeof(c->verdict));
+		c->verdict.verified = info->verified;
+		smx_strlcpy(c->verdict.peer_name, info->peer_name,
+		    sizeof(c->verdict.peer_name));
+		smx_strlcpy(c->verdict.tlsa_match, info->tlsa_match,
+		    sizeof(c->verdict.tlsa_match));
+		c->verdict.verified_ms = smx_tls_session_cache_now(c->cache);
+	}
+	c->is_verified = true;
+	if (c->pending != NULL) {
+		smx_tls_session_cache_put(c->cache, c->key, c->pending,
+		    c->pending_len, &c->verdict);
+		c->pending = NULL;
+		c->pending_len = 0;
+	}
+}
+
+/* Free a connection that smx_tls_connect did not return. */
+static void
+conn_free(struct smx_tls_conn *c)
+{
+	SSL_free(c->ssl);
+	der_free(c->pending, c->pending_len);
+	free(c);
+}
+
 enum smx_status
 smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
     const struct smx_tls_peer *peer, int timeout_ms, struct smx_tls_conn **out,
     struct smx_tls_info *info, char *reason, size_t reason_size)
 {
+	char ebuf[128];
 	const char *sni = peer->sni;
 	const char *const *names = peer->names;
 	size_t n_names = peer->n_names;
@@ -612,6 +915,12 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
 		snprintf(reason, reason_size, "bad DANE parameters");
 		return SMX_INVALID;
 	}
+	if (peer->cache != NULL &&
+	    (peer->where == NULL || peer->where[0] == '\0' ||
+	        has_line_break(peer->where))) {
+		snprintf(reason, reason_size, "bad TLS session cache key");
+		return SMX_INVALID;
+	}
 	info->is_dane = ctx->verify == SMX_TLS_VERIFY_DANE;
 	for (i = 0; i < n_names; i++) {
 		if (names[i] == NULL || names[i][0] == '\0' ||
@@ -622,7 +931,8 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
 	}
 	if ((flags = fcntl(fd, F_GETFL)) < 0 ||
 	    fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		snprintf(reason, reason_size, "fcntl: %s", strerror(errno));
+		snprintf(reason, reason_size, "fcntl: %s",
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 		return SMX_TEMPFAIL;
 	}
 	ERR_clear_error();
@@ -646,6 +956,8 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
 	st = setup_peer(ctx, c->ssl, peer, reason, reason_size);
 	if (st != SMX_OK)
 		goto fail;
+	if (peer->cache != NULL)
+		offer_session(ctx, c, peer);
 	SSL_set_info_callback(c->ssl, info_cb);
 	while ((rc = SSL_connect(c->ssl)) != 1) {
 		st = retry_or_fail(c, rc, deadline, "handshake failure", reason,
@@ -659,20 +971,29 @@ smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
 			goto fail;
 		}
 	}
+	if (c->is_offered && !SSL_session_reused(c->ssl)) {
+		/* The server did not take it: it is of no further use. */
+		smx_tls_session_cache_drop(c->cache, c->key);
+		c->is_offered = false;
+	}
 	if (peer->chain != NULL)
 		fill_chain(c->ssl, peer->chain);
 	if ((st = check_peer(ctx, c, info, reason, reason_size)) != SMX_OK) {
 		info->failure = SMX_TLS_FAIL_VERIFY;
+		if (c->cache != NULL)
+			smx_tls_session_cache_drop(c->cache, c->key);
 		smx_tls_close(c, 0);
 		return st;
 	}
+	keep_sessions(c, info);
 	*out = c;
 	return SMX_OK;
 fail:
 	if (info->failure == SMX_TLS_FAIL_NONE)
 		info->failure = SMX_TLS_FAIL_PROTOCOL;
-	SSL_free(c->ssl);
-	free(c);
+	if (c->is_offered)
+		smx_tls_session_cache_drop(c->cache, c->key);
+	conn_free(c);
 	return st;
 }
 
@@ -766,6 +1087,5 @@ smx_tls_close(struct smx_tls_conn *c, int timeout_ms)
 			break;
 	}
 	ERR_clear_error();
-	SSL_free(c->ssl);
-	free(c);
+	conn_free(c);
 }

@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "smx_io.h"
 #include "smx_limits.h"
 #include "smx_status.h"
 
@@ -12,8 +13,14 @@
  * TLS client layer. Only smx_tls.c includes OpenSSL; callers hold the two
  * opaque structs below and plain C values.
  */
-struct smx_tls_ctx;  /* client settings: protocols, trust anchors */
-struct smx_tls_conn; /* one TLS session on a caller-owned socket */
+struct smx_tls_ctx;           /* client settings: protocols, trust anchors */
+struct smx_tls_conn;          /* one TLS session on a caller-owned socket */
+struct smx_tls_session_cache; /* resumable sessions (smx_tls_cache.h) */
+
+/* Bytes of the digests below (SHA-256). */
+#define SMX_TLS_DIGEST_SIZE 32
+/* Postfix smtp_tls_session_cache_timeout: how long a session is resumed. */
+#define SMX_TLS_SESSION_LIFETIME_DEFAULT 3600
 
 enum smx_tls_verify {
 	SMX_TLS_VERIFY_NONE = 0, /* encrypt only; no chain or name check */
@@ -86,7 +93,11 @@ struct smx_tls_chain {
  *   (at most SMX_TLSA_MAX; unusable ones are skipped, at least one must
  *   be usable).
  * chain: when not NULL, filled with the peer's certificates, also when
- *   verification fails.
+ *   verification fails (a resumed session has none to report).
+ * cache, where: optional (NULL cache: no resumption, nothing kept). With
+ *   a cache, where names the server's address and port as the caller
+ *   knows it ("[192.0.2.1]:25"); a session is resumed only for the same
+ *   where, context settings, sni, names, dane_base and TLSA records.
  */
 struct smx_tls_peer {
 	const char *sni;
@@ -96,6 +107,8 @@ struct smx_tls_peer {
 	const struct smx_tls_tlsa *tlsa;
 	size_t n_tlsa;
 	struct smx_tls_chain *chain;
+	struct smx_tls_session_cache *cache;
+	const char *where;
 };
 
 /*
@@ -124,6 +137,9 @@ struct smx_tls_info {
 	bool is_dane;   /* DANE was required (a DANE context and records) */
 	char tlsa_match[16]; /* "3.1.1": usage, selector and matching type of
 	                      * the record that matched (DANE) */
+	bool is_resumed;     /* a cached session was resumed: verified,
+	                      * peer_name and tlsa_match are those of the
+	                      * full handshake that made it */
 };
 
 /*
@@ -156,6 +172,21 @@ enum smx_status smx_tls_ctx_new(const struct smx_tls_options *opts,
 void smx_tls_ctx_free(struct smx_tls_ctx *);
 
 /*
+ * smx_tls_peer_digest - a digest of everything that decides whether a
+ * TLS session to a peer counts as authenticated: the context's
+ * verification kind, minimum protocol and CA settings (file and path
+ * names), and the peer's sni, names, dane_base and every TLSA record
+ * given (usage, selector, matching type and data), as Postfix's TLS
+ * session cache key carries a digest of the TLSA records. Equal digests
+ * mean equal trust rules. Fields are length-prefixed, so that no two
+ * different peers give the same input. Returns SMX_OK, or SMX_TEMPFAIL
+ * when OpenSSL is short of memory (out is then unusable: cache
+ * nothing). Needs no lock; never exits.
+ */
+enum smx_status smx_tls_peer_digest(const struct smx_tls_ctx *,
+    const struct smx_tls_peer *, unsigned char out[SMX_TLS_DIGEST_SIZE]);
+
+/*
  * smx_tls_connect - TLS client handshake on fd, an already connected
  * stream socket owned by the caller (it is switched to non-blocking mode
  * and stays so; the caller still closes it), for the peer described by
@@ -177,10 +208,23 @@ void smx_tls_ctx_free(struct smx_tls_ctx *);
  * filled, verified == SMX_TLS_VERIFIED_FAIL, failure SMX_TLS_FAIL_VERIFY,
  * with the reason; the session is already shut down); SMX_INVALID for bad
  * arguments (too many names, none with verify=ca, no usable TLSA record
- * with a DANE context, a name or sni with NUL/CR/LF). info is written in
- * every case (empty on early failure). A short reason, with the OpenSSL
- * error queue, goes into reason. Never exits. The caller must ignore
- * SIGPIPE: OpenSSL writes to the socket with write(2).
+ * with a DANE context, a name or sni with NUL/CR/LF, a cache without a
+ * where). info is written in every case (empty on early failure). A
+ * short reason, with the OpenSSL error queue, goes into reason.
+ *
+ * With peer->cache, a session kept for the same key (smx_tls_peer_digest
+ * and where) is offered for resumption. When the server resumes it, the
+ * certificate is not checked again: info->is_resumed is set and info
+ * carries the verification result kept with the session (verified,
+ * peer_name, tlsa_match). A session the server does not resume, a
+ * handshake that fails after offering one, and a verification that
+ * fails drop the key's entry. New sessions from the server, also TLS 1.3
+ * tickets that arrive after the handshake (with the first read), are
+ * kept once the handshake has been verified, and only then.
+ *
+ * Safe to call from several threads at once with one context and one
+ * cache (distinct sockets and connections). Never exits. The caller must
+ * ignore SIGPIPE: OpenSSL writes to the socket with write(2).
  */
 enum smx_status smx_tls_connect(struct smx_tls_ctx *ctx, int fd,
     const struct smx_tls_peer *peer, int timeout_ms, struct smx_tls_conn **out,

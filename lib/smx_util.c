@@ -18,7 +18,9 @@
  */
 #include "smx_util.h"
 
+#include <errno.h>
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "smx_limits.h"
@@ -39,6 +41,28 @@ smx_status_name(enum smx_status st)
 		return "invalid";
 	}
 	return "unknown";
+}
+
+const char *
+smx_strerror(int err, char *buf, size_t size)
+{
+	int saved = errno;
+
+	if (size == 0)
+		return "";
+	if (strerror_r(err, buf, size) != 0)
+		(void)snprintf(buf, size, "error %d", err);
+	errno = saved;
+	return buf;
+}
+
+void
+smx_wipe(void *p, size_t len)
+{
+	volatile unsigned char *v = p;
+
+	while (len-- > 0)
+		*v++ = 0;
 }
 
 enum smx_status

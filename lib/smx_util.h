@@ -30,6 +30,22 @@ enum smx_status smx_parse_time(const char *s, unsigned long min,
  */
 size_t smx_strlcpy(char *dst, const char *src, size_t size);
 
+/*
+ * smx_strerror - the text of err in buf (size bytes) and buf itself, for
+ * code that may run in several threads at once: strerror(3) may return a
+ * buffer shared by all threads (POSIX leaves it not thread-safe); this
+ * uses the XSI strerror_r(3). Unknown numbers give "error N". Never
+ * fails; preserves errno.
+ */
+const char *smx_strerror(int err, char *buf, size_t size);
+
+/*
+ * smx_wipe - overwrite len bytes at p with zeros in a way the compiler
+ * may not drop, before secrets (TLS session state) are freed. NULL is
+ * fine when len is 0.
+ */
+void smx_wipe(void *p, size_t len);
+
 /* smx_ascii_lower - lower-case A-Z in place, independent of the locale. */
 void smx_ascii_lower(char *s, size_t len);
 

@@ -24,6 +24,12 @@
  *	deliver_run walks the route with the I/O of a struct deliver_io;
  *	every attempt is one session, outcome_agg_add classifies it
  *	(outcome_classify) and decides when to stop.
+ *
+ *	A resident sender (secmx-lmtpd) runs deliver_run in several
+ *	threads at once. A run keeps its state in its own struct run; what
+ *	runs share is the configuration (read only), the TLS contexts
+ *	(made once under a lock) and the caches of struct deliver_cache
+ *	(each with its own lock). Logging goes through smx_log.
  * LIMITS
  *	TRANSPORT_ATTEMPTS_MAX connections per run. Every attempt gets
  *	timeouts from outcome_time_budget so that it fits in what is left of
@@ -34,7 +40,9 @@
  *	recipient, in the same space-separated key=value form as the
  *	policy server's audit lines: "QUEUEID: to=<r> relay=host[addr]:port
  *	route=srv role=sos stage=eod class=sent tls=TLSv1.3 cipher=...
- *	verify=ca status=sent (text)".
+ *	verify=ca status=sent (text)", with "resumed=yes" after verify= for
+ *	a resumed TLS session and "conn=reused" for a kept connection
+ *	(secmx-lmtpd only).
  * SECURITY
  *	DNS answers, server replies and certificates are untrusted; values
  *	in log lines are bounded by SMX_LOG_VALUE_MAX and made printable by
@@ -49,6 +57,7 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -267,7 +276,7 @@ static void
 audit(const struct run *r, size_t i, const struct outcome *o)
 {
 	smx_log_info(
-	    "%s: to=<%.*s> relay=%.*s route=%s role=%s stage=%s class=%s dnssec=%s tls=%s cipher=%s verify=%s%s%s status=%s (%.*s)",
+	    "%s: to=<%.*s> relay=%.*s route=%s role=%s stage=%s class=%s dnssec=%s tls=%s cipher=%s verify=%s%s%s%s%s status=%s (%.*s)",
 	    queue_id(r), W, r->rq->recipients[i], W,
 	    o->relay[0] != '\0' ? o->relay : "none", r->route_name,
 	    r->role_name, smtp_stage_name(o->stage), outcome_class_name(o->cls),
@@ -276,6 +285,8 @@ audit(const struct run *r, size_t i, const struct outcome *o)
 	    o->tls_cipher[0] != '\0' ? o->tls_cipher : "none",
 	    smx_tls_verified_name(o->tls_verified),
 	    o->tlsa_match[0] != '\0' ? " tlsa=" : "", o->tlsa_match,
+	    o->is_tls_resumed ? " resumed=yes" : "",
+	    o->is_conn_reused ? " conn=reused" : "",
 	    outcome_status_name(o->status), SMX_LOG_LINE_MAX, o->line);
 }
 
@@ -352,25 +363,40 @@ deliver_tls_init(struct deliver_tls *t, const struct smx_config *cfg,
 	return SMX_OK;
 }
 
+/*
+ * The contexts of a struct deliver_tls are made all at once
+ * (deliver_tls_init) or on first use, and shared by every run that uses
+ * the struct, in a resident daemon by several threads at once: this lock
+ * makes each context once and publishes it whole, whichever way the
+ * caller chose. It is held while a slot is read, and while an empty one
+ * is filled (which loads the CA files, once per context).
+ */
+static pthread_mutex_t tls_lock = PTHREAD_MUTEX_INITIALIZER;
+
 /* The context for a target, made on first use. NULL after local_failure. */
 static struct smx_tls_ctx *
 tls_ctx(struct run *r, enum deliver_verify verify)
 {
 	struct smx_tls_ctx **slot = tls_slot(r->rq->tls, verify);
-	char reason[SMX_TLS_REASON_MAX];
+	struct smx_tls_ctx *ctx;
+	char reason[SMX_TLS_REASON_MAX] = "";
 	char text[SMX_TLS_REASON_MAX + 64];
 
-	if (*slot != NULL)
-		return *slot;
-	if (tls_make(r->rq->cfg, verify, slot, reason, sizeof(reason)) !=
-	    SMX_OK) {
+	if (pthread_mutex_lock(&tls_lock) != 0)
+		smx_panic("deliver: cannot lock the TLS contexts");
+	if (*slot == NULL)
+		(void)tls_make(r->rq->cfg, verify, slot, reason,
+		    sizeof(reason));
+	ctx = *slot;
+	if (pthread_mutex_unlock(&tls_lock) != 0)
+		smx_panic("deliver: cannot unlock the TLS contexts");
+	if (ctx == NULL) {
 		smx_log_error("TLS client setup failed: %s", reason);
 		(void)snprintf(text, sizeof(text),
 		    "TLS client setup failed: %s", reason);
 		local_failure(r, SMX_TEMPFAIL, "4.3.0", text);
-		*slot = NULL;
 	}
-	return *slot;
+	return ctx;
 }
 
 static long long
@@ -534,6 +560,11 @@ try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
 	p.is_8bitmime = rq->is_8bitmime;
 	p.is_smtputf8 = rq->is_smtputf8;
 	p.tls.chain = r->io->chain;
+	p.is_sos = rq->is_sos;
+	if (rq->cache != NULL) {
+		p.conn_cache = rq->cache->conns;
+		p.tls.cache = rq->cache->tls;
+	}
 	(void)r->io->session(&p, &res);
 	res.is_secure = plan->is_secure;
 	audit_attempt(r, &res, n);

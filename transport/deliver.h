@@ -16,6 +16,8 @@
 
 struct spool;
 struct smx_tls_ctx;
+struct smx_tls_session_cache;
+struct smtp_cache;
 
 /*
  * deliver - the SecMX sending rules: which role, which destination,
@@ -190,11 +192,14 @@ socklen_t deliver_sockaddr(const struct smx_dns_addr *a,
     struct sockaddr_storage *ss);
 
 /*
- * struct deliver_tls - the TLS client contexts of delivery runs, made on
- * first use from the configuration and kept by the caller across runs:
+ * struct deliver_tls - the TLS client contexts of delivery runs, made
+ * from the configuration all at once (deliver_tls_init) or on first use
+ * (zero it before the first run), and kept by the caller across runs:
  * verify (per tls_verify, for SRV targets), none (encrypt only) and dane
- * (DANE-authenticated). Zero it before the first run; free with
- * deliver_tls_free.
+ * (DANE-authenticated). Free with deliver_tls_free once no run uses it.
+ * Runs in several threads may share one either way: a context made on
+ * first use is made once under a lock, and an OpenSSL context is safe
+ * to share once made.
  */
 struct deliver_tls {
 	struct smx_tls_ctx *verify;
@@ -214,10 +219,24 @@ enum smx_status deliver_tls_init(struct deliver_tls *t,
 void deliver_tls_free(struct deliver_tls *t);
 
 /*
+ * struct deliver_cache - what a resident sender (secmx-lmtpd) keeps
+ * between runs and shares between its threads: TLS sessions to resume
+ * (smx_tls_cache.h) and idle SMTP connections (smtp_cache.h); either
+ * may be NULL. The caller makes and frees them; pipe mode has none.
+ */
+struct deliver_cache {
+	struct smx_tls_session_cache *tls;
+	struct smtp_cache *conns;
+};
+
+/*
  * struct deliver_request - one group of recipients of one message that
  * share the destination and the sending role. Everything is borrowed
  * from the caller and must outlive deliver_run.
  * io: NULL for deliver_io_default. tls: the caller's contexts.
+ * cache: NULL (pipe mode), or the caches every attempt may use: a
+ *   connection is reused only for the same address, port, host, helo,
+ *   TLS policy, TLS rules (context, names, TLSA records) and role.
  * queue_id: for the audit log ("NOQUEUE" when unknown).
  * sender: the envelope sender, "" for the null sender.
  * recipients: 1..SMTP_RECIPIENTS_MAX addresses.
@@ -234,6 +253,7 @@ struct deliver_request {
 	const struct smx_config *cfg;
 	const struct deliver_io *io;
 	struct deliver_tls *tls;
+	struct deliver_cache *cache;
 	const char *queue_id;
 	const char *sender;
 	const char *const *recipients;
@@ -259,8 +279,11 @@ struct deliver_request {
  * no final outcome yet. Logs one audit line per attempt and recipient
  * and one per outcome and recipient. out[0..n_recipients) is always
  * filled: delivered, deferred or bounced with its status line. Local
- * trouble (TLS setup, memory, bad arguments) is deferred. Never exits;
- * the caller must ignore SIGPIPE.
+ * trouble (TLS setup, memory, bad arguments) is deferred. Audit lines
+ * add resumed=yes for a resumed TLS session and conn=reused for a
+ * connection from rq->cache. Several runs may go on at once in
+ * different threads with distinct requests, sharing cfg (read only),
+ * tls and cache. Never exits; the caller must ignore SIGPIPE.
  */
 void deliver_run(const struct deliver_request *, struct outcome *out);
 

@@ -313,6 +313,8 @@ copy_attempt(struct outcome *o, const struct smtp_session_result *res)
 	}
 	o->tls_verified = res->tls.verified;
 	smx_strlcpy(o->tlsa_match, res->tls.tlsa_match, sizeof(o->tlsa_match));
+	o->is_tls_resumed = res->has_tls && res->tls.is_resumed;
+	o->is_conn_reused = res->is_reused;
 	o->is_secure = res->is_secure;
 	o->stage = res->stage;
 	o->cls = outcome_classify(res);

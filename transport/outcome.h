@@ -73,10 +73,12 @@ const char *outcome_class_name(enum outcome_class);
  *   LF or NUL, at most TRANSPORT_LINE_MAX bytes; the class digit always
  *   matches status.
  * relay, tls_protocol, tls_cipher, tls_verified, stage, cls, is_secure,
- *   tlsa_match: the attempt that decided the outcome, for the audit log ("" /
- * SMX_TLS_VERIFIED_NONE / SMTP_STAGE_NONE when no attempt decided it or it ran
- * in plaintext). is_final: set by the folding below once the recipient's
- * outcome can no longer change.
+ *   tlsa_match, is_tls_resumed, is_conn_reused: the attempt that decided
+ *   the outcome, for the audit log ("" / SMX_TLS_VERIFIED_NONE /
+ *   SMTP_STAGE_NONE / false when no attempt decided it or it ran in
+ *   plaintext).
+ * is_final: set by the folding below once the recipient's outcome can no
+ *   longer change.
  */
 struct outcome {
 	enum smx_status status;
@@ -89,6 +91,8 @@ struct outcome {
 	enum outcome_class cls;
 	bool is_secure;      /* dnssec=secure for the deciding attempt */
 	char tlsa_match[16]; /* the TLSA record that matched, "3.1.1" */
+	bool is_tls_resumed; /* its TLS session was resumed */
+	bool is_conn_reused; /* its connection came from the cache */
 	bool is_final;
 };
 

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #include "smx_io.h"
+#include "smx_util.h"
 
 void
 smtp_conn_init(struct smtp_conn *c)
@@ -45,6 +46,7 @@ smtp_conn_open(struct smtp_conn *c, const struct sockaddr *addr,
     socklen_t addr_len, int connect_timeout_ms, int timeout_ms, char *reason,
     size_t reason_size)
 {
+	char ebuf[128];
 	long long deadline = smx_io_deadline(connect_timeout_ms);
 	bool is_timeout = false;
 	enum smx_status st;
@@ -58,17 +60,21 @@ smtp_conn_open(struct smtp_conn *c, const struct sockaddr *addr,
 		snprintf(reason, reason_size, "out of memory");
 		return SMX_TEMPFAIL;
 	}
-	if ((c->fd = socket(addr->sa_family, SOCK_STREAM, 0)) < 0 ||
-	    (flags = fcntl(c->fd, F_GETFL)) < 0 ||
-	    fcntl(c->fd, F_SETFL, flags | O_NONBLOCK) < 0 ||
-	    fcntl(c->fd, F_SETFD, FD_CLOEXEC) < 0) {
-		snprintf(reason, reason_size, "socket: %s", strerror(errno));
+	/*
+	 * Close-on-exec from the start: in a threaded daemon another thread
+	 * may fork and exec between socket(2) and a later fcntl(2).
+	 */
+	c->fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0 || (flags = fcntl(c->fd, F_GETFL)) < 0 ||
+	    fcntl(c->fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+		snprintf(reason, reason_size, "socket: %s",
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 		goto fail;
 	}
 	if (connect(c->fd, addr, addr_len) < 0) {
 		if (errno != EINPROGRESS && errno != EINTR) {
 			snprintf(reason, reason_size, "connect: %s",
-			    strerror(errno));
+			    smx_strerror(errno, ebuf, sizeof(ebuf)));
 			goto fail;
 		}
 		st = smx_io_wait(c->fd, POLLOUT, deadline);
@@ -79,7 +85,7 @@ smtp_conn_open(struct smtp_conn *c, const struct sockaddr *addr,
 				    "timeout while connecting");
 			else
 				snprintf(reason, reason_size, "poll: %s",
-				    strerror(errno));
+				    smx_strerror(errno, ebuf, sizeof(ebuf)));
 			goto fail;
 		}
 		err_len = sizeof(err);
@@ -87,7 +93,7 @@ smtp_conn_open(struct smtp_conn *c, const struct sockaddr *addr,
 			err = errno;
 		if (err != 0) {
 			snprintf(reason, reason_size, "connect: %s",
-			    strerror(err));
+			    smx_strerror(err, ebuf, sizeof(ebuf)));
 			goto fail;
 		}
 	}
@@ -102,6 +108,7 @@ enum smx_status
 smtp_conn_write(struct smtp_conn *c, const void *buf, size_t len, char *reason,
     size_t reason_size)
 {
+	char ebuf[128];
 	enum smx_status st;
 
 	c->is_timeout = false;
@@ -118,7 +125,8 @@ smtp_conn_write(struct smtp_conn *c, const void *buf, size_t len, char *reason,
 		snprintf(reason, reason_size, "timeout while sending");
 	else if (st != SMX_OK)
 		snprintf(reason, reason_size,
-		    "lost connection while sending: %s", strerror(errno));
+		    "lost connection while sending: %s",
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 	return st == SMX_OK ? SMX_OK : SMX_TEMPFAIL;
 }
 
@@ -126,6 +134,7 @@ smtp_conn_write(struct smtp_conn *c, const void *buf, size_t len, char *reason,
 static enum smx_status
 fill(struct smtp_conn *c, long long deadline, char *reason, size_t reason_size)
 {
+	char ebuf[128];
 	size_t room = SMTP_CONN_RBUF_SIZE - c->r_len;
 	long long left = deadline - smx_io_now_ms();
 	enum smx_status st;
@@ -160,7 +169,7 @@ fill(struct smtp_conn *c, long long deadline, char *reason, size_t reason_size)
 				continue;
 			if (errno != EAGAIN && errno != EWOULDBLOCK) {
 				snprintf(reason, reason_size, "read: %s",
-				    strerror(errno));
+				    smx_strerror(errno, ebuf, sizeof(ebuf)));
 				return SMX_TEMPFAIL;
 			}
 			st = smx_io_wait(c->fd, POLLIN, deadline);
@@ -172,7 +181,7 @@ fill(struct smtp_conn *c, long long deadline, char *reason, size_t reason_size)
 			}
 			if (st != SMX_OK) {
 				snprintf(reason, reason_size, "poll: %s",
-				    strerror(errno));
+				    smx_strerror(errno, ebuf, sizeof(ebuf)));
 				return SMX_TEMPFAIL;
 			}
 		}
@@ -213,26 +222,48 @@ smtp_conn_read_reply(struct smtp_conn *c, struct smtp_reply *r, char *reason,
 
 enum smx_status
 smtp_conn_read_final_reply(struct smtp_conn *c, struct smtp_reply *r,
-    char *reason, size_t reason_size)
+    bool *is_strict, char *reason, size_t reason_size)
 {
 	long long deadline = smx_io_deadline(c->timeout_ms);
 	struct smtp_reply_scan sc;
+	struct smtp_reply strict;
 	enum smx_status st;
+	size_t scanned = 0; /* bytes of rbuf the scanner has taken */
 	size_t used = 0;
+	size_t consumed = 0;
+	bool is_whole = true; /* all of the reply is still in rbuf */
 
+	*is_strict = false;
 	smtp_reply_scan_init(&sc);
 	for (;;) {
-		st = smtp_reply_scan(&sc, c->rbuf, c->r_len, &used);
-		c->r_len = 0; /* taken, or after the reply and dropped */
+		st = smtp_reply_scan(&sc, c->rbuf + scanned, c->r_len - scanned,
+		    &used);
 		if (st == SMX_OK)
 			break;
 		if (st != SMX_NOTFOUND) {
+			c->r_len = 0;
 			snprintf(reason, reason_size, "malformed reply");
 			return SMX_INVALID;
 		}
-		if ((st = fill(c, deadline, reason, reason_size)) != SMX_OK)
+		/*
+		 * All taken. The bytes stay for the strict check below
+		 * until the buffer is full; a reply that fills it is not
+		 * strict anyway (SMTP_CONN_RBUF_SIZE holds any valid one).
+		 */
+		scanned = c->r_len;
+		if (scanned == SMTP_CONN_RBUF_SIZE) {
+			c->r_len = scanned = 0;
+			is_whole = false;
+		}
+		if ((st = fill(c, deadline, reason, reason_size)) != SMX_OK) {
+			c->r_len = 0;
 			return st;
+		}
 	}
+	*is_strict = is_whole && scanned + used == c->r_len &&
+	    smtp_reply_parse(c->rbuf, c->r_len, &strict, &consumed) == SMX_OK &&
+	    consumed == c->r_len;
+	c->r_len = 0; /* taken, or after the reply and dropped */
 	*r = sc.reply;
 	return SMX_OK;
 }

@@ -72,10 +72,13 @@ enum smx_status smtp_conn_read_reply(struct smtp_conn *, struct smtp_reply *r,
  * bytes; the whole reply within one timeout. Bytes that follow it are
  * dropped, never an error. Returns SMX_OK with *r, SMX_TEMPFAIL (timeout,
  * lost connection) or SMX_INVALID (not a reply, or over
- * SMTP_REPLY_SCAN_MAX), with a reason. Never exits.
+ * SMTP_REPLY_SCAN_MAX), with a reason. *is_strict (always written) tells
+ * whether the reply also passed smtp_reply_parse and nothing followed it
+ * in the buffer: only then is the state of the connection known well
+ * enough to send it another message. Never exits.
  */
 enum smx_status smtp_conn_read_final_reply(struct smtp_conn *,
-    struct smtp_reply *r, char *reason, size_t reason_size);
+    struct smtp_reply *r, bool *is_strict, char *reason, size_t reason_size);
 
 /*
  * smtp_conn_has_input - true when bytes are buffered that no command has

@@ -10,12 +10,23 @@
  *	where the attempt ended (stage), why (fault) and what the server
  *	said, with one struct smtp_rcpt_result per recipient. What the
  *	outcome means for delivery is outcome_classify's business.
+ *
+ *	An attempt has three parts: opening (connect, banner, EHLO,
+ *	STARTTLS, EHLO again), the transaction of this message (what the
+ *	server must offer for it, MAIL, RCPT, DATA, the end of data) and
+ *	ending (QUIT and close). With a connection cache (secmx-lmtpd)
+ *	opening may instead take a kept connection, which must answer RSET
+ *	with 250, and ending hands a clean connection back instead of QUIT
+ *	(smtp_cache). Each call is independent: any number may run at once
+ *	in different threads, sharing only the caches and the TLS context.
  * LIMITS
  *	Commands up to SMTP_COMMAND_MAX bytes, paths up to SMTP_PATH_MAX,
  *	at most SMTP_RECIPIENTS_MAX recipients; replies as smtp_reply; each
  *	command and reply within the caller's timeout, the connection
- *	within the connect timeout; at most two connections (one more only
- *	for the opportunistic TLS fallback).
+ *	within the connect timeout, RSET on a kept connection within
+ *	SMTP_RSET_TIME_MAX; at most two connections (one more only for the
+ *	opportunistic TLS fallback), besides a kept one that turns out
+ *	dead.
  * DIAGNOSTICS
  *	Returns a status and fills the result; logs nothing itself.
  * SECURITY
@@ -26,11 +37,16 @@
  *	the session (CVE-2011-0411). No NUL, CR or LF ever goes into a
  *	command argument. Message data is sent only through smtp_data (no
  *	bare CR/LF, dot-stuffing, one end marker). With mandatory TLS there
- *	is never a plaintext fallback.
+ *	is never a plaintext fallback, and never a kept plaintext
+ *	connection: the cache key holds the policy and the TLS rules, and
+ *	the TLS state is checked again before use. A connection goes back
+ *	to the cache only when its state is known: after a reply parsed
+ *	strictly, with nothing unasked after it.
  * SEE ALSO
  *	RFC 5321 sections 3, 4.1 and 4.5.3; RFC 3207; RFC 1870 (SIZE);
  *	RFC 6531 (SMTPUTF8); RFC 3463; Postfix smtp(8),
- *	src/smtp/smtp_proto.c.
+ *	src/smtp/smtp_proto.c, src/smtp/smtp_reuse.c,
+ *	CONNECTION_CACHE_README.
  */
 #include "smtp_session.h"
 
@@ -40,6 +56,7 @@
 #include <string.h>
 
 #include "smx_util.h"
+#include "smtp_cache.h"
 #include "smtp_conn.h"
 #include "smtp_data.h"
 #include "smtp_reply.h"
@@ -57,8 +74,16 @@ struct session {
 	bool has_8bitmime;        /* EHLO offered 8BITMIME */
 	bool needs_smtputf8;      /* an address has non-ASCII bytes */
 	bool is_broken;           /* connection unusable: no QUIT */
+	bool is_eod_strict;       /* the end-of-data reply was a clean one */
 	unsigned long size_limit; /* SIZE n, 0 for none */
 	char reason[SMX_TLS_REASON_MAX];
+	/* With p->conn_cache (and for the TLS session cache, where). */
+	bool has_key; /* key made: the cache may be used */
+	struct smtp_cache_key key;
+	long long created_ms; /* when this connection was opened */
+	unsigned n_uses;      /* deliveries it carried, this one too */
+	unsigned rset_code;   /* the reply to the last RSET, 0: none */
+	char where[SMTP_SESSION_PEER_MAX]; /* "[addr]:port" */
 };
 
 /* Outcome of one connection: done, or try again in plaintext. */
@@ -362,6 +387,7 @@ ehlo(struct session *s)
 	s->has_starttls = false;
 	s->has_size = false;
 	s->has_smtputf8 = false;
+	s->has_8bitmime = false;
 	s->size_limit = 0;
 	return SMX_OK;
 }
@@ -382,6 +408,24 @@ handshake_fault(const struct smx_tls_info *info)
 	default:
 		return SMTP_FAULT_PROTOCOL;
 	}
+}
+
+/*
+ * The TLS peer as the handshake sees it: the caller's, with the host as
+ * SNI when none is given, and with a TLS session cache the server's
+ * "[addr]:port" as where, unless the caller named it.
+ */
+static void
+tls_peer(const struct session *s, struct smx_tls_peer *peer)
+{
+	const struct smtp_session_params *p = s->p;
+
+	*peer = p->tls;
+	if (peer->sni == NULL && p->host != NULL &&
+	    smx_is_hostname(p->host, strlen(p->host)))
+		peer->sni = p->host;
+	if (peer->cache != NULL && peer->where == NULL)
+		peer->where = s->where;
 }
 
 /*
@@ -420,10 +464,7 @@ starttls(struct session *s, bool may_use_tls)
 		s->res->enhanced[0] = '4';
 		return SMX_TEMPFAIL;
 	}
-	peer = p->tls;
-	if (peer.sni == NULL && p->host != NULL &&
-	    smx_is_hostname(p->host, strlen(p->host)))
-		peer.sni = p->host;
+	tls_peer(s, &peer);
 	st = smtp_conn_starttls(&s->conn, p->tls_ctx, &peer, &s->res->tls,
 	    s->reason, sizeof(s->reason));
 	if (st == SMX_OK) {
@@ -534,7 +575,8 @@ envelope(struct session *s)
 	{
 		struct smtp_session_result saved = *s->res;
 
-		(void)chat(s, SMTP_STAGE_MAIL, "RSET");
+		if (chat(s, SMTP_STAGE_MAIL, "RSET") == SMX_OK)
+			s->rset_code = s->reply.code;
 		*s->res = saved;
 	}
 	return s->res->status;
@@ -558,8 +600,8 @@ data(struct session *s)
 	 * reply forgivingly, so that an odd reply never leads to a retry
 	 * and a second copy.
 	 */
-	st = smtp_conn_read_final_reply(&s->conn, &s->reply, s->reason,
-	    sizeof(s->reason));
+	st = smtp_conn_read_final_reply(&s->conn, &s->reply, &s->is_eod_strict,
+	    s->reason, sizeof(s->reason));
 	if (st != SMX_OK)
 		return io_result(s, st, SMTP_STAGE_END_OF_DATA,
 		    "receiving the reply to end of DATA");
@@ -653,9 +695,15 @@ probe_reset(struct session *s)
 	*s->res = saved;
 }
 
-/* One connection: everything from connect to QUIT. */
-static enum attempt
-attempt(struct session *s, bool may_use_tls)
+/*
+ * Opening a connection: connect, banner, EHLO, STARTTLS per the policy
+ * and EHLO again. SMX_OK: ready for a transaction. SMX_NOTFOUND: the
+ * handshake failed under SMTP_TLS_MAY, to be tried again in plaintext
+ * (closed). Otherwise the failure is in the result; the connection is
+ * closed when connecting failed, else end_conn ends it.
+ */
+static enum smx_status
+open_conn(struct session *s, bool may_use_tls)
 {
 	const struct smtp_session_params *p = s->p;
 	enum smx_status st;
@@ -666,36 +714,225 @@ attempt(struct session *s, bool may_use_tls)
 		set_result(s, SMX_TEMPFAIL, "4.4.1", SMTP_STAGE_CONNECT,
 		    s->conn.is_timeout ? SMTP_FAULT_TIMEOUT : SMTP_FAULT_LOST,
 		    "connect to %s: %s", s->res->peer, s->reason);
-		return ATTEMPT_DONE;
+		return SMX_TEMPFAIL;
 	}
 	if ((st = banner(s)) != SMX_OK || (st = ehlo(s)) != SMX_OK)
-		goto out;
+		return st;
 	st = starttls(s, may_use_tls);
 	if (st == SMX_NOTFOUND) {
 		smtp_conn_close(&s->conn);
-		return ATTEMPT_RETRY_PLAIN;
+		return SMX_NOTFOUND;
 	}
 	if (st != SMX_OK)
-		goto out;
+		return st;
 	/* RFC 3207 section 4.2: forget what was said before TLS. */
 	if (s->res->has_tls && (st = ehlo(s)) != SMX_OK)
-		goto out;
-	if ((st = check_offers(s)) != SMX_OK)
-		goto out;
+		return st;
+	return SMX_OK;
+}
+
+/*
+ * The transaction of this message on an open connection: what the
+ * server must offer for it, MAIL FROM, RCPT TO, then DATA and the end of
+ * data (or what a probe mode does instead). The outcome is in the
+ * result.
+ */
+static void
+transaction(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+
+	if (check_offers(s) != SMX_OK)
+		return;
 	if (p->mode == SMTP_MODE_PROBE) {
 		probe_ready(s);
-		goto out;
+		return;
 	}
-	if ((st = envelope(s)) != SMX_OK)
-		goto out;
+	if (envelope(s) != SMX_OK)
+		return;
 	if (p->mode == SMTP_MODE_PROBE_RCPT)
 		probe_reset(s);
 	else
 		(void)data(s);
-out:
+}
+
+/*
+ * Whether a connection's TLS state fits the policy: TLS when it is
+ * required, none when it is off. The cache key already guarantees it;
+ * this is the last check before a message goes out.
+ */
+static bool
+is_tls_state_ok(enum smtp_tls_policy policy, bool has_tls)
+{
+	switch (policy) {
+	case SMTP_TLS_ENCRYPT:
+		return has_tls;
+	case SMTP_TLS_NONE:
+		return !has_tls;
+	case SMTP_TLS_MAY:
+		break;
+	}
+	return true;
+}
+
+/*
+ * RSET on a connection, leaving the result alone: true when the server
+ * answered 250 and nothing else. A failed write or read marks the
+ * connection broken.
+ */
+static bool
+rset_ok(struct session *s)
+{
+	if (smtp_conn_write(&s->conn, "RSET\r\n", 6, s->reason,
+	        sizeof(s->reason)) != SMX_OK ||
+	    smtp_conn_read_reply(&s->conn, &s->reply, s->reason,
+	        sizeof(s->reason)) != SMX_OK ||
+	    smtp_conn_has_input(&s->conn, false)) {
+		s->is_broken = true;
+		return false;
+	}
+	s->rset_code = s->reply.code;
+	return s->reply.code == 250;
+}
+
+/*
+ * Opening from the cache: a kept connection for this key whose TLS
+ * state fits the policy, that has said nothing unasked meanwhile and
+ * answers RSET with 250 (within SMTP_RSET_TIME_MAX), with what its server
+ * said in EHLO. Anything else closes it and returns false: the caller
+ * connects as if there had been none.
+ */
+static bool
+take_cached(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+	struct smtp_cached c;
+	int rset_ms = SMTP_RSET_TIME_MAX * 1000;
+
+	if (!s->has_key || !smtp_cache_take(p->conn_cache, &s->key, &c))
+		return false;
+	if (!is_tls_state_ok(p->tls_policy, c.has_tls)) {
+		smtp_cache_discard(&c);
+		return false;
+	}
+	s->conn = c.conn;
+	s->conn.timeout_ms = p->timeout_ms < rset_ms ? p->timeout_ms : rset_ms;
+	if (smtp_conn_has_input(&s->conn, true) || !rset_ok(s)) {
+		smtp_conn_close(&s->conn);
+		s->is_broken = false;
+		s->rset_code = 0;
+		return false;
+	}
+	s->conn.timeout_ms = p->timeout_ms;
+	s->rset_code = 0;
+	s->has_starttls = c.has_starttls;
+	s->has_size = c.has_size;
+	s->has_smtputf8 = c.has_smtputf8;
+	s->has_8bitmime = c.has_8bitmime;
+	s->size_limit = c.size_limit;
+	s->created_ms = c.created_ms;
+	s->n_uses = c.n_uses;
+	s->res->has_tls = c.has_tls;
+	s->res->tls = c.tls;
+	s->res->is_helo = c.is_helo;
+	s->res->is_reused = true;
+	return true;
+}
+
+/*
+ * Whether the connection may carry another message: its state must be
+ * known and clean. Delivered with a strictly valid 2xx end-of-data reply
+ * and nothing after it; or refused at MAIL, RCPT or DATA (a reply parsed
+ * strictly) with the transaction reset, RSET answered 250 (sent here
+ * when it has not been). Never in a probe mode, after a broken
+ * connection (timeout, lost, unexpected bytes) or a plaintext fallback.
+ */
+static bool
+is_reusable(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+	const struct smtp_session_result *r = s->res;
+
+	if (!s->has_key || p->mode != SMTP_MODE_DELIVER || s->is_broken ||
+	    r->is_tls_fallback || s->conn.fd < 0 ||
+	    !is_tls_state_ok(p->tls_policy, r->has_tls))
+		return false;
+	if (r->is_delivered)
+		return r->stage == SMTP_STAGE_END_OF_DATA &&
+		    r->reply_code / 100 == 2 && s->is_eod_strict;
+	if (r->fault != SMTP_FAULT_REPLY)
+		return false;
+	switch (r->stage) {
+	case SMTP_STAGE_RCPT: /* every recipient refused: RSET was sent */
+		return s->rset_code == 250;
+	case SMTP_STAGE_MAIL:
+	case SMTP_STAGE_DATA:
+		return rset_ok(s);
+	default:
+		return false;
+	}
+}
+
+/* Ending with a cache: hand a clean connection back instead of QUIT. */
+static bool
+hand_back(struct session *s)
+{
+	struct smtp_cached c;
+
+	if (!is_reusable(s))
+		return false;
+	memset(&c, 0, sizeof(c));
+	c.conn = s->conn;
+	c.has_starttls = s->has_starttls;
+	c.has_size = s->has_size;
+	c.has_smtputf8 = s->has_smtputf8;
+	c.has_8bitmime = s->has_8bitmime;
+	c.size_limit = s->size_limit;
+	c.is_helo = s->res->is_helo;
+	c.has_tls = s->res->has_tls;
+	c.tls = s->res->tls;
+	smx_strlcpy(c.peer, s->res->peer, sizeof(c.peer));
+	c.created_ms = s->created_ms;
+	c.n_uses = s->n_uses;
+	smtp_conn_init(&s->conn);
+	smtp_cache_put(s->p->conn_cache, &s->key, &c);
+	return true;
+}
+
+/* Ending a connection: back to the cache, or QUIT (unless broken), close. */
+static void
+end_conn(struct session *s)
+{
+	if (s->has_key && hand_back(s))
+		return;
 	if (!s->is_broken)
 		quit(s);
 	smtp_conn_close(&s->conn);
+}
+
+/*
+ * One connection: opening (or a kept connection from the cache), the
+ * transaction, ending.
+ */
+static enum attempt
+attempt(struct session *s, bool may_use_tls)
+{
+	enum smx_status st = SMX_OK;
+
+	if (!may_use_tls || !take_cached(s)) {
+		st = open_conn(s, may_use_tls);
+		if (st == SMX_NOTFOUND)
+			return ATTEMPT_RETRY_PLAIN;
+		if (s->has_key && s->conn.fd >= 0) {
+			s->created_ms = smtp_cache_now(s->p->conn_cache);
+			s->n_uses = 1;
+		}
+	}
+	if (s->conn.fd < 0) /* connecting failed */
+		return ATTEMPT_DONE;
+	if (st == SMX_OK)
+		transaction(s);
+	end_conn(s);
 	return ATTEMPT_DONE;
 }
 
@@ -753,7 +990,8 @@ params_ok(const struct smtp_session_params *p)
 
 /* "host[addr]:port", or "[addr]:port" without a host name. */
 static void
-format_peer(const struct smtp_session_params *p, char *out, size_t size)
+format_peer(const struct smtp_session_params *p, const char *host, char *out,
+    size_t size)
 {
 	char addr[64];
 	char port[16];
@@ -763,8 +1001,8 @@ format_peer(const struct smtp_session_params *p, char *out, size_t size)
 		smx_strlcpy(addr, "unknown", sizeof(addr));
 		smx_strlcpy(port, "0", sizeof(port));
 	}
-	(void)snprintf(out, size, "%s[%s]:%s", p->host != NULL ? p->host : "",
-	    addr, port);
+	(void)snprintf(out, size, "%s[%s]:%s", host != NULL ? host : "", addr,
+	    port);
 }
 
 /* A fresh result for a new connection; the recipients are unasked. */
@@ -775,10 +1013,30 @@ result_reset(struct session *s)
 
 	memset(s->res, 0, sizeof(*s->res));
 	s->res->is_dane = s->p->tls.n_tlsa > 0;
-	format_peer(s->p, s->res->peer, sizeof(s->res->peer));
+	format_peer(s->p, s->p->host, s->res->peer, sizeof(s->res->peer));
 	for (i = 0; i < s->p->n_recipients; i++)
 		memset(&s->p->rcpt[i], 0, sizeof(s->p->rcpt[i]));
 	s->is_broken = false;
+	s->is_eod_strict = false;
+	s->rset_code = 0;
+}
+
+/*
+ * The key of the connections this delivery may use (SMTP_MODE_DELIVER
+ * with a cache); without one (no memory) the cache is not used.
+ */
+static void
+make_key(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+	struct smx_tls_peer peer;
+
+	if (p->conn_cache == NULL || p->mode != SMTP_MODE_DELIVER)
+		return;
+	tls_peer(s, &peer);
+	s->has_key =
+	    smtp_cache_key_make(&s->key, p->addr, p->addr_len, p->host, p->helo,
+	        p->tls_policy, p->is_sos, p->tls_ctx, &peer) == SMX_OK;
 }
 
 enum smx_status
@@ -802,6 +1060,8 @@ smtp_session_deliver(const struct smtp_session_params *p,
 	s->needs_smtputf8 = has_non_ascii(p->sender);
 	for (i = 0; i < p->n_recipients; i++)
 		s->needs_smtputf8 |= has_non_ascii(p->recipients[i]);
+	format_peer(p, NULL, s->where, sizeof(s->where));
+	make_key(s);
 	result_reset(s);
 	if (attempt(s, true) == ATTEMPT_RETRY_PLAIN) {
 		/* Postfix "may": a failed handshake is retried in plaintext. */

@@ -11,6 +11,7 @@
 #include "smx_tls.h"
 
 struct spool;
+struct smtp_cache;
 
 /* TLS policy for one delivery attempt, as Postfix's security levels. */
 enum smtp_tls_policy {
@@ -104,6 +105,14 @@ struct smtp_session_params {
 	bool is_8bitmime;            /* BODY=8BITMIME when offered */
 	bool is_smtputf8;            /* SMTPUTF8 when offered (also needed
 	                              * for non-ASCII addresses) */
+	/*
+	 * Optional, for a resident sender (secmx-lmtpd): idle connections
+	 * to take and to hand back (NULL: connect, ..., QUIT as always),
+	 * and the sender role, part of their key. TLS sessions are resumed
+	 * through tls.cache.
+	 */
+	struct smtp_cache *conn_cache;
+	bool is_sos;
 };
 
 /*
@@ -126,6 +135,7 @@ struct smtp_session_result {
 	bool is_tls_fallback; /* SMTP_TLS_MAY: TLS failed, plaintext used */
 	char tls_failure[SMX_TLS_REASON_MAX]; /* why, with is_tls_fallback */
 	bool is_helo;      /* EHLO was refused; HELO was used */
+	bool is_reused;    /* the connection came from conn_cache */
 	bool is_dane;      /* DANE was required (TLSA records given) */
 	bool is_secure;    /* set by the caller: DNSSEC validated the
 	                    * answers that named this server */
@@ -169,6 +179,20 @@ struct smtp_session_result {
  * connection or timeout, 4.5.0 protocol error, 4.0.0/5.0.0 from the reply
  * class). Returns res->status. Never exits. The caller must ignore SIGPIPE
  * (see smx_tls_connect).
+ *
+ * With conn_cache (SMTP_MODE_DELIVER only): a connection kept for the
+ * same key (smtp_cache_key: address, host, helo, TLS policy and rules,
+ * is_sos) is taken instead of connecting, and used only after RSET got
+ * 250 and its TLS state fits the policy (never plaintext when TLS is
+ * required); a dead one, or one whose RSET fails in any way, is closed
+ * and a new connection opened, as if there had been none (is_reused
+ * false). After the transaction the connection goes back to the cache,
+ * without QUIT, only when its state is known and clean: delivered with a
+ * strictly valid 2xx end-of-data reply and nothing after it, or refused
+ * at MAIL, RCPT or DATA with RSET answered 250; never after a timeout, a
+ * lost connection, an odd end-of-data reply, unexpected bytes or a
+ * plaintext fallback. The outcome of the delivery is the same as without
+ * a cache.
  */
 enum smx_status smtp_session_deliver(const struct smtp_session_params *p,
     struct smtp_session_result *res);

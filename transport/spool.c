@@ -26,12 +26,14 @@
 #include "spool.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "smx_io.h"
+#include "smx_util.h"
 
 void
 spool_init(struct spool *sp)
@@ -57,6 +59,7 @@ read_some(int fd, char *buf, size_t size)
 static int
 make_temp(char *reason, size_t reason_size)
 {
+	char ebuf[128];
 	char path[SMX_CONF_PATH_MAX];
 	const char *dir = getenv("TMPDIR");
 	int fd;
@@ -71,12 +74,23 @@ make_temp(char *reason, size_t reason_size)
 	}
 	if ((fd = mkstemp(path)) < 0) {
 		snprintf(reason, reason_size, "mkstemp %s: %s", dir,
-		    strerror(errno));
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
+		return -1;
+	}
+	/*
+	 * Not inherited by programs that a threaded caller starts (mkostemp
+	 * with O_CLOEXEC is not POSIX; the window until here is short).
+	 */
+	if (fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(reason, reason_size, "fcntl %s: %s", path,
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
+		(void)unlink(path);
+		(void)close(fd);
 		return -1;
 	}
 	if (unlink(path) < 0) {
 		snprintf(reason, reason_size, "unlink %s: %s", path,
-		    strerror(errno));
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 		(void)close(fd);
 		return -1;
 	}
@@ -96,6 +110,7 @@ enum smx_status
 spool_append(struct spool *sp, const char *buf, size_t len,
     unsigned long long max_size, char *reason, size_t reason_size)
 {
+	char ebuf[128];
 	size_t room;
 
 	if (sp->failed != SMX_OK) {
@@ -132,7 +147,7 @@ spool_append(struct spool *sp, const char *buf, size_t len,
 		return append_fail(sp, SMX_TEMPFAIL);
 	if (smx_io_write_all(sp->fd, buf, len, SMX_IO_FOREVER) != SMX_OK) {
 		snprintf(reason, reason_size, "write temporary file: %s",
-		    strerror(errno));
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 		return append_fail(sp, SMX_TEMPFAIL);
 	}
 	sp->size += len;
@@ -153,6 +168,7 @@ enum smx_status
 spool_read_fd(struct spool *sp, int in, unsigned long long max_size,
     char *reason, size_t reason_size)
 {
+	char ebuf[128];
 	char chunk[SPOOL_CHUNK];
 	enum smx_status st;
 	ssize_t n;
@@ -166,7 +182,7 @@ spool_read_fd(struct spool *sp, int in, unsigned long long max_size,
 	}
 	if (n < 0) {
 		snprintf(reason, reason_size, "read message: %s",
-		    strerror(errno));
+		    smx_strerror(errno, ebuf, sizeof(ebuf)));
 		st = SMX_TEMPFAIL;
 		goto fail;
 	}

@@ -14,7 +14,9 @@
  * and readable again from the start as often as needed, so that a second
  * server can be tried. The first mem_max bytes are kept in memory;
  * the rest goes to an unlinked temporary file. The caller owns the
- * struct; spool_free() releases what it holds.
+ * struct; spool_free() releases what it holds. One reader at a time: the
+ * read position lives in the struct (threads that send the same message
+ * at once each need their own struct spool, or a lock).
  */
 struct spool {
 	char *mem;                   /* mem_max bytes, or NULL */

@@ -312,6 +312,7 @@ main(int argc, char **argv)
 	memset(&rq, 0, sizeof(rq));
 	rq.cfg = cfg;
 	rq.tls = &tls;
+	rq.cache = NULL; /* one message per process: nothing to keep */
 	rq.queue_id = a.queue_id;
 	rq.sender = a.sender;
 	rq.recipients = a.recipients;

@@ -5,18 +5,22 @@
  * SYNOPSIS
  *	smx-smtp-peer -s scenario -t transcript -p pidfile
  *	    [-c cert.pem -k key.pem] [-m TLSv1.2|TLSv1.3] [-n name] [-f n]
- *	    [-a address] [-P port] [-M]
+ *	    [-a address] [-P port] [-M] [-F] [-C countfile]
  * DESCRIPTION
  *	Listens on 127.0.0.1 (or the loopback -a address) on a port chosen
  *	by the kernel (or -P port: an MX test peer must be at port 25 of
  *	its own loopback address), writes that port as one decimal line on
  *	stdout, its pid to pidfile, and then
- *	serves connections one at a time until killed. Every byte it reads
- *	from a client (commands and DATA, after TLS decryption) is appended
- *	to the transcript file as it arrives. With -M the transcript also
- *	gets a line "=== connection" when a connection is accepted and
- *	"=== tls" when a TLS handshake completed, so that a test can tell
- *	what a client sent in plaintext from what it sent over TLS.
+ *	serves connections one at a time until killed; with -F each in a
+ *	child process of its own, so that several are served at once (a
+ *	client that keeps idle connections, or several clients). Every byte
+ *	it reads from a client (commands and DATA, after TLS decryption) is
+ *	appended to the transcript file as it arrives. With -M the
+ *	transcript also gets a line "=== connection" when a connection is
+ *	accepted and "=== tls" when a TLS handshake completed, so that a
+ *	test can tell what a client sent in plaintext from what it sent
+ *	over TLS. With -C it appends one line per accepted connection to
+ *	countfile.
  *
  *	Scenarios:
  *	normal     STARTTLS offered (needs -c/-k), everything accepted
@@ -47,6 +51,10 @@
  *	loop       greets and answers EHLO with the -n name (default
  *	           peer.test), as a server that is the client itself
  *	utf8       SMTPUTF8 offered in EHLO
+ *	eod_close  the message accepted, then 0.3 s later the connection
+ *	           closed (a server that keeps no idle connections)
+ *	eod_stall  no reply to the end of data
+ *	rset5      RSET answered 554 5.5.1
  *	In every scenario a recipient containing "temp" gets 450 4.2.1 and
  *	one containing "bad" gets 550 5.1.1; others get 250. SMTPUTF8 is
  *	offered only in "utf8". With -f N the scenario applies to the first
@@ -77,9 +85,12 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <signal.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/err.h>
@@ -368,9 +379,23 @@ dialogue(struct client *c)
 			send_text(c, "354 End data with <CR><LF>.<CR><LF>\r\n");
 			if (!read_body(c))
 				return;
+			if (is("eod_stall")) {
+				while (get_byte(c) >= 0)
+					;
+				return;
+			}
 			send_text(c, eod_reply());
+			if (is("eod_close")) {
+				/* After the client has taken the reply. */
+				struct timespec ts = { 0, 300 * 1000 * 1000 };
+
+				(void)nanosleep(&ts, NULL);
+				return;
+			}
 		} else if (strcmp(line, "RSET") == 0) {
-			send_text(c, "250 2.0.0 Ok\r\n");
+			send_text(c,
+			    is("rset5") ? "554 5.5.1 No reset here\r\n"
+			                : "250 2.0.0 Ok\r\n");
 		} else if (strcmp(line, "QUIT") == 0) {
 			send_text(c, "221 2.0.0 Bye\r\n");
 			return;
@@ -442,6 +467,21 @@ fail:
 	exit(1);
 }
 
+/* -C: one line per accepted connection. */
+static void
+count_connection(const char *path)
+{
+	int fd;
+
+	if (path == NULL)
+		return;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600)) < 0)
+		return;
+	if (write(fd, "c\n", 2) != 2)
+		perror("smx-smtp-peer: count");
+	(void)close(fd);
+}
+
 static int
 listen_loopback(const char *addr, unsigned port)
 {
@@ -481,6 +521,8 @@ main(int argc, char **argv)
 	const char *transcript_path = "/dev/null";
 	const char *pid_path = NULL;
 	const char *listen_addr = "127.0.0.1";
+	const char *count_path = NULL;
+	bool is_forking = false;
 	unsigned listen_port = 0;
 	int transcript;
 	int lfd;
@@ -488,8 +530,14 @@ main(int argc, char **argv)
 	FILE *fp;
 
 	(void)signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:M")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:MFC:")) != -1) {
 		switch (opt) {
+		case 'F':
+			is_forking = true;
+			break;
+		case 'C':
+			count_path = optarg;
+			break;
 		case 's':
 			scenario = configured_scenario = optarg;
 			break;
@@ -525,7 +573,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port] [-M]\n");
+			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port] [-M] [-F] [-C countfile]\n");
 			return 1;
 		}
 	}
@@ -550,8 +598,11 @@ main(int argc, char **argv)
 		fclose(fp);
 	}
 	lfd = listen_loopback(listen_addr, listen_port);
+	if (is_forking)
+		(void)signal(SIGCHLD, SIG_IGN); /* no zombies */
 	for (;;) {
 		int fd = accept(lfd, NULL, NULL);
+		pid_t pid;
 
 		if (fd < 0) {
 			if (errno == EINTR)
@@ -559,13 +610,27 @@ main(int argc, char **argv)
 			perror("smx-smtp-peer: accept");
 			return 1;
 		}
+		count_connection(count_path);
 		if (faulty_connections >= 0) {
 			scenario = faulty_connections > 0 ? configured_scenario
 			                                  : "normal";
 			if (faulty_connections > 0)
 				faulty_connections--;
 		}
-		serve(fd, transcript);
+		if (!is_forking) {
+			serve(fd, transcript);
+			(void)close(fd);
+			continue;
+		}
+		if ((pid = fork()) == 0) {
+			/* Ends with the peer, as the peer with its test. */
+			(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
+			(void)close(lfd);
+			serve(fd, transcript);
+			_exit(0);
+		}
+		if (pid < 0)
+			perror("smx-smtp-peer: fork");
 		(void)close(fd);
 	}
 }

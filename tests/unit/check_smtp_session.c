@@ -2,15 +2,20 @@
 /*
  * Unit tests for transport/smtp_session.c (with smtp_conn, smtp_data,
  * smtp_reply and smx_tls): one delivery attempt against smx-smtp-peer on
- * loopback per scenario, asserting the result and the peer's transcript.
+ * loopback per scenario, asserting the result and the peer's transcript;
+ * then deliveries through a connection cache (smtp_cache) and a TLS
+ * session cache, with the peer counting the connections it accepts.
  */
 #include <check.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
+#include "smtp_cache.h"
 #include "smtp_session.h"
+#include "smx_tls_cache.h"
 #include "spool.h"
 #include "peer_fixture.h"
 
@@ -644,6 +649,328 @@ START_TEST(test_smtp_session_format)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- */
+/* Connection reuse                                                  */
+
+/* One delivery's parameters against the peer, for the reuse tests. */
+struct delivery {
+	struct smtp_session_params p;
+	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[2];
+	struct sockaddr_in sin;
+	const char *rcpts[2];
+	struct spool sp;
+};
+
+static const char *const cert_names[] = { CERT_NAME };
+
+static void
+delivery_init(struct delivery *d, const char *rcpt, enum smtp_tls_policy policy,
+    struct smx_tls_ctx *ctx, struct smtp_cache *cache)
+{
+	memset(d, 0, sizeof(*d));
+	peer_addr(&peer, &d->sin);
+	load_message(&d->sp);
+	d->rcpts[0] = rcpt;
+	d->p.addr = (struct sockaddr *)&d->sin;
+	d->p.addr_len = sizeof(d->sin);
+	d->p.host = CERT_NAME;
+	d->p.helo = "client.example.test";
+	d->p.sender = "alice@example.test";
+	d->p.recipients = d->rcpts;
+	d->p.n_recipients = 1;
+	d->p.rcpt = d->rr;
+	d->p.tls_policy = policy;
+	d->p.tls_ctx = ctx;
+	d->p.tls.names = cert_names;
+	d->p.tls.n_names = 1;
+	d->p.connect_timeout_ms = 5000;
+	d->p.timeout_ms = 5000;
+	d->p.message = &d->sp;
+	d->p.conn_cache = cache;
+}
+
+static enum smx_status
+deliver_once(struct delivery *d)
+{
+	enum smx_status st = smtp_session_deliver(&d->p, &d->res);
+
+	spool_free(&d->sp);
+	return st;
+}
+
+static struct smtp_cache *
+make_conn_cache(void)
+{
+	struct smtp_cache *cache = NULL;
+
+	ck_assert_int_eq(smtp_cache_new(4, 60, 300, &cache), SMX_OK);
+	return cache;
+}
+
+static size_t
+transcript_count(const char *needle, size_t len)
+{
+	size_t ts_len = 0;
+	char *ts = peer_transcript(&peer, &ts_len);
+	size_t n;
+
+	ck_assert_ptr_nonnull(ts);
+	n = count(ts, ts_len, needle, len);
+	free(ts);
+	return n;
+}
+
+static const enum smtp_tls_policy reuse_policies[] = { SMTP_TLS_NONE,
+	SMTP_TLS_MAY, SMTP_TLS_ENCRYPT };
+
+/* The second delivery goes over the first one's connection after RSET. */
+START_TEST(test_smtp_session_reuse)
+{
+	enum smtp_tls_policy policy = reuse_policies[_i];
+	struct smtp_cache *cache = make_conn_cache();
+	struct smx_tls_ctx *ctx;
+	struct delivery d;
+	int i;
+
+	ck_assert(peer_start(&peer, "normal", CERT_NAME, NULL));
+	ctx = make_ctx();
+	for (i = 0; i < 3; i++) {
+		delivery_init(&d, "bob@example.test", policy, ctx, cache);
+		ck_assert_int_eq(deliver_once(&d), SMX_OK);
+		ck_assert(d.res.is_delivered);
+		ck_assert(d.res.is_reused == (i > 0));
+		ck_assert(d.res.has_tls == (policy != SMTP_TLS_NONE));
+		if (d.res.has_tls)
+			ck_assert_int_eq(d.res.tls.verified,
+			    SMX_TLS_VERIFIED_CA);
+		ck_assert_ptr_eq(strstr(d.res.peer,
+		                     "mx1.example.test[127.0.0.1]:"),
+		    d.res.peer);
+		ck_assert_uint_eq(smtp_cache_count(cache), 1);
+	}
+	ck_assert_uint_eq(peer_connections(&peer), 1);
+	ck_assert_uint_eq(transcript_count(S(wire)), 3);
+	ck_assert_uint_eq(transcript_count(S("RSET\r\nMAIL FROM:")), 2);
+	ck_assert_uint_eq(transcript_count(S("QUIT\r\n")), 0);
+	ck_assert_uint_eq(transcript_count(S("EHLO")),
+	    policy == SMTP_TLS_NONE ? 1 : 2);
+	/* Another role, another key: a connection of its own. */
+	delivery_init(&d, "bob@example.test", policy, ctx, cache);
+	d.p.is_sos = true;
+	ck_assert_int_eq(deliver_once(&d), SMX_OK);
+	ck_assert(!d.res.is_reused);
+	ck_assert_uint_eq(peer_connections(&peer), 2);
+	ck_assert_uint_eq(smtp_cache_count(cache), 2);
+	smtp_cache_free(cache);
+	smx_tls_ctx_free(ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
+static void
+sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	(void)nanosleep(&ts, NULL);
+}
+
+/*
+ * A kept connection that the server closed meanwhile, or whose RSET is
+ * refused: closed, and a new one carries the message as if there had
+ * been none.
+ */
+static const char *const dead_scenarios[] = { "eod_close", "rset5" };
+
+START_TEST(test_smtp_session_reuse_dead)
+{
+	struct smtp_cache *cache = make_conn_cache();
+	struct smx_tls_ctx *ctx;
+	struct delivery d;
+
+	ck_assert(peer_start(&peer, dead_scenarios[_i], CERT_NAME, NULL));
+	ctx = make_ctx();
+	delivery_init(&d, "bob@example.test", SMTP_TLS_ENCRYPT, ctx, cache);
+	ck_assert_int_eq(deliver_once(&d), SMX_OK);
+	ck_assert_uint_eq(smtp_cache_count(cache), 1);
+	sleep_ms(600); /* eod_close: the server hangs up after 0.3 s */
+	delivery_init(&d, "bob@example.test", SMTP_TLS_ENCRYPT, ctx, cache);
+	ck_assert_int_eq(deliver_once(&d), SMX_OK);
+	ck_assert(d.res.is_delivered);
+	ck_assert(!d.res.is_reused);
+	ck_assert(d.res.has_tls);
+	ck_assert_str_eq(d.res.enhanced, "2.0.0");
+	ck_assert_uint_eq(peer_connections(&peer), 2);
+	ck_assert_uint_eq(transcript_count(S(wire)), 2);
+	smtp_cache_free(cache);
+	smx_tls_ctx_free(ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
+/* After which transactions a connection is kept, and after which not. */
+static const struct {
+	const char *scenario;
+	const char *rcpt;
+	enum smtp_mode mode;
+	enum smx_status st;
+	bool is_kept;
+	const char *in_transcript;
+} keep_cases[] = {
+	{ "normal", "bob@example.test", SMTP_MODE_DELIVER, SMX_OK, true, NULL },
+	/* Refused with a clean reply, and RSET answered 250. */
+	{ "mail5", "bob@example.test", SMTP_MODE_DELIVER, SMX_PERMFAIL, true,
+	    "MAIL FROM:<alice@example.test> SIZE=" },
+	{ "normal", "baduser@example.test", SMTP_MODE_DELIVER, SMX_PERMFAIL,
+	    true, "RSET\r\n" },
+	{ "data4", "bob@example.test", SMTP_MODE_DELIVER, SMX_TEMPFAIL, true,
+	    "DATA\r\nRSET\r\n" },
+	/* RSET refused after the refusal: not kept. */
+	{ "rset5", "baduser@example.test", SMTP_MODE_DELIVER, SMX_PERMFAIL,
+	    false, "QUIT\r\n" },
+	/* Odd or extra bytes after the end of data: sent, but not kept. */
+	{ "eod_lf", "bob@example.test", SMTP_MODE_DELIVER, SMX_OK, false,
+	    "QUIT\r\n" },
+	{ "eod_extra", "bob@example.test", SMTP_MODE_DELIVER, SMX_OK, false,
+	    NULL },
+	{ "eod_long", "bob@example.test", SMTP_MODE_DELIVER, SMX_OK, false,
+	    NULL },
+	{ "eod_utf8", "bob@example.test", SMTP_MODE_DELIVER, SMX_OK, false,
+	    NULL },
+	/* A refusal at the end of data: not kept. */
+	{ "eod4", "bob@example.test", SMTP_MODE_DELIVER, SMX_TEMPFAIL, false,
+	    "QUIT\r\n" },
+	/* Timeout, lost connection: never. */
+	{ "eod_stall", "bob@example.test", SMTP_MODE_DELIVER, SMX_TEMPFAIL,
+	    false, NULL },
+	{ "dropdata", "bob@example.test", SMTP_MODE_DELIVER, SMX_TEMPFAIL,
+	    false, NULL },
+	/* Probes never. */
+	{ "normal", "bob@example.test", SMTP_MODE_PROBE_RCPT, SMX_OK, false,
+	    "QUIT\r\n" },
+	{ "normal", "bob@example.test", SMTP_MODE_PROBE, SMX_OK, false,
+	    "QUIT\r\n" },
+};
+
+START_TEST(test_smtp_session_reuse_kept)
+{
+	struct smtp_cache *cache = make_conn_cache();
+	struct smx_tls_ctx *ctx;
+	struct delivery d;
+	enum smx_status st;
+
+	ck_assert(peer_start(&peer, keep_cases[_i].scenario, CERT_NAME, NULL));
+	ctx = make_ctx();
+	delivery_init(&d, keep_cases[_i].rcpt, SMTP_TLS_ENCRYPT, ctx, cache);
+	d.p.mode = keep_cases[_i].mode;
+	if (d.p.mode != SMTP_MODE_DELIVER) {
+		spool_free(&d.sp);
+		d.p.message = NULL;
+	}
+	if (strcmp(keep_cases[_i].scenario, "eod_stall") == 0)
+		d.p.timeout_ms = 1000;
+	st = deliver_once(&d);
+	ck_assert_msg(st == keep_cases[_i].st, "status %d: %s", st, d.res.text);
+	ck_assert_uint_eq(smtp_cache_count(cache), keep_cases[_i].is_kept);
+	if (keep_cases[_i].in_transcript != NULL)
+		ck_assert_uint_ge(transcript_count(keep_cases[_i].in_transcript,
+		                      strlen(keep_cases[_i].in_transcript)),
+		    1);
+	if (keep_cases[_i].is_kept)
+		ck_assert_uint_eq(transcript_count(S("QUIT\r\n")), 0);
+	smtp_cache_free(cache);
+	smx_tls_ctx_free(ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
+/*
+ * A delivery that requires TLS never takes a plaintext connection: the
+ * key keeps them apart, and should a plaintext one ever be kept under a
+ * TLS key, the session refuses it before MAIL FROM.
+ */
+START_TEST(test_smtp_session_reuse_tls_required)
+{
+	struct smtp_cache *cache = make_conn_cache();
+	struct smx_tls_ctx *ctx;
+	struct smx_tls_peer tp;
+	struct smtp_cache_key plain;
+	struct smtp_cache_key tls;
+	struct smtp_cached c;
+	struct delivery d;
+
+	ck_assert(peer_start(&peer, "normal", CERT_NAME, NULL));
+	ctx = make_ctx();
+	delivery_init(&d, "bob@example.test", SMTP_TLS_NONE, ctx, cache);
+	ck_assert_int_eq(deliver_once(&d), SMX_OK);
+	ck_assert(!d.res.has_tls);
+	ck_assert_uint_eq(smtp_cache_count(cache), 1);
+	delivery_init(&d, "bob@example.test", SMTP_TLS_ENCRYPT, ctx, cache);
+	ck_assert_int_eq(deliver_once(&d), SMX_OK);
+	ck_assert(d.res.has_tls);
+	ck_assert(!d.res.is_reused);
+	ck_assert_uint_eq(peer_connections(&peer), 2);
+	ck_assert_uint_eq(smtp_cache_count(cache), 2);
+	/* Move the plaintext connection under the TLS delivery's key. */
+	tp = d.p.tls;
+	tp.sni = CERT_NAME;
+	ck_assert_int_eq(smtp_cache_key_make(&plain, d.p.addr, d.p.addr_len,
+	                     CERT_NAME, d.p.helo, SMTP_TLS_NONE, false, NULL,
+	                     NULL),
+	    SMX_OK);
+	ck_assert_int_eq(smtp_cache_key_make(&tls, d.p.addr, d.p.addr_len,
+	                     CERT_NAME, d.p.helo, SMTP_TLS_ENCRYPT, false, ctx,
+	                     &tp),
+	    SMX_OK);
+	ck_assert(smtp_cache_take(cache, &plain, &c));
+	ck_assert(!c.has_tls);
+	smtp_cache_put(cache, &tls, &c);
+	/* The most recent under that key is the plaintext one: refused. */
+	delivery_init(&d, "bob@example.test", SMTP_TLS_ENCRYPT, ctx, cache);
+	ck_assert_int_eq(deliver_once(&d), SMX_OK);
+	ck_assert(d.res.has_tls);
+	ck_assert(!d.res.is_reused);
+	ck_assert_uint_eq(peer_connections(&peer), 3);
+	/* Its MAIL FROM went over TLS: three in all, one in plaintext. */
+	ck_assert_uint_eq(transcript_count(S("MAIL FROM:")), 3);
+	ck_assert_uint_eq(transcript_count(S("QUIT\r\n")), 1);
+	smtp_cache_free(cache);
+	smx_tls_ctx_free(ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
+/* TLS sessions through the session: the second connection resumes. */
+START_TEST(test_smtp_session_tls_resume)
+{
+	struct smx_tls_session_cache *sessions = NULL;
+	struct smx_tls_ctx *ctx;
+	struct delivery d;
+	int i;
+
+	ck_assert_int_eq(smx_tls_session_cache_new(8,
+	                     SMX_TLS_SESSION_LIFETIME_DEFAULT, &sessions),
+	    SMX_OK);
+	ck_assert(peer_start(&peer, "normal", CERT_NAME, NULL));
+	ctx = make_ctx();
+	for (i = 0; i < 2; i++) {
+		delivery_init(&d, "bob@example.test", SMTP_TLS_ENCRYPT, ctx,
+		    NULL);
+		d.p.tls.cache = sessions;
+		ck_assert_int_eq(deliver_once(&d), SMX_OK);
+		ck_assert(d.res.has_tls);
+		ck_assert(d.res.tls.is_resumed == (i == 1));
+		ck_assert_int_eq(d.res.tls.verified, SMX_TLS_VERIFIED_CA);
+	}
+	ck_assert_uint_eq(peer_connections(&peer), 2);
+	ck_assert_uint_eq(smx_tls_session_cache_count(sessions), 1);
+	smx_tls_session_cache_free(sessions);
+	smx_tls_ctx_free(ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
 static Suite *
 session_suite(void)
 {
@@ -659,6 +986,19 @@ session_suite(void)
 	    sizeof(probe_cases) / sizeof(probe_cases[0]));
 	tcase_add_test(tc, test_smtp_session_may_fallback);
 	tcase_add_test(tc, test_smtp_session_connect_refused);
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("reuse");
+	tcase_add_unchecked_fixture(tc, certs_make, certs_remove);
+	tcase_add_loop_test(tc, test_smtp_session_reuse, 0,
+	    sizeof(reuse_policies) / sizeof(reuse_policies[0]));
+	tcase_add_loop_test(tc, test_smtp_session_reuse_dead, 0,
+	    sizeof(dead_scenarios) / sizeof(dead_scenarios[0]));
+	tcase_add_loop_test(tc, test_smtp_session_reuse_kept, 0,
+	    sizeof(keep_cases) / sizeof(keep_cases[0]));
+	tcase_add_test(tc, test_smtp_session_reuse_tls_required);
+	tcase_add_test(tc, test_smtp_session_tls_resume);
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 

@@ -56,6 +56,8 @@ assert_defaults(const struct smx_config *cfg)
 	ck_assert_uint_eq(cfg->smtp_connect_timeout, 30);
 	ck_assert_uint_eq(cfg->smtp_timeout, 120);
 	ck_assert_uint_eq(cfg->delivery_time_limit, 900);
+	ck_assert_uint_eq(cfg->smtp_connection_cache_time_limit, 2);
+	ck_assert_uint_eq(cfg->smtp_connection_reuse_time_limit, 300);
 	ck_assert_str_eq(cfg->secmx_transport_name, "secmx:");
 }
 
@@ -103,6 +105,8 @@ enum field {
 	F_CONNECT_TIMEOUT,
 	F_SMTP_TIMEOUT,
 	F_DELIVERY_LIMIT,
+	F_CONN_CACHE_LIMIT,
+	F_CONN_REUSE_LIMIT,
 	F_TRANSPORT_NAME,
 	F_UNQUALIFIED,
 	F_LITERAL_ROLE,
@@ -172,6 +176,13 @@ static const struct {
 	{ "delivery_time_limit = 1s", F_DELIVERY_LIMIT, 1, NULL },
 	{ "delivery_time_limit = 15m", F_DELIVERY_LIMIT, 900, NULL },
 	{ "delivery_time_limit = 1d", F_DELIVERY_LIMIT, 86400, NULL },
+	{ "smtp_connection_cache_time_limit = 1", F_CONN_CACHE_LIMIT, 1, NULL },
+	{ "smtp_connection_cache_time_limit = 5m", F_CONN_CACHE_LIMIT, 300,
+	    NULL },
+	{ "smtp_connection_reuse_time_limit = 1s", F_CONN_REUSE_LIMIT, 1,
+	    NULL },
+	{ "smtp_connection_reuse_time_limit = 1d", F_CONN_REUSE_LIMIT, 86400,
+	    NULL },
 	{ "secmx_transport_name = secmx:", F_TRANSPORT_NAME, 0, "secmx:" },
 	{ "secmx_transport_name = smx-out:[relay.example]:2525",
 	    F_TRANSPORT_NAME, 0, "smx-out:[relay.example]:2525" },
@@ -297,6 +308,12 @@ START_TEST(test_smx_config_values)
 		break;
 	case F_DELIVERY_LIMIT:
 		num = cfg->delivery_time_limit;
+		break;
+	case F_CONN_CACHE_LIMIT:
+		num = cfg->smtp_connection_cache_time_limit;
+		break;
+	case F_CONN_REUSE_LIMIT:
+		num = cfg->smtp_connection_reuse_time_limit;
 		break;
 	case F_TRANSPORT_NAME:
 		text = cfg->secmx_transport_name;
@@ -433,6 +450,14 @@ static const struct {
 	    "c.conf, line 1: bad delivery_time_limit value \"0s\" (expected a time from 1s to 1d)" },
 	{ "delivery_time_limit = 2d\n", 0,
 	    "c.conf, line 1: bad delivery_time_limit value \"2d\" (expected a time from 1s to 1d)" },
+	{ "smtp_connection_cache_time_limit = 0\n", 0,
+	    "c.conf, line 1: bad smtp_connection_cache_time_limit value \"0\" (expected a time from 1s to 5m)" },
+	{ "smtp_connection_cache_time_limit = 301s\n", 0,
+	    "c.conf, line 1: bad smtp_connection_cache_time_limit value \"301s\" (expected a time from 1s to 5m)" },
+	{ "smtp_connection_reuse_time_limit = 0s\n", 0,
+	    "c.conf, line 1: bad smtp_connection_reuse_time_limit value \"0s\" (expected a time from 1s to 1d)" },
+	{ "smtp_connection_reuse_time_limit = 2d\n", 0,
+	    "c.conf, line 1: bad smtp_connection_reuse_time_limit value \"2d\" (expected a time from 1s to 1d)" },
 	{ "secmx_transport_name = secmx\n", 0,
 	    "c.conf, line 1: bad secmx_transport_name value \"secmx\" (expected transport: or transport:nexthop)" },
 	{ "secmx_transport_name =\n", 0,
@@ -684,7 +709,7 @@ sample_uncommented(struct smx_config **out, char *err, size_t errlen)
 		len += n;
 	}
 	ck_assert_int_eq(fclose(fp), 0);
-	ck_assert_uint_eq(n_set, 29);
+	ck_assert_uint_eq(n_set, 31);
 	st = smx_config_parse(SAMPLE, text, len, out, err, errlen);
 	ck_assert_msg(st == SMX_OK, "%s", err);
 	return st;

@@ -3,9 +3,11 @@
  * Unit tests for lib/smx_tls.c: contexts, handshakes against the test peer
  * (TLS from the first byte) with test certificates made by
  * scripts/make-test-certs, name matching, verification failures, protocol
- * floor, timeouts and I/O, and DANE (OpenSSL's DANE API) with TLSA
- * records computed here from the test certificates. Test code, so it
- * uses OpenSSL directly to compute the records.
+ * floor, timeouts and I/O, DANE (OpenSSL's DANE API) with TLSA records
+ * computed here from the test certificates, and session resumption
+ * through the session cache (smx_tls_cache) in TLS 1.2 and 1.3, on a
+ * test clock. Test code, so it uses OpenSSL directly to compute the
+ * records.
  */
 #include <check.h>
 #include <stdlib.h>
@@ -18,6 +20,7 @@
 #include <openssl/x509.h>
 
 #include "smx_tls.h"
+#include "smx_tls_cache.h"
 #include "peer_fixture.h"
 
 static struct peer peer;
@@ -558,6 +561,428 @@ START_TEST(test_smx_tls_dane_params)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- */
+/* Session cache and resumption                                      */
+
+static long long fake_now = 1000000;
+
+static long long
+fake_clock(void)
+{
+	return fake_now;
+}
+
+static struct smx_tls_session_cache *
+make_cache(size_t max)
+{
+	struct smx_tls_session_cache *cache = NULL;
+
+	ck_assert_int_eq(smx_tls_session_cache_new(max,
+	                     SMX_TLS_SESSION_LIFETIME_DEFAULT, &cache),
+	    SMX_OK);
+	smx_tls_session_cache_set_clock(cache, fake_clock);
+	return cache;
+}
+
+/*
+ * One connection to the peer: the handshake, then the banner read (TLS
+ * 1.3 tickets arrive with it), then close. Returns the handshake status.
+ */
+static enum smx_status
+visit(struct smx_tls_ctx *ctx, const struct smx_tls_peer *p,
+    struct smx_tls_info *info)
+{
+	struct smx_tls_conn *conn = NULL;
+	char reason[512] = "";
+	char buf[512];
+	enum smx_status st;
+	int fd = connect_peer();
+
+	st = smx_tls_connect(ctx, fd, p, 5000, &conn, info, reason,
+	    sizeof(reason));
+	if (st == SMX_OK) {
+		read_line(conn, buf, sizeof(buf));
+		ck_assert_ptr_nonnull(strstr(buf, "220 peer.test"));
+		smx_tls_close(conn, 1000);
+	}
+	close(fd);
+	return st;
+}
+
+static const char *const resume_protocols[] = { "TLSv1.2", "TLSv1.3" };
+
+/* A second connection resumes the first one's session; expiry ends it. */
+START_TEST(test_smx_tls_resume)
+{
+	const char *names[] = { CERT_NAME };
+	const char *proto = resume_protocols[_i];
+	struct smx_tls_session_cache *cache = make_cache(8);
+	struct smx_tls_ctx *ctx;
+	struct smx_tls_peer p;
+	struct smx_tls_info info;
+
+	ck_assert(peer_start(&peer, "implicit", CERT_NAME, proto));
+	ctx = make_ctx(SMX_TLS_VERIFY_CA, NULL);
+	p = *peer_of(CERT_NAME, names, 1);
+	p.cache = cache;
+	p.where = "[127.0.0.1]:25";
+	ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+	ck_assert(!info.is_resumed);
+	ck_assert_str_eq(info.protocol, proto);
+	ck_assert_int_eq(info.verified, SMX_TLS_VERIFIED_CA);
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 1);
+	/* Resumed, with the verification result of the first handshake. */
+	ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+	ck_assert(info.is_resumed);
+	ck_assert_str_eq(info.protocol, proto);
+	ck_assert_int_eq(info.verified, SMX_TLS_VERIFIED_CA);
+	ck_assert_str_eq(info.peer_name, CERT_NAME);
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 1);
+	/* Again: a resumption of a resumption. */
+	ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+	ck_assert(info.is_resumed);
+	/* Without a cache: a full handshake, nothing kept. */
+	p.cache = NULL;
+	ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+	ck_assert(!info.is_resumed);
+	/* Resumptions never extend the lifetime of one verification. */
+	p.cache = cache;
+	fake_now += SMX_TLS_SESSION_LIFETIME_DEFAULT * 1000LL;
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 0);
+	ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+	ck_assert(!info.is_resumed);
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 1);
+	smx_tls_ctx_free(ctx);
+	smx_tls_session_cache_free(cache);
+	peer_stop(&peer);
+}
+END_TEST
+
+/* Records of the test certificate for the DANE cases below. */
+struct dane_fixture {
+	unsigned char d311[64];
+	unsigned char d301[64];
+	struct smx_tls_tlsa t311;
+	struct smx_tls_tlsa t301;
+};
+
+static void
+dane_fixture(struct dane_fixture *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->t311 = (struct smx_tls_tlsa){ 3, 1, 1, f->d311,
+		tlsa_data(CERT_NAME, 1, 1, f->d311, sizeof(f->d311)) };
+	f->t301 = (struct smx_tls_tlsa){ 3, 0, 1, f->d301,
+		tlsa_data(CERT_NAME, 0, 1, f->d301, sizeof(f->d301)) };
+}
+
+/*
+ * What must match for a resumption: a change of any of them means a
+ * full handshake (and an entry of its own).
+ */
+enum variant {
+	V_SNI,
+	V_NAMES,
+	V_WHERE,
+	V_VERIFY_NONE,
+	V_DANE,
+	V_TLSA,
+	V_NO_CA_FILE,
+};
+
+START_TEST(test_smx_tls_resume_key)
+{
+	const char *names[] = { CERT_NAME };
+	const char *dot[] = { ".example.test" };
+	struct smx_tls_session_cache *cache = make_cache(16);
+	struct smx_tls_ctx *ca = NULL;
+	struct smx_tls_ctx *none = NULL;
+	struct smx_tls_ctx *dane = NULL;
+	struct smx_tls_ctx *system_ca = NULL;
+	struct smx_tls_options o;
+	struct dane_fixture f;
+	struct smx_tls_peer base;
+	struct smx_tls_info info;
+	char reason[256];
+	int v;
+
+	ck_assert(peer_start(&peer, "implicit", CERT_NAME, NULL));
+	dane_fixture(&f);
+	ca = make_ctx(SMX_TLS_VERIFY_CA, NULL);
+	none = make_ctx(SMX_TLS_VERIFY_NONE, NULL);
+	dane = make_ctx(SMX_TLS_VERIFY_DANE, NULL);
+	/* Another CA setting: the same file under another name. */
+	memset(&o, 0, sizeof(o));
+	o.verify = SMX_TLS_VERIFY_CA;
+	snprintf(reason, sizeof(reason), "%s/./ca.pem", certs_dir);
+	o.ca_file = reason;
+	ck_assert_int_eq(smx_tls_ctx_new(&o, &system_ca, reason,
+	                     sizeof(reason)),
+	    SMX_OK);
+	base = *peer_of(CERT_NAME, names, 1);
+	base.cache = cache;
+	base.where = "[127.0.0.1]:25";
+	ck_assert_int_eq(visit(ca, &base, &info), SMX_OK);
+	ck_assert_int_eq(visit(ca, &base, &info), SMX_OK);
+	ck_assert(info.is_resumed);
+	for (v = V_SNI; v <= V_NO_CA_FILE; v++) {
+		struct smx_tls_peer p = base;
+		struct smx_tls_ctx *ctx = ca;
+
+		switch (v) {
+		case V_SNI:
+			p.sni = "other.example.test";
+			break;
+		case V_NAMES:
+			p.names = dot;
+			break;
+		case V_WHERE:
+			p.where = "[127.0.0.1]:2525";
+			break;
+		case V_VERIFY_NONE:
+			ctx = none;
+			break;
+		case V_DANE:
+			ctx = dane;
+			p.names = NULL;
+			p.n_names = 0;
+			p.dane_base = CERT_NAME;
+			p.tlsa = &f.t311;
+			p.n_tlsa = 1;
+			break;
+		case V_TLSA:
+			ctx = dane;
+			p.names = NULL;
+			p.n_names = 0;
+			p.dane_base = CERT_NAME;
+			p.tlsa = &f.t301;
+			p.n_tlsa = 1;
+			break;
+		case V_NO_CA_FILE:
+			ctx = system_ca;
+			break;
+		}
+		ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+		ck_assert_msg(!info.is_resumed, "variant %d resumed", v);
+		/* Its own entry, resumed by the same variant. */
+		ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+		ck_assert_msg(info.is_resumed, "variant %d not resumed", v);
+	}
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 8);
+	/* The first entry is still there. */
+	ck_assert_int_eq(visit(ca, &base, &info), SMX_OK);
+	ck_assert(info.is_resumed);
+	smx_tls_ctx_free(ca);
+	smx_tls_ctx_free(none);
+	smx_tls_ctx_free(dane);
+	smx_tls_ctx_free(system_ca);
+	smx_tls_session_cache_free(cache);
+	peer_stop(&peer);
+}
+END_TEST
+
+/* DANE-EE and DANE-TA: a resumption reports what the TLSA records said. */
+static const struct {
+	const char *cert;
+	const char *of;
+	unsigned usage, selector, mtype;
+	enum smx_tls_verified verified;
+	const char *match;
+	const char *proto;
+} resume_dane_cases[] = {
+	{ CERT_NAME, CERT_NAME, 3, 1, 1, SMX_TLS_VERIFIED_DANE_EE, "3.1.1",
+	    "TLSv1.3" },
+	{ CERT_NAME, CERT_NAME, 3, 1, 1, SMX_TLS_VERIFIED_DANE_EE, "3.1.1",
+	    "TLSv1.2" },
+	{ "chain", "ca", 2, 0, 1, SMX_TLS_VERIFIED_DANE_TA, "2.0.1",
+	    "TLSv1.3" },
+	{ "chain", "ca", 2, 0, 1, SMX_TLS_VERIFIED_DANE_TA, "2.0.1",
+	    "TLSv1.2" },
+};
+
+START_TEST(test_smx_tls_resume_dane)
+{
+	struct smx_tls_session_cache *cache = make_cache(4);
+	unsigned char data[4096];
+	struct smx_tls_tlsa tlsa;
+	struct smx_tls_peer p;
+	struct smx_tls_ctx *ctx;
+	struct smx_tls_info info;
+	int i;
+
+	make_chain();
+	memset(&tlsa, 0, sizeof(tlsa));
+	tlsa.usage = (unsigned char)resume_dane_cases[_i].usage;
+	tlsa.selector = (unsigned char)resume_dane_cases[_i].selector;
+	tlsa.mtype = (unsigned char)resume_dane_cases[_i].mtype;
+	tlsa.len =
+	    tlsa_data(resume_dane_cases[_i].of, resume_dane_cases[_i].selector,
+	        resume_dane_cases[_i].mtype, data, sizeof(data));
+	tlsa.data = data;
+	memset(&p, 0, sizeof(p));
+	p.sni = CERT_NAME;
+	p.dane_base = CERT_NAME;
+	p.tlsa = &tlsa;
+	p.n_tlsa = 1;
+	p.cache = cache;
+	p.where = "[127.0.0.1]:25";
+	ck_assert(peer_start(&peer, "implicit", resume_dane_cases[_i].cert,
+	    resume_dane_cases[_i].proto));
+	ctx = make_ctx(SMX_TLS_VERIFY_DANE, NULL);
+	for (i = 0; i < 2; i++) {
+		ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+		ck_assert(info.is_resumed == (i == 1));
+		ck_assert(info.is_dane);
+		ck_assert_str_eq(info.protocol, resume_dane_cases[_i].proto);
+		ck_assert_int_eq(info.verified, resume_dane_cases[_i].verified);
+		ck_assert_str_eq(info.tlsa_match, resume_dane_cases[_i].match);
+	}
+	smx_tls_ctx_free(ctx);
+	smx_tls_session_cache_free(cache);
+	peer_stop(&peer);
+}
+END_TEST
+
+/*
+ * A server that does not resume (a new process, new ticket keys) gets a
+ * full handshake and the entry is replaced; one whose certificate then
+ * fails verification leaves no entry at all.
+ */
+START_TEST(test_smx_tls_resume_dropped)
+{
+	const char *names[] = { CERT_NAME };
+	struct smx_tls_session_cache *cache = make_cache(4);
+	struct smx_tls_ctx *ctx;
+	struct smx_tls_peer p;
+	struct smx_tls_info info;
+
+	ctx = make_ctx(SMX_TLS_VERIFY_CA, NULL);
+	p = *peer_of(CERT_NAME, names, 1);
+	p.cache = cache;
+	p.where = "[192.0.2.1]:25"; /* whichever peer runs now */
+	ck_assert(peer_start(&peer, "implicit", CERT_NAME, NULL));
+	ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+	peer_stop(&peer);
+	ck_assert(peer_start(&peer, "implicit", CERT_NAME, NULL));
+	ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+	ck_assert(!info.is_resumed);
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 1);
+	ck_assert_int_eq(visit(ctx, &p, &info), SMX_OK);
+	ck_assert(info.is_resumed); /* the new server's session */
+	peer_stop(&peer);
+	ck_assert(peer_start(&peer, "implicit", "wrongname", NULL));
+	ck_assert_int_eq(visit(ctx, &p, &info), SMX_PERMFAIL);
+	ck_assert(!info.is_resumed);
+	ck_assert_int_eq(info.verified, SMX_TLS_VERIFIED_FAIL);
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 0);
+	/* Nothing to offer: a full handshake, failing again, keeps nothing. */
+	ck_assert_int_eq(visit(ctx, &p, &info), SMX_PERMFAIL);
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 0);
+	smx_tls_ctx_free(ctx);
+	smx_tls_session_cache_free(cache);
+	peer_stop(&peer);
+}
+END_TEST
+
+/* The store itself: bounds, the oldest entry first, expiry. */
+START_TEST(test_smx_tls_session_cache_store)
+{
+	struct smx_tls_session_cache *cache = NULL;
+	struct smx_tls_verdict v;
+	struct smx_tls_verdict got;
+	unsigned char key[3][SMX_TLS_DIGEST_SIZE];
+	unsigned char *der;
+	size_t len;
+	int i;
+
+	ck_assert_int_eq(smx_tls_session_cache_new(0, 3600, &cache),
+	    SMX_INVALID);
+	ck_assert_int_eq(smx_tls_session_cache_new(SMX_TLS_SESSIONS_MAX + 1,
+	                     3600, &cache),
+	    SMX_INVALID);
+	ck_assert_int_eq(smx_tls_session_cache_new(2, 0, &cache), SMX_INVALID);
+	ck_assert_int_eq(smx_tls_session_cache_new(2,
+	                     SMX_TLS_SESSION_LIFETIME_MAX + 1, &cache),
+	    SMX_INVALID);
+	ck_assert_int_eq(smx_tls_session_cache_new(2, 10, &cache), SMX_OK);
+	smx_tls_session_cache_set_clock(cache, fake_clock);
+	memset(&v, 0, sizeof(v));
+	v.verified = SMX_TLS_VERIFIED_DANE_EE;
+	snprintf(v.tlsa_match, sizeof(v.tlsa_match), "3.1.1");
+	v.verified_ms = fake_now;
+	for (i = 0; i < 3; i++) {
+		memset(key[i], 'a' + i, sizeof(key[i]));
+		der = malloc(4);
+		memcpy(der, "DER", 4);
+		smx_tls_session_cache_put(cache, key[i], der, 4, &v);
+		fake_now += 1000;
+	}
+	/* Two entries: the first one made room for the third. */
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 2);
+	ck_assert(!smx_tls_session_cache_get(cache, key[0], &der, &len, &got));
+	ck_assert(smx_tls_session_cache_get(cache, key[2], &der, &len, &got));
+	ck_assert_uint_eq(len, 4);
+	ck_assert_str_eq((char *)der, "DER");
+	ck_assert_int_eq(got.verified, SMX_TLS_VERIFIED_DANE_EE);
+	ck_assert_str_eq(got.tlsa_match, "3.1.1");
+	free(der);
+	/* Too large: not kept; a drop forgets. */
+	der = malloc(SMX_TLS_SESSION_DER_MAX + 1);
+	memset(der, 0, SMX_TLS_SESSION_DER_MAX + 1);
+	smx_tls_session_cache_put(cache, key[0], der,
+	    SMX_TLS_SESSION_DER_MAX + 1, &v);
+	ck_assert(!smx_tls_session_cache_get(cache, key[0], &der, &len, &got));
+	smx_tls_session_cache_drop(cache, key[1]);
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 1);
+	/* Ten seconds after the verification everything has expired, also
+	 * a session stored later with the same verdict. */
+	fake_now = v.verified_ms + 9999;
+	ck_assert(smx_tls_session_cache_get(cache, key[2], &der, &len, &got));
+	free(der);
+	fake_now = v.verified_ms + 10000;
+	ck_assert(!smx_tls_session_cache_get(cache, key[2], &der, &len, &got));
+	der = malloc(4);
+	memcpy(der, "DER", 4);
+	smx_tls_session_cache_put(cache, key[2], der, 4, &v);
+	ck_assert_uint_eq(smx_tls_session_cache_count(cache), 0);
+	smx_tls_session_cache_free(cache);
+	smx_tls_session_cache_free(NULL);
+}
+END_TEST
+
+START_TEST(test_smx_tls_peer_digest)
+{
+	const char *a[] = { "a.example", "b.example" };
+	const char *b[] = { "a.exampleb", ".example" };
+	struct smx_tls_ctx *ctx = make_ctx(SMX_TLS_VERIFY_NONE, NULL);
+	struct smx_tls_peer p;
+	struct smx_tls_peer q;
+	unsigned char d1[SMX_TLS_DIGEST_SIZE];
+	unsigned char d2[SMX_TLS_DIGEST_SIZE];
+
+	memset(&p, 0, sizeof(p));
+	p.names = a;
+	p.n_names = 2;
+	q = p;
+	q.names = b;
+	/* "a.example" "b.example" is not "a.exampleb" ".example". */
+	ck_assert_int_eq(smx_tls_peer_digest(ctx, &p, d1), SMX_OK);
+	ck_assert_int_eq(smx_tls_peer_digest(ctx, &q, d2), SMX_OK);
+	ck_assert(memcmp(d1, d2, sizeof(d1)) != 0);
+	/* NULL is not "". */
+	q = p;
+	q.sni = "";
+	ck_assert_int_eq(smx_tls_peer_digest(ctx, &q, d2), SMX_OK);
+	ck_assert(memcmp(d1, d2, sizeof(d1)) != 0);
+	/* Equal inputs, equal digests; the chain and cache do not count. */
+	q = p;
+	q.where = "[192.0.2.1]:25";
+	ck_assert_int_eq(smx_tls_peer_digest(ctx, &q, d2), SMX_OK);
+	ck_assert(memcmp(d1, d2, sizeof(d1)) == 0);
+	smx_tls_ctx_free(ctx);
+}
+END_TEST
+
 static Suite *
 tls_suite(void)
 {
@@ -587,6 +1012,19 @@ tls_suite(void)
 	tcase_add_test(tc, test_smx_tls_tlsa_usable);
 	tcase_add_test(tc, test_smx_tls_dane_params);
 	tcase_set_timeout(tc, 20);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("resumption");
+	tcase_add_unchecked_fixture(tc, certs_make, certs_remove);
+	tcase_add_loop_test(tc, test_smx_tls_resume, 0,
+	    sizeof(resume_protocols) / sizeof(resume_protocols[0]));
+	tcase_add_test(tc, test_smx_tls_resume_key);
+	tcase_add_loop_test(tc, test_smx_tls_resume_dane, 0,
+	    sizeof(resume_dane_cases) / sizeof(resume_dane_cases[0]));
+	tcase_add_test(tc, test_smx_tls_resume_dropped);
+	tcase_add_test(tc, test_smx_tls_session_cache_store);
+	tcase_add_test(tc, test_smx_tls_peer_digest);
+	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("io");

@@ -9,6 +9,9 @@
  *	peer_start() forks and executes the peer (SMX_SMTP_PEER, a compile
  *	definition) with one scenario, reads the port it listens on from a
  *	pipe, and peer_stop() ends it by its pid with SIGTERM and waitpid.
+ *	The peer serves every connection in a child of its own (-F), so
+ *	that a client may keep a connection idle and open another one, and
+ *	counts the connections it accepts (-C, peer_connections()).
  *	The peer also gets SIGTERM from the kernel when the test process
  *	dies (PR_SET_PDEATHSIG), so a failed assertion leaks nothing.
  * LIMITS
@@ -39,6 +42,7 @@ struct peer {
 	char dir[64];
 	char transcript[128];
 	char pidfile[128];
+	char countfile[128];
 };
 
 static char certs_dir[64];
@@ -91,9 +95,9 @@ peer_start(struct peer *p, const char *scenario, const char *cert,
 	int fds[2];
 	ssize_t n;
 	size_t len = 0;
-	static char store[16][256];
-	char *argv[16];
-	const char *args[16];
+	static char store[24][256];
+	char *argv[24];
+	const char *args[24];
 	int ac = 0;
 	int i;
 
@@ -103,6 +107,7 @@ peer_start(struct peer *p, const char *scenario, const char *cert,
 		return false;
 	snprintf(p->transcript, sizeof(p->transcript), "%s/transcript", p->dir);
 	snprintf(p->pidfile, sizeof(p->pidfile), "%s/pid", p->dir);
+	snprintf(p->countfile, sizeof(p->countfile), "%s/connections", p->dir);
 	args[ac++] = SMX_SMTP_PEER;
 	args[ac++] = "-s";
 	args[ac++] = scenario;
@@ -110,6 +115,9 @@ peer_start(struct peer *p, const char *scenario, const char *cert,
 	args[ac++] = p->transcript;
 	args[ac++] = "-p";
 	args[ac++] = p->pidfile;
+	args[ac++] = "-F";
+	args[ac++] = "-C";
+	args[ac++] = p->countfile;
 	if (cert != NULL) {
 		snprintf(certf, sizeof(certf), "%s/%s.pem", certs_dir, cert);
 		snprintf(keyf, sizeof(keyf), "%s/%s.key", certs_dir, cert);
@@ -196,6 +204,22 @@ peer_transcript(const struct peer *p, size_t *len)
 	buf[*len] = '\0';
 	fclose(fp);
 	return buf;
+}
+
+/* The connections the peer has accepted so far. */
+static inline size_t
+peer_connections(const struct peer *p)
+{
+	FILE *fp = fopen(p->countfile, "r");
+	size_t n = 0;
+	int ch;
+
+	if (fp == NULL)
+		return 0;
+	while ((ch = fgetc(fp)) != EOF)
+		n += ch == '\n';
+	fclose(fp);
+	return n;
 }
 
 static inline void

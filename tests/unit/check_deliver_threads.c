@@ -186,7 +186,7 @@ START_TEST(test_deliver_threads_shared_caches)
 
 	/* Audit lines go to the sink; stderr is not looked at. */
 	ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
-	smx_log_open("secmx/test", SMX_LOG_STDERR);
+	smx_log_open("secmx/test", SMX_LOG_STDERR, NULL);
 	smx_log_set_sink(sink, NULL);
 	ck_assert(peer_start(&peer, "normal", CERT_NAME, NULL));
 	memset(&sh, 0, sizeof(sh));

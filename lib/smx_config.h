@@ -101,6 +101,8 @@ struct smx_config {
 	unsigned long smtp_connection_cache_time_limit; /* idle; default 2s */
 	unsigned long smtp_connection_reuse_time_limit; /* since connect;
 	                                                 * default 300s */
+	unsigned long tls_session_cache_timeout;        /* secmx-lmtpd; 0 = off;
+	                                                 * default 3600s */
 	char *secmx_transport_name; /* transport_maps result; "secmx:" */
 	char *local_listeners;      /* [addr:]port list; default "25" */
 	bool tls_dane;              /* DANE for SRV and MX; default yes */

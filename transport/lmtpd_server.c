@@ -62,10 +62,14 @@
 #include "smx_limits.h"
 #include "smx_log.h"
 #include "smx_util.h"
+#include "smx_tls_cache.h"
 #include "deliver.h"
 #include "lmtpd_session.h"
+#include "smtp_cache.h"
 
 #define EVENTS_MAX 16
+/* Idle SMTP connections are closed at most this late after their limit. */
+#define EXPIRE_INTERVAL_MS 1000
 #define PEER_MAX 64
 
 /* A generation and the number of its users. */
@@ -118,6 +122,8 @@ gen_free(struct gen_slot *g)
 {
 	if (g == NULL)
 		return;
+	smtp_cache_free(g->gen.cache.conns);
+	smx_tls_session_cache_free(g->gen.cache.tls);
 	deliver_tls_free(&g->gen.tls);
 	smx_config_free(g->gen.cfg);
 	free(g);
@@ -147,6 +153,20 @@ gen_new(struct smx_config *cfg)
 	if (deliver_tls_init(&g->gen.tls, cfg, reason, sizeof(reason)) !=
 	    SMX_OK) {
 		smx_log_error("TLS client setup failed: %s", reason);
+		gen_free(g);
+		return NULL;
+	}
+	/* 0 turns a cache off. */
+	if ((cfg->tls_session_cache_timeout > 0 &&
+	        smx_tls_session_cache_new(SMX_TLS_SESSIONS_MAX,
+	            (unsigned)cfg->tls_session_cache_timeout,
+	            &g->gen.cache.tls) != SMX_OK) ||
+	    (cfg->smtp_connection_cache_time_limit > 0 &&
+	        smtp_cache_new(SMTP_CACHE_CONNS_MAX,
+	            (unsigned)cfg->smtp_connection_cache_time_limit,
+	            (unsigned)cfg->smtp_connection_reuse_time_limit,
+	            &g->gen.cache.conns) != SMX_OK)) {
+		smx_log_error("cannot make the caches: out of memory");
 		gen_free(g);
 		return NULL;
 	}
@@ -446,6 +466,17 @@ stop(struct server *sv)
 	(void)pthread_mutex_unlock(&sv->lock);
 }
 
+/* Close the idle SMTP connections whose time is up. */
+static void
+expire_idle(struct server *sv)
+{
+	struct lmtpd_gen *gen = gen_get(sv);
+
+	if (gen->cache.conns != NULL)
+		(void)smtp_cache_expire(gen->cache.conns);
+	gen_put(sv, gen);
+}
+
 static bool
 is_listener(const struct server *sv, int fd)
 {
@@ -489,9 +520,11 @@ lmtpd_server_run(const struct lmtpd_server_opts *opts)
 	}
 	sv->env.stop_fd = sv->stop_fd;
 	while (!is_done) {
-		int n = epoll_wait(sv->epfd, events, EVENTS_MAX, -1);
+		int n = epoll_wait(sv->epfd, events, EVENTS_MAX,
+		    EXPIRE_INTERVAL_MS);
 		int i;
 
+		expire_idle(sv);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;

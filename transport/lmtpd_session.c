@@ -487,6 +487,7 @@ deliver_message(struct session *s, struct spool *sp)
 			rq.cfg = cfg;
 			rq.io = s->env->io;
 			rq.tls = &gen->tls;
+			rq.cache = &gen->cache;
 			rq.stop = s->env->is_stopping;
 			rq.queue_id =
 			    s->queue_id[0] != '\0' ? s->queue_id : NULL;

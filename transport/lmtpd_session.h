@@ -20,6 +20,7 @@
 struct lmtpd_gen {
 	struct smx_config *cfg;
 	struct deliver_tls tls;
+	struct deliver_cache cache;    /* members NULL when turned off */
 	char helo[SMX_DOMAIN_MAX + 2]; /* helo_name or this host's name */
 };
 

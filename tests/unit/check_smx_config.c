@@ -176,6 +176,7 @@ static const struct {
 	{ "delivery_time_limit = 1s", F_DELIVERY_LIMIT, 1, NULL },
 	{ "delivery_time_limit = 15m", F_DELIVERY_LIMIT, 900, NULL },
 	{ "delivery_time_limit = 1d", F_DELIVERY_LIMIT, 86400, NULL },
+	{ "smtp_connection_cache_time_limit = 0", F_CONN_CACHE_LIMIT, 0, NULL },
 	{ "smtp_connection_cache_time_limit = 1", F_CONN_CACHE_LIMIT, 1, NULL },
 	{ "smtp_connection_cache_time_limit = 5m", F_CONN_CACHE_LIMIT, 300,
 	    NULL },
@@ -450,10 +451,10 @@ static const struct {
 	    "c.conf, line 1: bad delivery_time_limit value \"0s\" (expected a time from 1s to 1d)" },
 	{ "delivery_time_limit = 2d\n", 0,
 	    "c.conf, line 1: bad delivery_time_limit value \"2d\" (expected a time from 1s to 1d)" },
-	{ "smtp_connection_cache_time_limit = 0\n", 0,
-	    "c.conf, line 1: bad smtp_connection_cache_time_limit value \"0\" (expected a time from 1s to 5m)" },
 	{ "smtp_connection_cache_time_limit = 301s\n", 0,
-	    "c.conf, line 1: bad smtp_connection_cache_time_limit value \"301s\" (expected a time from 1s to 5m)" },
+	    "c.conf, line 1: bad smtp_connection_cache_time_limit value \"301s\" (expected a time from 0s (off) to 5m)" },
+	{ "tls_session_cache_timeout = 2d\n", 0,
+	    "c.conf, line 1: bad tls_session_cache_timeout value \"2d\" (expected a time from 0s (off) to 1d)" },
 	{ "smtp_connection_reuse_time_limit = 0s\n", 0,
 	    "c.conf, line 1: bad smtp_connection_reuse_time_limit value \"0s\" (expected a time from 1s to 1d)" },
 	{ "smtp_connection_reuse_time_limit = 2d\n", 0,
@@ -709,7 +710,7 @@ sample_uncommented(struct smx_config **out, char *err, size_t errlen)
 		len += n;
 	}
 	ck_assert_int_eq(fclose(fp), 0);
-	ck_assert_uint_eq(n_set, 31);
+	ck_assert_uint_eq(n_set, 32);
 	st = smx_config_parse(SAMPLE, text, len, out, err, errlen);
 	ck_assert_msg(st == SMX_OK, "%s", err);
 	return st;

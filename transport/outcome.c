@@ -326,8 +326,9 @@ outcome_of_attempt(const struct smtp_session_result *res,
 {
 	char line[TRANSPORT_LINE_MAX + 1];
 	enum smx_status st = res->status;
+	bool is_refused = rr != NULL && rr->reply_code != 0 && !rr->is_accepted;
 
-	if (rr != NULL && rr->reply_code != 0 && !rr->is_accepted) {
+	if (is_refused) {
 		smtp_rcpt_format(res, rr, line, sizeof(line));
 		st = rr->reply_code / 100 == 5 ? SMX_PERMFAIL : SMX_TEMPFAIL;
 	} else if (res->is_delivered) {
@@ -340,6 +341,11 @@ outcome_of_attempt(const struct smtp_session_result *res,
 	}
 	outcome_set_line(o, st, line);
 	copy_attempt(o, res);
+	if (is_refused) {
+		/* Its own RCPT reply decided, whatever became of the rest. */
+		o->stage = SMTP_STAGE_RCPT;
+		o->cls = OUTCOME_TRANSACTION;
+	}
 }
 
 /* Make recipient i final with o (unless it already is). */

@@ -514,6 +514,31 @@ START_TEST(test_outcome_aggregate_recipients)
 }
 END_TEST
 
+/*
+ * The audit line of one attempt for each of its recipients: a recipient
+ * the server refused is named with its own RCPT reply, stage and class,
+ * even when the others were delivered.
+ */
+START_TEST(test_outcome_of_attempt_mixed)
+{
+	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[2];
+	struct outcome o;
+
+	fake_result(K_RCPT_MIXED, 1, &res, rr, 2);
+	outcome_of_attempt(&res, &rr[0], &o);
+	ck_assert_int_eq(o.status, SMX_OK);
+	ck_assert_int_eq(o.stage, SMTP_STAGE_END_OF_DATA);
+	ck_assert_int_eq(o.cls, OUTCOME_SENT);
+	outcome_of_attempt(&res, &rr[1], &o);
+	ck_assert_int_eq(o.status, SMX_PERMFAIL);
+	ck_assert_int_eq(o.stage, SMTP_STAGE_RCPT);
+	ck_assert_int_eq(o.cls, OUTCOME_TRANSACTION);
+	ck_assert_msg(strncmp(o.line, "5.1.1 host ", 11) == 0, "%s", o.line);
+	ck_assert_ptr_nonnull(strstr(o.line, "in reply to RCPT TO"));
+}
+END_TEST
+
 static Suite *
 outcome_suite(void)
 {
@@ -545,6 +570,7 @@ outcome_suite(void)
 	    sizeof(agg_cases) / sizeof(agg_cases[0]));
 	tcase_add_test(tc, test_outcome_aggregate_relay);
 	tcase_add_test(tc, test_outcome_aggregate_recipients);
+	tcase_add_test(tc, test_outcome_of_attempt_mixed);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -22,11 +22,14 @@
 #define _DEFAULT_SOURCE
 #include "smx_daemon.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "smx_log.h"
@@ -86,6 +89,47 @@ smx_daemon_drop_privileges(const char *user)
 }
 
 enum smx_status
+smx_daemon_check_config(const struct smx_daemon *d, const char *path)
+{
+	char err[SMX_LOG_LINE_MAX];
+	struct smx_config *cfg = NULL;
+	enum smx_status st;
+	pid_t pid;
+	int status;
+
+	if (d->user == NULL) {
+		st = smx_config_load(path, &cfg, err, sizeof(err));
+		if (st != SMX_OK)
+			smx_log_error("%s", err);
+		smx_config_free(cfg);
+		return st;
+	}
+	/* As the daemon will read it: a child with the -u user's rights. */
+	if ((pid = fork()) < 0) {
+		smx_log_error_errno("fork");
+		return SMX_TEMPFAIL;
+	}
+	if (pid == 0) {
+		if (smx_daemon_drop_privileges(d->user) != SMX_OK)
+			_exit(1);
+		st = smx_config_load(path, &cfg, err, sizeof(err));
+		if (st != SMX_OK)
+			smx_log_error("as user %s: %s", d->user, err);
+		smx_config_free(cfg);
+		smx_log_flush();
+		_exit(st == SMX_OK ? 0 : 1);
+	}
+	while (waitpid(pid, &status, 0) < 0) {
+		if (errno != EINTR) {
+			smx_log_error_errno("waitpid");
+			return SMX_TEMPFAIL;
+		}
+	}
+	return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? SMX_OK
+	                                                     : SMX_INVALID;
+}
+
+enum smx_status
 smx_daemon_detach(void)
 {
 	pid_t pid;
@@ -113,7 +157,7 @@ smx_daemon_detach(void)
 }
 
 enum smx_status
-smx_daemon_write_pidfile(const char *path)
+smx_daemon_write_pidfile(const char *path, int *fd_out)
 {
 	char text[32];
 	int len;
@@ -122,16 +166,39 @@ smx_daemon_write_pidfile(const char *path)
 	len = snprintf(text, sizeof(text), "%ld\n", (long)getpid());
 	if (len < 0 || (size_t)len >= sizeof(text))
 		return SMX_TEMPFAIL;
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW,
-	    0644);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
 	if (fd < 0) {
 		smx_log_error_errno("pid file %s", path);
 		return SMX_TEMPFAIL;
 	}
-	if (write(fd, text, (size_t)len) != (ssize_t)len || close(fd) != 0) {
+	/*
+	 * Held for the life of the process: one daemon per pid file. flock(2)
+	 * rather than fcntl(2): closing another descriptor of the file does
+	 * not release it.
+	 */
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		if (errno == EWOULDBLOCK) {
+			char old[32] = "";
+			ssize_t n = pread(fd, old, sizeof(old) - 1, 0);
+
+			old[n > 0 ? n : 0] = '\0';
+			old[strcspn(old, "\n")] = '\0';
+			smx_log_error("pid file %s is locked by a running "
+			              "daemon (pid %s); stop it first",
+			    path, old[0] != '\0' ? old : "unknown");
+		} else {
+			smx_log_error_errno("pid file %s: lock", path);
+		}
+		(void)close(fd);
+		return SMX_PERMFAIL;
+	}
+	if (ftruncate(fd, 0) != 0 ||
+	    pwrite(fd, text, (size_t)len, 0) != (ssize_t)len) {
 		smx_log_error_errno("pid file %s", path);
+		(void)close(fd);
 		return SMX_TEMPFAIL;
 	}
+	*fd_out = fd;
 	return SMX_OK;
 }
 
@@ -139,6 +206,7 @@ void
 smx_daemon_init(struct smx_daemon *d)
 {
 	memset(d, 0, sizeof(*d));
+	d->pidfile_fd = -1;
 	smx_listen_opts_init(&d->listen);
 }
 
@@ -205,17 +273,22 @@ smx_daemon_start(struct smx_daemon *d, const char *ident,
 				return st;
 		}
 	}
-	/* stderr only for a daemon in the foreground: spawn(8) owns it. */
-	(void)smx_config_log_open(cfg, ident,
-	    d->n_endpoints > 0 && d->is_foreground);
 	if (d->pidfile != NULL) {
-		if ((st = smx_daemon_write_pidfile(d->pidfile)) != SMX_OK)
+		if ((st = smx_daemon_write_pidfile(d->pidfile,
+		         &d->pidfile_fd)) != SMX_OK)
 			return st;
 		d->has_pidfile = true;
 	}
 	if (d->user != NULL &&
 	    (st = smx_daemon_drop_privileges(d->user)) != SMX_OK)
 		return st;
+	/*
+	 * As the user that reopens it on SIGHUP: a log file is created, and
+	 * must stay writable, with the daemon's rights. stderr only for a
+	 * daemon in the foreground: under spawn(8) it is the connection.
+	 */
+	(void)smx_config_log_open(cfg, ident,
+	    d->n_endpoints > 0 && d->is_foreground);
 	return SMX_OK;
 }
 
@@ -227,7 +300,11 @@ smx_daemon_stop(struct smx_daemon *d)
 	for (i = 0; i < d->n_fds; i++)
 		(void)close(d->fds[i]);
 	d->n_fds = 0;
+	smx_listen_unlink_own();
 	if (d->has_pidfile)
 		(void)unlink(d->pidfile);
 	d->has_pidfile = false;
+	if (d->pidfile_fd >= 0)
+		(void)close(d->pidfile_fd);
+	d->pidfile_fd = -1;
 }

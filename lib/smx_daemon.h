@@ -42,6 +42,7 @@ struct smx_daemon {
 	int fds[SMX_DAEMON_FDS_MAX];
 	size_t n_fds;
 	bool has_pidfile; /* written by this process: removed at stop */
+	int pidfile_fd;   /* open and locked while the daemon runs */
 };
 
 /* smx_daemon_init - no endpoints, socket mode 0660, no user. */
@@ -59,17 +60,20 @@ enum smx_status smx_daemon_option(struct smx_daemon *, int ch, const char *arg,
 /*
  * smx_daemon_start - with endpoints: open them (as root, so that a socket
  * can be placed in Postfix's queue directory), then detach unless -f was
- * given. Then, also without endpoints (spawn(8) mode), reopen the log as
- * ident on cfg's log_destination (stderr only for a daemon run with -f),
- * write the pid file and drop privileges to -u USER. Logs every failure
- * and returns its status; the caller then calls smx_daemon_stop.
+ * given. Then, also without endpoints (spawn(8) mode), write the pid
+ * file, drop privileges to -u USER and reopen the log as ident on cfg's
+ * log_destination (stderr only for a daemon run with -f; a log file is
+ * opened as USER, who reopens it on SIGHUP). Logs every failure and
+ * returns its status; the caller then calls smx_daemon_stop.
  */
 enum smx_status smx_daemon_start(struct smx_daemon *, const char *ident,
     const struct smx_config *cfg);
 
 /*
- * smx_daemon_stop - close the listening sockets and remove the pid file
- * if this process wrote it.
+ * smx_daemon_stop - close the listening sockets, remove the unix sockets
+ * this process created while their names still hold them
+ * (smx_listen_unlink_own), and remove the pid file if this process
+ * wrote it.
  */
 void smx_daemon_stop(struct smx_daemon *);
 
@@ -88,6 +92,17 @@ enum smx_status smx_daemon_parse_group(const char *s, gid_t *gid);
 enum smx_status smx_daemon_drop_privileges(const char *user);
 
 /*
+ * smx_daemon_check_config - -t: load the configuration at path and its
+ * tables as the daemon will: without -u as this process, with -u USER in
+ * a child that first switches to USER, so that a file USER cannot read
+ * fails the check instead of the next reload. Problems are logged
+ * ("as user secmx: FILE: Permission denied"). SMX_OK when good,
+ * SMX_INVALID (or SMX_TEMPFAIL for fork trouble) otherwise.
+ */
+enum smx_status smx_daemon_check_config(const struct smx_daemon *,
+    const char *path);
+
+/*
  * smx_daemon_detach - fork (the parent exits 0), start a new session,
  * chdir to /, and put stdin, stdout and stderr on /dev/null. SMX_OK in
  * the child, SMX_TEMPFAIL when a step failed.
@@ -95,9 +110,12 @@ enum smx_status smx_daemon_drop_privileges(const char *user);
 enum smx_status smx_daemon_detach(void);
 
 /*
- * smx_daemon_write_pidfile - write "PID\n" to path (created 0644, not
- * following a symbolic link). SMX_OK or SMX_TEMPFAIL.
+ * smx_daemon_write_pidfile - lock path (created 0644, not following a
+ * symbolic link) for the life of the process and write "PID\n" to it;
+ * *fd is the locked descriptor, to keep open. A file another process
+ * holds locked is a running daemon: SMX_PERMFAIL, logged with its pid.
+ * SMX_OK, SMX_PERMFAIL or SMX_TEMPFAIL.
  */
-enum smx_status smx_daemon_write_pidfile(const char *path);
+enum smx_status smx_daemon_write_pidfile(const char *path, int *fd);
 
 #endif

@@ -56,6 +56,8 @@
  */
 #define PRIVATE_DIR ".secmx-XXXXXX"
 #define PRIVATE_NAME "s"
+/* Unix sockets one process remembers: smx_daemon's -l limit. */
+#define OWN_MAX 16
 
 void
 smx_listen_opts_init(struct smx_listen_opts *o)
@@ -246,6 +248,52 @@ private_dir(const struct smx_listen_endpoint *ep, char *tmpl, size_t size,
  * a link planted at the final path is replaced, never followed, and a
  * stale socket there is replaced atomically.
  */
+/* The unix sockets this process created, for smx_listen_unlink_own. */
+static struct {
+	char path[SMX_LISTEN_PATH_MAX + 1];
+	dev_t dev;
+	ino_t ino;
+} own[OWN_MAX];
+static size_t n_own;
+
+/* True when a server answers on the socket at path. */
+static bool
+is_answered(const char *path)
+{
+	struct sockaddr_un sun;
+	bool is_live;
+	int fd;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (strlen(path) >= sizeof(sun.sun_path))
+		return false;
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	/* A full backlog (EAGAIN) is a live server too. */
+	is_live = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0 ||
+	    errno == EAGAIN || errno == EINPROGRESS;
+	(void)close(fd);
+	return is_live;
+}
+
+void
+smx_listen_unlink_own(void)
+{
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < n_own; i++) {
+		/* Only while the name is still ours: not a successor's. */
+		if (lstat(own[i].path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+		    st.st_dev == own[i].dev && st.st_ino == own[i].ino)
+			(void)unlink(own[i].path);
+	}
+	n_own = 0;
+}
+
 static enum smx_status
 open_unix(const struct smx_listen_endpoint *ep, const struct smx_listen_opts *o,
     int *fd_out, char *err, size_t errlen)
@@ -264,6 +312,11 @@ open_unix(const struct smx_listen_endpoint *ep, const struct smx_listen_opts *o,
 		if (!S_ISSOCK(st.st_mode))
 			return err_set(err, errlen, ep->text,
 			    "exists and is not a socket");
+		/* One daemon per socket: never take over a live one. */
+		if (is_answered(ep->path))
+			return err_set(err, errlen, ep->text,
+			    "another server answers on this socket; stop it "
+			    "first");
 	} else if (errno != ENOENT) {
 		return sys_err(err, errlen, ep->text, "lstat");
 	}
@@ -320,6 +373,12 @@ open_unix(const struct smx_listen_endpoint *ep, const struct smx_listen_opts *o,
 		goto out;
 	}
 	is_bound = false;
+	if (n_own < OWN_MAX) {
+		smx_strlcpy(own[n_own].path, ep->path, sizeof(own[n_own].path));
+		own[n_own].dev = st.st_dev;
+		own[n_own].ino = st.st_ino;
+		n_own++;
+	}
 	*fd_out = fd;
 	fd = -1;
 	status = SMX_OK;

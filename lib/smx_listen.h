@@ -90,6 +90,14 @@ enum smx_status smx_listen_open_all(const char *const *specs, size_t n_specs,
     char *err, size_t errlen);
 
 /*
+ * smx_listen_unlink_own - remove the unix sockets this process created
+ * with smx_listen_open, each only while its name still holds that very
+ * socket (not one a successor put there). For a daemon's exit. Never
+ * fails.
+ */
+void smx_listen_unlink_own(void);
+
+/*
  * smx_listen_accept - accept one connection on a listening socket as a
  * non-blocking, close-on-exec descriptor. Returns SMX_OK with *fd (the
  * caller owns it), SMX_NOTFOUND when none is pending (or the peer gave up

@@ -82,6 +82,7 @@ static int log_fd = -1;
 static int log_file_fd = -1;
 static char log_host[64] = "localhost"; /* for file lines */
 static bool log_stderr_stamp;           /* not under systemd's journal */
+static bool log_stderr_copy;            /* errors to stderr as well */
 static pid_t log_pid;                   /* 0: not known in this process yet */
 static bool log_is_batched;
 static bool log_has_atfork;
@@ -357,6 +358,14 @@ log_syslog(int prio, const char *line, size_t len)
 }
 
 void
+smx_log_set_stderr_copy(bool on)
+{
+	(void)pthread_mutex_lock(&log_lock);
+	log_stderr_copy = on;
+	(void)pthread_mutex_unlock(&log_lock);
+}
+
+void
 smx_log_set_verbose(bool on)
 {
 	log_verbose = on;
@@ -418,6 +427,9 @@ emit(int prio, const char *prefix, bool with_errno, const char *fmt, va_list ap)
 	} else {
 		log_syslog(prio, line, len);
 	}
+	if (log_stderr_copy && log_dest != SMX_LOG_STDERR &&
+	    prio <= LOG_WARNING)
+		fprintf(stderr, "%s: %s\n", log_ident, line);
 	(void)pthread_mutex_unlock(&log_lock);
 	errno = saved_errno;
 }

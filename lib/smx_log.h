@@ -52,6 +52,15 @@ void smx_log_set_batch(bool);
  */
 void smx_log_flush(void);
 
+/*
+ * smx_log_set_stderr_copy - also write warnings and worse to stderr as
+ * "ident: line" (besides syslog or the file). For the start-up of a
+ * program under spawn(8), whose stderr is the Postfix connection: Postfix
+ * logs what it reads there, where the operator looks first. Turn it off
+ * before serving. Never exits.
+ */
+void smx_log_set_stderr_copy(bool);
+
 /* smx_log_set_verbose - enable or disable smx_log_debug() lines. */
 void smx_log_set_verbose(bool);
 

@@ -149,15 +149,19 @@ struct options {
 	struct smx_daemon d; /* -l -m -g -u -f -p, with -s */
 	bool is_serve;
 	bool is_verbose;
+	bool is_help;
 };
+
+#define USAGE_QUERY                                                            \
+	"usage: secmx-lookup [-v] [-c config] -q key receiver|sender|destination|route|transport|sender_transport"
+#define USAGE_SERVE                                                            \
+	"usage: secmx-lookup [-v] [-c config] -s [-f] [-l endpoint]... [-m mode] [-g group] [-u user] [-p pidfile]"
 
 static void
 usage(void)
 {
-	smx_log_error(
-	    "usage: secmx-lookup [-v] [-c config] -q key receiver|sender|destination|route|transport|sender_transport");
-	smx_log_error(
-	    "usage: secmx-lookup [-v] [-c config] -s [-f] [-l endpoint]... [-m mode] [-g group] [-u user] [-p pidfile]");
+	smx_log_error("%s", USAGE_QUERY);
+	smx_log_error("%s", USAGE_SERVE);
 }
 
 /*
@@ -173,11 +177,14 @@ parse_args(int argc, char **argv, struct options *o)
 
 	smx_daemon_init(&o->d);
 	opterr = 0;
-	while ((ch = getopt(argc, argv, "c:q:sv" SMX_DAEMON_OPTIONS)) != -1) {
+	while ((ch = getopt(argc, argv, "c:hq:sv" SMX_DAEMON_OPTIONS)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
 			break;
+		case 'h':
+			o->is_help = true;
+			return true;
 		case 'q':
 			o->key = optarg;
 			break;
@@ -377,6 +384,9 @@ serve(struct options *o)
 	bool is_daemon = o->d.n_endpoints > 0;
 	enum smx_status st;
 
+	/* Under spawn(8): start-up failures on stderr too, which Postfix logs.
+	 */
+	smx_log_set_stderr_copy(!is_daemon);
 	if (smx_config_load(o->config, &cfg, err, sizeof(err)) != SMX_OK) {
 		smx_log_error("%s", err);
 		return EXIT_TROUBLE;
@@ -396,6 +406,7 @@ serve(struct options *o)
 	so.out_fd = STDOUT_FILENO;
 	so.log_ident = IDENT;
 	so.allow_stderr = is_daemon && o->d.is_foreground;
+	smx_log_set_stderr_copy(false);
 	if (is_daemon)
 		smx_log_info("starting socketmap server");
 	st = lookup_server_run(&so);
@@ -419,6 +430,19 @@ main(int argc, char **argv)
 
 	o.config = SMX_DEFAULT_CONFIG;
 	is_ok = parse_args(argc, argv, &o);
+	if (is_ok && o.is_help) {
+		printf("%s\n%s\n       secmx-lookup -h\n", USAGE_QUERY,
+		    USAGE_SERVE);
+		return ferror(stdout) ? EXIT_TROUBLE : 0;
+	}
+	/* -s without -l serves spawn(8), which never gives it a terminal. */
+	if (is_ok && o.is_serve && o.d.n_endpoints == 0 &&
+	    isatty(STDIN_FILENO)) {
+		fprintf(stderr,
+		    "secmx-lookup: standard input is a terminal: -s without -l serves spawn(8);\n"
+		    "use -l ENDPOINT for a daemon, -q to query, -h for help\n");
+		return EXIT_TROUBLE;
+	}
 	/* Under spawn(8), stderr is the Postfix connection: syslog only. */
 	smx_log_open(IDENT,
 	    o.is_serve && o.d.n_endpoints == 0 ? SMX_LOG_SYSLOG

@@ -84,13 +84,16 @@ struct options {
 	bool is_sos;
 	bool is_json;
 	bool is_verbose;
+	bool is_help;
 };
+
+#define USAGE                                                                  \
+	"usage: secmx-probe [-c FILE] [-r sos|bes] [-j] [-v] [-R ADDRESS] DOMAIN"
 
 static void
 usage(void)
 {
-	smx_log_error(
-	    "usage: secmx-probe [-c FILE] [-r sos|bes] [-j] [-v] [-R ADDRESS] DOMAIN");
+	smx_log_error("%s", USAGE);
 }
 
 /*
@@ -112,8 +115,11 @@ parse_args(int argc, char **argv, struct options *o)
 	o->config = SMX_DEFAULT_CONFIG;
 	o->is_sos = true;
 	opterr = 0;
-	while ((c = getopt(argc, argv, "c:r:jvR:")) != -1) {
+	while ((c = getopt(argc, argv, "c:hr:jvR:")) != -1) {
 		switch (c) {
+		case 'h':
+			o->is_help = true;
+			return true;
 		case 'c':
 			o->config = optarg;
 			break;
@@ -275,8 +281,11 @@ main(int argc, char **argv)
 
 	(void)signal(SIGPIPE, SIG_IGN);
 	smx_log_open(IDENT, SMX_LOG_STDERR, NULL);
-	if (!parse_args(argc, argv, &o) ||
-	    !domain_arg(o.domain, domain, sizeof(domain))) {
+	if (parse_args(argc, argv, &o) && o.is_help) {
+		printf("%s\n       secmx-probe -h\n", USAGE);
+		return ferror(stdout) ? EXIT_USAGE : 0;
+	}
+	if (o.domain == NULL || !domain_arg(o.domain, domain, sizeof(domain))) {
 		usage();
 		return EXIT_USAGE;
 	}

@@ -114,13 +114,16 @@ struct options {
 	struct smx_daemon d; /* -l -m -g -u -f -p */
 	bool is_check;
 	bool is_verbose;
+	bool is_help;
 };
 
 static void
-usage(void)
+usage(FILE *fp)
 {
-	fprintf(stderr,
-	    "usage: secmx-policyd [-c FILE] [-f] [-t] [-v] [-l ENDPOINT]... [-m MODE] [-g GROUP] [-u USER] [-p PIDFILE]\n");
+	fprintf(fp,
+	    "usage: secmx-policyd [-c FILE] [-f] [-t] [-v] [-l ENDPOINT]... [-m MODE] [-g GROUP] [-u USER] [-p PIDFILE]\n"
+	    "       secmx-policyd -h\n"
+	    "Without -l, policy requests are read from stdin as spawn(8) runs it.\n");
 }
 
 static bool
@@ -130,11 +133,14 @@ parse_args(int argc, char **argv, struct options *o)
 	int ch;
 
 	smx_daemon_init(&o->d);
-	while ((ch = getopt(argc, argv, "c:tv" SMX_DAEMON_OPTIONS)) != -1) {
+	while ((ch = getopt(argc, argv, "c:htv" SMX_DAEMON_OPTIONS)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
 			break;
+		case 'h':
+			o->is_help = true;
+			return true;
 		case 't':
 			o->is_check = true;
 			break;
@@ -170,20 +176,35 @@ main(int argc, char **argv)
 
 	o.config = SMX_DEFAULT_CONFIG;
 	if (!parse_args(argc, argv, &o)) {
-		usage();
+		usage(stderr);
 		return 1;
 	}
+	if (o.is_help) {
+		usage(stdout);
+		return 0;
+	}
 	is_spawn = o.d.n_endpoints == 0 && !o.is_check;
+	/* Someone typed the command: spawn(8) never gives it a terminal. */
+	if (is_spawn && isatty(STDIN_FILENO)) {
+		fprintf(stderr,
+		    "secmx-policyd: standard input is a terminal: without -l the program serves spawn(8);\n"
+		    "use -l ENDPOINT for a daemon, -t to check the configuration, -h for help\n");
+		return 1;
+	}
 	/* Before the config is known: stderr, except under spawn(8). */
 	smx_log_open(IDENT, is_spawn ? SMX_LOG_SYSLOG : SMX_LOG_STDERR, NULL);
+	/*
+	 * Under spawn(8) a start-up failure goes to stderr too: Postfix logs
+	 * what it reads from the connection, next to its 451.
+	 */
+	smx_log_set_stderr_copy(is_spawn);
 	smx_log_set_verbose(o.is_verbose);
+	if (o.is_check)
+		return smx_daemon_check_config(&o.d, o.config) == SMX_OK ? 0
+		                                                         : 1;
 	if (smx_config_load(o.config, &cfg, err, sizeof(err)) != SMX_OK) {
 		smx_log_error("%s", err);
 		return 1;
-	}
-	if (o.is_check) {
-		smx_config_free(cfg);
-		return 0;
 	}
 	/* SIGHUP reloads it after chdir("/"). */
 	if (realpath(o.config, config_path) == NULL)
@@ -200,6 +221,7 @@ main(int argc, char **argv)
 	so.out_fd = 1;
 	so.log_ident = IDENT;
 	so.allow_stderr = !is_spawn && o.d.is_foreground;
+	smx_log_set_stderr_copy(false);
 	smx_log_info("starting%s", is_spawn ? " (spawn mode)" : "");
 	st = policyd_server_run(&so);
 	smx_daemon_stop(&o.d);

@@ -105,13 +105,15 @@ struct options {
 	struct smx_daemon d; /* -l -m -g -u -f -p */
 	bool is_check;
 	bool is_verbose;
+	bool is_help;
 };
 
 static void
-usage(void)
+usage(FILE *fp)
 {
-	fprintf(stderr,
-	    "usage: secmx-lmtpd [-c FILE] [-f] [-t] [-v] -l ENDPOINT... [-m MODE] [-g GROUP] [-u USER] [-p PIDFILE]\n");
+	fprintf(fp,
+	    "usage: secmx-lmtpd [-c FILE] [-f] [-t] [-v] -l ENDPOINT... [-m MODE] [-g GROUP] [-u USER] [-p PIDFILE]\n"
+	    "       secmx-lmtpd -h\n");
 }
 
 static bool
@@ -121,11 +123,14 @@ parse_args(int argc, char **argv, struct options *o)
 	int ch;
 
 	smx_daemon_init(&o->d);
-	while ((ch = getopt(argc, argv, "c:tv" SMX_DAEMON_OPTIONS)) != -1) {
+	while ((ch = getopt(argc, argv, "c:htv" SMX_DAEMON_OPTIONS)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
 			break;
+		case 'h':
+			o->is_help = true;
+			return true;
 		case 't':
 			o->is_check = true;
 			break;
@@ -166,18 +171,21 @@ main(int argc, char **argv)
 
 	o.config = SMX_DEFAULT_CONFIG;
 	if (!parse_args(argc, argv, &o)) {
-		usage();
+		usage(stderr);
 		return 1;
+	}
+	if (o.is_help) {
+		usage(stdout);
+		return 0;
 	}
 	smx_log_open(IDENT, SMX_LOG_STDERR, NULL);
 	smx_log_set_verbose(o.is_verbose);
+	if (o.is_check)
+		return smx_daemon_check_config(&o.d, o.config) == SMX_OK ? 0
+		                                                         : 1;
 	if (smx_config_load(o.config, &cfg, err, sizeof(err)) != SMX_OK) {
 		smx_log_error("%s", err);
 		return 1;
-	}
-	if (o.is_check) {
-		smx_config_free(cfg);
-		return 0;
 	}
 	/*
 	 * Each thread would get a malloc arena of its own, and memory freed

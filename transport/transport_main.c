@@ -185,6 +185,7 @@ helo_name(const struct smx_config *cfg, char *buf, size_t size)
 }
 
 struct args {
+	bool is_help;
 	const char *config;
 	const char *sender;
 	const char *queue_id;
@@ -201,8 +202,11 @@ parse_args(int argc, char **argv, struct args *a, const char **why)
 
 	memset(a, 0, sizeof(*a));
 	opterr = 0;
-	while ((c = getopt(argc, argv, "+c:vf:q:n:")) != -1) {
+	while ((c = getopt(argc, argv, "+c:hvf:q:n:")) != -1) {
 		switch (c) {
+		case 'h':
+			a->is_help = true;
+			return true;
 		case 'c':
 			a->config = optarg;
 			break;
@@ -255,13 +259,22 @@ main(int argc, char **argv)
 	char text[1200];
 	char helo[SMX_DOMAIN_MAX + 2];
 	long long start = smx_io_now_ms();
+	bool is_ok;
 	int rc;
 
 	(void)signal(SIGPIPE, SIG_IGN);
 	smx_log_open(IDENT, SMX_LOG_SYSLOG, NULL);
 	spool_init(&sp);
 	memset(&tls, 0, sizeof(tls));
-	if (!parse_args(argc, argv, &a, &why)) {
+	is_ok = parse_args(argc, argv, &a, &why);
+	if (is_ok && a.is_help) {
+		printf(
+		    "usage: secmx-transport [-c FILE] [-v] -f SENDER [-q QUEUE_ID] [-n NEXTHOP] -- RECIPIENT\n"
+		    "       secmx-transport -h\n"
+		    "Run by Postfix pipe(8): the message on stdin, one status line on stdout.\n");
+		return ferror(stdout) ? EX_TEMPFAIL : 0;
+	}
+	if (!is_ok) {
 		smx_log_error("usage error: %s", why);
 		(void)snprintf(text, sizeof(text),
 		    "secmx-transport usage error: %s", why);

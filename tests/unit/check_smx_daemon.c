@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "smx_daemon.h"
@@ -40,28 +41,48 @@ START_TEST(test_smx_daemon_pidfile)
 	char text[32] = "";
 	char want[32];
 	FILE *fp;
+	pid_t pid;
+	int status;
+	int fd = -1;
+	int fd2 = -1;
 
 	ck_assert_ptr_nonnull(mkdtemp(dir));
 	snprintf(path, sizeof(path), "%s/pid", dir);
-	ck_assert_int_eq(smx_daemon_write_pidfile(path), SMX_OK);
+	/* Stale contents longer than the pid are replaced. */
+	fp = fopen(path, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs("99999999999\n", fp);
+	fclose(fp);
+	ck_assert_int_eq(smx_daemon_write_pidfile(path, &fd), SMX_OK);
+	ck_assert_int_ge(fd, 0);
 	fp = fopen(path, "r");
 	ck_assert_ptr_nonnull(fp);
 	ck_assert_ptr_nonnull(fgets(text, sizeof(text), fp));
 	fclose(fp);
 	snprintf(want, sizeof(want), "%ld\n", (long)getpid());
 	ck_assert_str_eq(text, want);
+	/* Locked: another process cannot take it while we hold it. */
+	pid = fork();
+	ck_assert_int_ge(pid, 0);
+	if (pid == 0)
+		_exit(smx_daemon_write_pidfile(path, &fd2) == SMX_PERMFAIL ? 0
+		                                                           : 1);
+	ck_assert_int_eq(waitpid(pid, &status, 0), pid);
+	ck_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	ck_assert_int_eq(close(fd), 0);
 	/* A symbolic link is not followed. */
 	snprintf(link, sizeof(link), "%s/link", dir);
 	ck_assert_int_eq(symlink(path, link), 0);
-	ck_assert_int_eq(smx_daemon_write_pidfile(link), SMX_TEMPFAIL);
+	ck_assert_int_eq(smx_daemon_write_pidfile(link, &fd2), SMX_TEMPFAIL);
 	ck_assert_int_eq(unlink(link), 0);
 	ck_assert_int_eq(unlink(path), 0);
-	/* Written again over the old file. */
-	ck_assert_int_eq(smx_daemon_write_pidfile(path), SMX_OK);
+	/* Written again over the old file once it is released. */
+	ck_assert_int_eq(smx_daemon_write_pidfile(path, &fd2), SMX_OK);
+	ck_assert_int_eq(close(fd2), 0);
 	ck_assert_int_eq(unlink(path), 0);
 	ck_assert_int_eq(rmdir(dir), 0);
 	/* No such directory. */
-	ck_assert_int_eq(smx_daemon_write_pidfile(path), SMX_TEMPFAIL);
+	ck_assert_int_eq(smx_daemon_write_pidfile(path, &fd2), SMX_TEMPFAIL);
 }
 END_TEST
 

@@ -301,6 +301,48 @@ START_TEST(test_smx_listen_unix)
 }
 END_TEST
 
+/*
+ * One server per socket: a socket a live server answers on is never
+ * taken over; at exit only our own socket is removed, not a successor's.
+ */
+START_TEST(test_smx_listen_live_and_own)
+{
+	struct stat st;
+	int lfd;
+	int lfd2;
+
+	lfd = open_unix(0660, SMX_OK);
+	/* Still listening: a second server refuses to start. */
+	open_unix(0660, SMX_INVALID);
+	ck_assert_int_eq(stat(path, &st), 0);
+	close(lfd);
+	/* Closed: the stale socket is taken over. */
+	lfd2 = open_unix(0660, SMX_OK);
+	/* Both were created by this process: the name is the second's. */
+	smx_listen_unlink_own();
+	ck_assert_int_ne(lstat(path, &st), 0);
+	close(lfd2);
+	/* A socket someone else put there after ours is left alone. */
+	lfd = open_unix(0660, SMX_OK);
+	close(lfd);
+	ck_assert_int_eq(unlink(path), 0);
+	{
+		struct sockaddr_un sun;
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		memset(&sun, 0, sizeof(sun));
+		sun.sun_family = AF_UNIX;
+		memcpy(sun.sun_path, path, strlen(path) + 1);
+		ck_assert_int_eq(bind(fd, (struct sockaddr *)&sun, sizeof(sun)),
+		    0);
+		smx_listen_unlink_own();
+		ck_assert_int_eq(lstat(path, &st), 0);
+		close(fd);
+		ck_assert_int_eq(unlink(path), 0);
+	}
+}
+END_TEST
+
 START_TEST(test_smx_listen_not_socket)
 {
 	struct stat st;
@@ -456,6 +498,7 @@ listen_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_smx_listen_unix);
+	tcase_add_test(tc, test_smx_listen_live_and_own);
 	tcase_add_test(tc, test_smx_listen_not_socket);
 	tcase_add_test(tc, test_smx_listen_group);
 	tcase_add_test(tc, test_smx_listen_symlink);

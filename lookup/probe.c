@@ -454,7 +454,9 @@ probe_write_text(const struct probe_report *r, FILE *fp)
 		fprintf(fp, "recipient check ");
 		put_text(fp, c->peer);
 		fprintf(fp, " RCPT TO:<%s> in plaintext: %s (", r->rcpt_address,
-		    c->is_secure_only              ? "refused, Secure Only"
+		    c->is_secure_only && c->reply_code / 100 == 4
+		        ? "refused for now (4xx), Secure Only"
+		        : c->is_secure_only        ? "refused, Secure Only"
 		        : c->reply_code / 100 == 2 ? "ACCEPTED: not Secure Only"
 		                                   : "not decided");
 		put_text(fp, c->text);

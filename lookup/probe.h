@@ -60,7 +60,7 @@ struct probe_rcpt_check {
 	enum smx_status st;  /* of the session */
 	unsigned reply_code; /* to RCPT TO, 0 when not reached */
 	char text[SMTP_SESSION_TEXT_MAX];
-	bool is_secure_only; /* refused with 5xx in plaintext */
+	bool is_secure_only; /* refused in plaintext: 5xx, or 4.7.x */
 };
 
 #define PROBE_TARGETS_MAX (SMX_SRV_MAX + SMX_MX_MAX)

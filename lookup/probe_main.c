@@ -35,9 +35,10 @@
  *		an address at DOMAIN: also check the receiving side of a
  *		Secure Only Receiver. On every address of every SRV
  *		target, in plaintext: MAIL FROM:<>, RCPT TO:<ADDRESS>,
- *		which must be refused with 5xx, then RSET and QUIT (never
- *		DATA). A target that accepts the recipient is reported as
- *		"not Secure Only".
+ *		which must be refused (5xx, or 4.7.x while an SOR runs
+ *		with a temporary sor_reject_code), then RSET and QUIT
+ *		(never DATA). A target that accepts the recipient is
+ *		reported as "not Secure Only".
  * EXIT STATUS
  *	0	the chosen role would deliver over TLS (a secure route);
  *	1	it would bounce, or deliver only in plaintext (bes), or a
@@ -260,7 +261,14 @@ check_receivers(const struct smx_config *cfg, struct probe_report *r,
 			smx_strlcpy(c->text,
 			    rr[0].reply_code != 0 ? rr[0].text : res.text,
 			    sizeof(c->text));
-			c->is_secure_only = rr[0].reply_code / 100 == 5;
+			/*
+			 * 5xx, or a 4.7.x security refusal: secmx-policyd with
+			 * a temporary sor_reject_code while an SOR is rolled
+			 * out.
+			 */
+			c->is_secure_only = rr[0].reply_code / 100 == 5 ||
+			    (rr[0].reply_code / 100 == 4 &&
+			        strncmp(rr[0].enhanced, "4.7.", 4) == 0);
 		}
 	}
 }

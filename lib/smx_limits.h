@@ -181,6 +181,14 @@
  */
 #define LMTP_IDENT_MAX 32
 /*
+ * Postfix's own Received: header (the queue id for log lines when there
+ * is no XFORWARD IDENT) is the first field of the header: looked for in
+ * the first LMTP_HEADER_SCAN_MAX bytes, and at most LMTP_RECEIVED_MAX
+ * bytes of it kept (Postfix's is about 200 with its folds).
+ */
+#define LMTP_HEADER_SCAN_MAX 8192
+#define LMTP_RECEIVED_MAX 1024
+/*
  * secmx-lmtpd (transport/lmtpd_server, lmtpd_session). One connection is
  * one lmtp(8) process of Postfix, whose default_process_limit is 100: a
  * few times that is never reached by a working set-up, and beyond it a

@@ -1117,3 +1117,95 @@ lmtp_reply_status(const char *line, char *out, size_t size, size_t *len)
 		line++;
 	return lmtp_reply_format(code, enh, line, out, size, len);
 }
+
+/*
+ * The Received: header scanner.
+ */
+
+void
+lmtp_header_scan_init(struct lmtp_header_scan *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->at_line_start = true;
+}
+
+/* The line that just ended (or the header) decides what comes next. */
+static void
+header_line_end(struct lmtp_header_scan *h)
+{
+	if (h->line_len == 0) {
+		h->is_done = true; /* the empty line: the header is over */
+		return;
+	}
+	h->at_line_start = true;
+	h->line_len = 0;
+	h->name_len = 0;
+}
+
+void
+lmtp_header_scan_feed(struct lmtp_header_scan *h, const char *buf, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len && !h->is_done; i++) {
+		unsigned char c = (unsigned char)buf[i];
+
+		if (++h->n_seen > LMTP_HEADER_SCAN_MAX) {
+			h->is_done = true;
+			break;
+		}
+		if (c == '\n') {
+			header_line_end(h);
+			continue;
+		}
+		if (h->at_line_start) {
+			h->at_line_start = false;
+			/* A fold continues the field; a new field ends it. */
+			if (h->in_received && c != ' ' && c != '\t') {
+				h->is_done = true;
+				break;
+			}
+		}
+		if (h->in_received) {
+			if (h->field_len < LMTP_RECEIVED_MAX)
+				h->field[h->field_len++] =
+				    c == '\t' ? ' ' : (char)c;
+		} else if (h->line_len < sizeof(h->name) - 1) {
+			h->name[h->name_len++] = (char)c;
+			if (h->name_len == 9 &&
+			    smx_ascii_ncasecmp(h->name, "Received:", 9) == 0)
+				h->in_received = true;
+		}
+		h->line_len++;
+	}
+	h->field[h->field_len] = '\0';
+}
+
+bool
+lmtp_header_scan_id(const struct lmtp_header_scan *h, char *out, size_t size)
+{
+	const char *f = h->field;
+	size_t len = h->field_len;
+	size_t i;
+
+	for (i = 0; i + 3 < len; i++) {
+		size_t n = 0;
+		size_t j;
+
+		/* " id " as a word of its own (the field begins with a blank).
+		 */
+		if (f[i] != ' ' || smx_ascii_ncasecmp(f + i + 1, "id ", 3) != 0)
+			continue;
+		for (j = i + 4; j < len && f[j] == ' '; j++)
+			;
+		while (j + n < len && is_alnum((unsigned char)f[j + n]))
+			n++;
+		if (n == 0 || n > LMTP_IDENT_MAX || n >= size ||
+		    (j + n < len && f[j + n] != ' ' && f[j + n] != ';'))
+			return false;
+		memcpy(out, f + j, n);
+		out[n] = '\0';
+		return true;
+	}
+	return false;
+}

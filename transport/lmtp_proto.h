@@ -324,4 +324,45 @@ enum smx_status lmtp_reply_format(unsigned code, const char *enhanced,
 enum smx_status lmtp_reply_status(const char *line, char *out, size_t size,
     size_t *len);
 
+/*
+ * The queue id of the local Postfix, for log lines: Postfix's lmtp(8)
+ * sends XFORWARD IDENT only for mail that came with one, but its cleanup
+ * puts its own Received: header at the top of every message it queues,
+ * with "id QUEUEID". struct lmtp_header_scan finds the first Received:
+ * field in the message as it is decoded (stored form, LF line ends), in
+ * at most LMTP_HEADER_SCAN_MAX bytes of header; zero it (or call
+ * lmtp_header_scan_init) before the first byte.
+ */
+struct lmtp_header_scan {
+	unsigned long long n_seen; /* header bytes looked at */
+	bool is_done;              /* header over, or the field complete */
+	bool at_line_start;
+	bool in_received; /* collecting the Received: field */
+	size_t line_len;  /* bytes of the current line so far */
+	char field[LMTP_RECEIVED_MAX + 1];
+	size_t field_len;
+	char name[10]; /* the start of the current line: "Received:" */
+	size_t name_len;
+};
+
+/* lmtp_header_scan_init - ready for the first byte of a message. */
+void lmtp_header_scan_init(struct lmtp_header_scan *);
+
+/*
+ * lmtp_header_scan_feed - look at len more bytes of the stored message;
+ * stops looking by itself after the first Received: field, the end of
+ * the header or LMTP_HEADER_SCAN_MAX bytes. Pure; never fails.
+ */
+void lmtp_header_scan_feed(struct lmtp_header_scan *, const char *buf,
+    size_t len);
+
+/*
+ * lmtp_header_scan_id - the queue id in the first Received: field: the
+ * word after " id " (any case, the word separated by blanks or a line
+ * fold), kept when it is 1 to LMTP_IDENT_MAX letters and digits, into
+ * out (size bytes). Returns true with out set, false when there is none.
+ */
+bool lmtp_header_scan_id(const struct lmtp_header_scan *, char *out,
+    size_t size);
+
 #endif

@@ -65,8 +65,7 @@
  *	master.cf:
  *	  secmx_lmtp unix - - n - - lmtp
  *	main.cf:
- *	  transport_maps = socketmap:unix:private/secmx-lookup:transport
- *	  secmx_lmtp_send_xforward_command = yes
+ *	  default_transport = secmx_lmtp:unix:private/secmx-lmtpd
  *	(postfix-examples/main.cf.sender-lmtp and master.cf.lmtp.)
  * LIMITS
  *	LMTPD_CONNECTIONS_MAX connections; LMTP_RECIPIENTS_MAX recipients
@@ -74,7 +73,8 @@
  * DIAGNOSTICS
  *	syslog ident "secmx/lmtpd", facility mail: the audit lines of
  *	deliver.c, one per attempt and recipient and one per outcome and
- *	recipient, prefixed with the Postfix queue id (XFORWARD IDENT).
+ *	recipient, prefixed with the Postfix queue id (from the Received:
+ *	header Postfix's cleanup adds, or XFORWARD IDENT).
  * SECURITY
  *	Start as root only to bind; -u drops privileges before any
  *	connection is accepted, and the drop is verified. The LMTP client,

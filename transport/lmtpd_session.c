@@ -6,9 +6,13 @@
  *	Serves Postfix's lmtp(8) client (RFC 2033) on one connection: the
  *	greeting, LHLO with PIPELINING, ENHANCEDSTATUSCODES, 8BITMIME,
  *	SIZE (no fixed limit: the message spools to a file), SMTPUTF8 and
- *	XFORWARD IDENT (the Postfix queue id, for the audit lines), MAIL,
- *	RCPT, DATA, RSET, NOOP, VRFY and QUIT, with the parsing, decoding
- *	and reply formatting of lmtp_proto.
+ *	XFORWARD IDENT, MAIL, RCPT, DATA, RSET, NOOP, VRFY and QUIT, with
+ *	the parsing, decoding and reply formatting of lmtp_proto.
+ *
+ *	The audit lines carry the queue id of this host's Postfix: the id
+ *	in the Received: header its cleanup(8) puts on top of every message
+ *	(lmtp(8) sends XFORWARD IDENT only for mail that arrived with one),
+ *	else XFORWARD IDENT, else NOQUEUE.
  *
  *	After the end of data the recipients are grouped by destination
  *	(deliver_destination: the recipient's domain) and sending role
@@ -85,7 +89,7 @@ struct session {
 	struct lmtp_line_scan scan;
 	char out[OUT_SIZE]; /* replies not yet sent */
 	size_t out_len;
-	char queue_id[LMTP_IDENT_MAX + 1]; /* XFORWARD IDENT, or "" */
+	char queue_id[LMTP_IDENT_MAX + 1]; /* Postfix's, or "" */
 	/* The transaction, from MAIL to the replies after DATA. */
 	bool in_mail;
 	char sender[SMTP_PATH_MAX];
@@ -356,29 +360,36 @@ do_rcpt(struct session *s, const struct lmtp_command *c)
 	reply(s, 250, "2.1.5", "Ok");
 }
 
-/* Message data into sp, a piece at a time. */
+/* Where the decoded message goes: the spool, and a look at its header. */
+struct sink {
+	struct spool *sp;
+	struct lmtp_header_scan header;
+};
+
+/* Message data into the spool, a piece at a time. */
 static enum smx_status
 spool_sink(void *ctx, const char *buf, size_t len)
 {
-	struct spool *sp = ctx;
+	struct sink *k = ctx;
 	char reason[128];
 
-	return spool_append(sp, buf, len, 0, reason, sizeof(reason));
+	lmtp_header_scan_feed(&k->header, buf, len);
+	return spool_append(k->sp, buf, len, 0, reason, sizeof(reason));
 }
 
 /*
- * Read the message after 354 into sp. false when the connection failed
- * or timed out before the end of data: nothing is replied then.
+ * Read the message after 354 into k's spool. false when the connection
+ * failed or timed out before the end of data: nothing is replied then.
  */
 static bool
-read_message(struct session *s, struct spool *sp, struct lmtp_data *d,
+read_message(struct session *s, struct sink *k, struct lmtp_data *d,
     unsigned request_timeout)
 {
 	for (;;) {
 		size_t used = 0;
 		enum smx_status st;
 
-		st = lmtp_data_feed(d, s->in, s->in_len, &used, spool_sink, sp);
+		st = lmtp_data_feed(d, s->in, s->in_len, &used, spool_sink, k);
 		consume(s, used);
 		if (st == SMX_OK)
 			return true;
@@ -527,6 +538,7 @@ do_data(struct session *s)
 	struct lmtpd_gen *gen;
 	struct lmtp_data d;
 	struct spool sp;
+	struct sink k;
 	char reason[256];
 	unsigned request_timeout;
 	enum smx_status st;
@@ -556,13 +568,20 @@ do_data(struct session *s)
 		return;
 	spool_init(&sp);
 	sp.mem_max = LMTPD_SPOOL_MEM_MAX;
+	k.sp = &sp;
+	lmtp_header_scan_init(&k.header);
 	lmtp_data_init(&d, 0);
-	if (!read_message(s, &sp, &d, request_timeout)) {
+	if (!read_message(s, &k, &d, request_timeout)) {
 		spool_free(&sp);
 		s->is_done = true;
 		s->is_broken = true; /* no reply: Postfix tries again */
 		return;
 	}
+	/*
+	 * The queue id for the audit lines: that of this host's Postfix, in
+	 * the Received: header its cleanup put on top, else XFORWARD IDENT.
+	 */
+	(void)lmtp_header_scan_id(&k.header, s->queue_id, sizeof(s->queue_id));
 	st = lmtp_data_result(&d);
 	if (st == SMX_OK)
 		st = spool_finish(&sp, reason, sizeof(reason));

@@ -196,6 +196,29 @@ end_message(struct run *r)
 		abort();
 	if (st == SMX_OK)
 		check_round_trip(&r->msg);
+	{
+		/* The Received: id: the same however the message is cut. */
+		struct lmtp_header_scan a;
+		struct lmtp_header_scan b;
+		char ida[LMTP_IDENT_MAX + 1] = "";
+		char idb[LMTP_IDENT_MAX + 1] = "";
+		size_t half = r->msg.len / 2;
+		bool fa;
+		bool fb;
+
+		lmtp_header_scan_init(&a);
+		lmtp_header_scan_feed(&a, r->msg.data, r->msg.len);
+		lmtp_header_scan_init(&b);
+		lmtp_header_scan_feed(&b, r->msg.data, half);
+		lmtp_header_scan_feed(&b, r->msg.data + half,
+		    r->msg.len - half);
+		fa = lmtp_header_scan_id(&a, ida, sizeof(ida));
+		fb = lmtp_header_scan_id(&b, idb, sizeof(idb));
+		if (fa != fb || strcmp(ida, idb) != 0 ||
+		    strlen(ida) > LMTP_IDENT_MAX)
+			abort();
+		mix(&r->hash, ida, strlen(ida));
+	}
 	r->is_data = false;
 	r->msg.len = 0;
 }

@@ -478,6 +478,80 @@ START_TEST(test_lmtp_command_xforward)
 }
 END_TEST
 
+/* The queue id in the first Received: field, however the input is cut. */
+static const struct {
+	const char *msg;
+	const char *id; /* NULL: none */
+} received_cases[] = {
+	/* What Postfix's cleanup writes: smtpd and pickup. */
+	{ "Received: from client.example (client.example [192.0.2.1])\n"
+	  "\tby mx.example (Postfix) with ESMTPS id 4F2A31C0D2\n"
+	  "\tfor <bob@example.org>; Mon, 30 Nov 2026 21:00:00 +0000 (UTC)\n"
+	  "Received: from other (other [192.0.2.9]) by x (Postfix) with ESMTP "
+	  "id OTHER1;\n\tMon, 30 Nov 2026 20:00:00 +0000\n"
+	  "Subject: hi\n\nbody id NOTME\n",
+	    "4F2A31C0D2" },
+	{ "Received: by mx.example (Postfix, from userid 0)\n"
+	  "\tid 3xYz9k2Lq1mNbVc; Mon, 30 Nov 2026 21:00:00 +0000 (UTC)\n"
+	  "\n",
+	    "3xYz9k2Lq1mNbVc" },
+	{ "received: by h with SMTP ID ABC12; now\n\n", "ABC12" },
+	{ "Subject: no received\nFrom: a@b\n\nReceived: by x id NO1\n", NULL },
+	{ "Subject: x\nReceived: by h id AFTER1;\n\n", "AFTER1" },
+	{ "Received: by h (Postfix) with LMTP\n\tfor <a@b>; date\n"
+	  "X-Other: id NOTTHIS\n\n",
+	    NULL },
+	{ "Received: by h id ABC-12; date\n\n", NULL },
+	{ "Received: by hid ABC12; date\n\n", NULL },
+	{ "Received: by h id 012345678901234567890123456789012;\n\n", NULL },
+	{ "\nReceived: by h id LATE1;\n", NULL },
+};
+
+START_TEST(test_lmtp_header_scan)
+{
+	const char *msg = received_cases[_i].msg;
+	size_t len = strlen(msg);
+	size_t cut;
+
+	for (cut = 0; cut <= len; cut++) {
+		struct lmtp_header_scan h;
+		char id[LMTP_IDENT_MAX + 1] = "unset";
+		bool found;
+
+		lmtp_header_scan_init(&h);
+		lmtp_header_scan_feed(&h, msg, cut);
+		lmtp_header_scan_feed(&h, msg + cut, len - cut);
+		found = lmtp_header_scan_id(&h, id, sizeof(id));
+		if (received_cases[_i].id == NULL) {
+			ck_assert_msg(!found, "case %d cut %zu: found %s", _i,
+			    cut, id);
+			ck_assert_str_eq(id, "unset");
+		} else {
+			ck_assert_msg(found, "case %d cut %zu: none", _i, cut);
+			ck_assert_str_eq(id, received_cases[_i].id);
+		}
+	}
+}
+END_TEST
+
+/* Only the first LMTP_HEADER_SCAN_MAX bytes are looked at. */
+START_TEST(test_lmtp_header_scan_cap)
+{
+	static const char late[] = "Received: by h id LATE2;\n\n";
+	static char msg[LMTP_HEADER_SCAN_MAX + 64];
+	struct lmtp_header_scan h;
+	char id[LMTP_IDENT_MAX + 1];
+	size_t i;
+
+	for (i = 0; i + 8 < LMTP_HEADER_SCAN_MAX; i += 8)
+		memcpy(msg + i, "X-A: b\n\0", 8);
+	memcpy(msg + i, late, sizeof(late));
+	lmtp_header_scan_init(&h);
+	lmtp_header_scan_feed(&h, msg, strlen(msg));
+	ck_assert(!lmtp_header_scan_id(&h, id, sizeof(id)));
+}
+END_TEST
+
 /* "<" + local part of n 'x' + "@b.example" + ">", as a MAIL command. */
 static size_t
 path_command(char *buf, size_t size, size_t path_len, const char *verb)
@@ -1281,6 +1355,8 @@ lmtp_suite(void)
 
 	tc = tcase_create("commands");
 	tcase_add_loop_test(tc, test_lmtp_command_parse, 0, N_OF(cmd_cases));
+	tcase_add_loop_test(tc, test_lmtp_header_scan, 0, N_OF(received_cases));
+	tcase_add_test(tc, test_lmtp_header_scan_cap);
 	tcase_add_loop_test(tc, test_lmtp_command_xforward, 0,
 	    N_OF(xforward_cases));
 	tcase_add_test(tc, test_lmtp_command_path_cap);

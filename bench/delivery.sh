@@ -108,9 +108,11 @@
 # daemon's VmHWM from /proc/PID/status afterwards. It delivers through
 # SRV to the receiver like the others.
 #
-# --profile: one more secmx-lmtpd-cache run (not in the figures) with
-# "perf record -g" attached to the daemon; "PROFILE ..." lines give the
-# share of its samples per library (dso) and the top symbols.
+# --profile: two more secmx-lmtpd-cache runs, at 1 and 10 recipients
+# (not in the figures), with "perf record --call-graph dwarf" attached
+# to the daemon; "PROFILE ..." lines give the share of its samples per
+# library (dso), the top symbols and the inclusive share of the parts of
+# a delivery.
 #
 # Output: "RESULT scenario=delivery transport=T rcpts=R msgs=K
 # msgs_per_s=X cpu_s_per_msg=Y tx_cpu=.. [daemon_cpu=..] rx_cpu=..
@@ -735,9 +737,10 @@ lmtpbig_run() {
 	    echo "RESULT scenario=lmtpbig transport=secmx-lmtpd conns=$big_conns size_mib=$big_size_mib errors=1"
 }
 
-# profile_run: one secmx-lmtpd-cache run at 1 recipient with perf
-# recording the daemon (call graphs, 999 Hz); PROFILE lines with the
-# share of samples per library and per symbol.
+# profile_run: two secmx-lmtpd-cache runs, at 1 and at 10 recipients,
+# with perf recording the daemon (DWARF call graphs, 1999 Hz); PROFILE
+# lines with the share of samples per library and per symbol (self
+# time), and the inclusive share of the parts of a delivery.
 profile_run() {
 	if ! command -v perf >/dev/null 2>&1; then
 		echo "NOTE profile: perf is not installed; no profile"
@@ -745,11 +748,15 @@ profile_run() {
 	fi
 	_pid=$(cat "$(smx_dir txlmtp)/lmtpd.pid")
 	_pd=$SMX_TMP/perf.data
-	perf record -g -F 999 -p "$_pid" -o "$_pd" >"$SMX_TMP/perf.out" 2>&1 &
+	perf record --call-graph dwarf,16384 -F 1999 -p "$_pid" -o "$_pd" \
+	    >"$SMX_TMP/perf.out" 2>&1 &
 	_perf=$!
 	smx_track "$_perf"
 	sleep 1
-	run secmx-lmtpd-cache 1 >"$SMX_TMP/profile.result"
+	: >"$SMX_TMP/profile.result"
+	for _r in 1 10; do
+		run secmx-lmtpd-cache "$_r" >>"$SMX_TMP/profile.result"
+	done
 	kill -INT "$_perf" 2>/dev/null || true
 	wait "$_perf" 2>/dev/null || true
 	smx_untrack "$_perf"
@@ -757,17 +764,18 @@ profile_run() {
 		echo "NOTE profile: perf record failed: $(tail -n 2 "$SMX_TMP/perf.out" | tr '\n' ' ')"
 		return 0
 	fi
-	echo "COMMAND perf record -g -F 999 -p SECMX-LMTPD-PID during one secmx-lmtpd-cache run of $msgs messages, 1 recipient; perf report --no-children --sort dso|sym"
+	echo "COMMAND perf record --call-graph dwarf,16384 -F 1999 -p SECMX-LMTPD-PID during two secmx-lmtpd-cache runs of $msgs messages (1 and 10 recipients); perf report --no-children --sort dso / dso,sym; perf report --children --sort sym"
 	sed 's/^RESULT /PROFILE run /' "$SMX_TMP/profile.result"
-	perf report -i "$_pd" --no-children --sort dso --stdio 2>/dev/null |
+	perf report -i "$_pd" --no-children --sort dso --stdio -g none \
+	    2>/dev/null |
 	    awk '/^ *[0-9.]+%/ { sub(/%/, "", $1); if (n++ < 12) printf "PROFILE dso pct=%s name=%s\n", $1, $2 }'
 	perf report -i "$_pd" --no-children --sort dso,sym --stdio -g none \
 	    2>/dev/null |
 	    awk '/^ *[0-9.]+%/ { p = $1; sub(/%/, "", p); d = $2; $1 = ""; $2 = ""; $3 = ""; sub(/^ +/, ""); if (n++ < 25) printf "PROFILE sym pct=%s dso=%s name=%s\n", p, d, $0 }'
-	# Inclusive shares of the parts of a delivery (call graphs).
+	# Inclusive shares of the parts of a delivery.
 	perf report -i "$_pd" --children --sort sym --stdio -g none 2>/dev/null |
 	    awk '/^ *[0-9.]+%/ { c = $1; sub(/%/, "", c); $1 = ""; $2 = ""; $3 = ""; sub(/^ +/, "");
-	    if ($0 ~ /^(deliver_run|smtp_session_deliver|smx_tls_connect|SSL_connect|SSL_do_handshake|smx_route_srv|smx_dns_lookup_addrs|smx_dns_lookup_tlsa|lmtpd_session_run|read_message|smtp_data_send|smtp_conn_write|SSL_write|SSL_read|smtp_cache_take|smtp_cache_put|spool_append|smx_log_info|lmtp_data_feed|deliver_is_local_addr)$/)
+	    if ($0 ~ /^(lmtpd_session_run|lmtp_data_feed|spool_append|deliver_run|smx_route_srv|smx_dns_lookup_srv|smx_dns_lookup_addrs|ldns_resolver_send_pkt|deliver_is_local_addr|smtp_session_deliver|smtp_cache_take|smtp_cache_put|smtp_cache_discard|smtp_conn_open|smtp_conn_starttls|smx_tls_connect|SSL_do_handshake|smx_tls_peer_digest|smtp_conn_write|smtp_conn_read_reply|smtp_conn_read_final_reply|smtp_data_send_spool|SSL_write|SSL_read|smx_log_info|log_file_line|expire_idle|smtp_cache_expire|__libc_malloc|malloc|free|__clone3|start_thread)$/)
 		printf "PROFILE incl pct=%s name=%s\n", c, $0 }'
 }
 

@@ -83,9 +83,10 @@
  *			(log_destination = stderr)
  *	-p pidfile	write the daemon's process id there; removed at exit
  * SIGNALS
- *	Daemon: SIGHUP reloads the configuration for connections accepted
- *	afterwards (a bad file is logged and the running one kept); SIGTERM
- *	and SIGINT stop it and its children, with exit status 0.
+ *	Daemon: SIGHUP reloads the configuration; the next request on every
+ *	connection, open ones included, is answered from it (a bad file is
+ *	logged and the running one kept). SIGTERM and SIGINT stop it and its
+ *	children, with exit status 0.
  * EXIT STATUS
  *	-q:	0 found, the value on stdout; 1 not found; 2 usage,
  *		configuration or table error (the message names the file and
@@ -97,9 +98,9 @@
  * CONFIGURATION
  *	secmx.conf(5): receiver_roles, sender_roles, destination_roles,
  *	local_domains, default_sender_role, dns_nameservers, dns_timeout,
- *	dns_trust_ad,
- *	secmx_transport_name, request_timeout, idle_timeout. A table that is
- *	not configured is empty: every lookup in it is not found.
+ *	dns_trust_ad, tls_dane (-q route), secmx_transport_name, and with -s
+ *	request_timeout, idle_timeout, log_destination. A table that is not
+ *	configured is empty: every lookup in it is not found.
  * EXAMPLE
  *	secmx-lookup -q user@sub.example.org receiver
  *	secmx-lookup -q example.org route
@@ -129,7 +130,8 @@
  *	are untrusted text, used only as lookup keys and, once validated as
  *	host names, as DNS names.
  * SEE ALSO
- *	postmap(1), socketmap_table(5), transport(5), spawn(8), socketmap.c,
+ *	secmx-lookup(1) (man/secmx-lookup.1), secmx.conf(5), postmap(1),
+ *	socketmap_table(5), transport(5), spawn(8), socketmap.c,
  *	lookup_server.c, smx_route.h, conf/secmx.conf.
  */
 #define _GNU_SOURCE

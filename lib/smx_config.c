@@ -14,6 +14,10 @@
  *	text and the struct smx_config field. Defaults go through the same
  *	checks as settings from the file. A new parameter is a new row and
  *	a new field; a new kind of value is a new enum param_kind case.
+ *	smx_config_param lists the table for others (secmx-lookup -d, the
+ *	test that compares it with conf/secmx.conf and secmx.conf(5)), and
+ *	a config keeps the text of each setting its file made
+ *	(smx_config_setting, secmx-lookup -n).
  *
  *	Every setting is checked when it is read, so a bad value is an
  *	error even when a later line overrides it: the line number in the
@@ -641,6 +645,17 @@ parse_setting(struct smx_config *cfg, const char *name, size_t line, char *text,
 	for (value = eq + 1; is_blank(*value); value++)
 		continue;
 	st = set_param(cfg, p, value);
+	if (st == SMX_OK) {
+		char **setting = &cfg->settings[p - params];
+		char *copy = strdup(value);
+
+		if (copy == NULL) {
+			st = SMX_TEMPFAIL;
+		} else {
+			free(*setting);
+			*setting = copy;
+		}
+	}
 	if (st == SMX_INVALID)
 		smx_line_error(err, errlen, name, line,
 		    "bad %s value \"%.*s\" (%s)", p->name,
@@ -659,7 +674,9 @@ config_defaults(const char *name)
 
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		return NULL;
-	if ((cfg->path = strdup(name)) == NULL) {
+	if ((cfg->path = strdup(name)) == NULL ||
+	    (cfg->settings = calloc(N_PARAMS, sizeof(char *))) == NULL) {
+		free(cfg->path);
 		free(cfg);
 		return NULL;
 	}
@@ -905,9 +922,36 @@ smx_config_free(struct smx_config *cfg)
 			*field = NULL;
 		}
 	}
+	for (i = 0; cfg->settings != NULL && i < N_PARAMS; i++)
+		free(cfg->settings[i]);
+	free(cfg->settings);
 	free(cfg->log_file);
 	free(cfg->path);
 	free(cfg);
+}
+
+bool
+smx_config_param(size_t i, const char **name, const char **def)
+{
+	if (i >= N_PARAMS)
+		return false;
+	*name = params[i].name;
+	*def = params[i].def;
+	return true;
+}
+
+size_t
+smx_config_n_params(void)
+{
+	return N_PARAMS;
+}
+
+const char *
+smx_config_setting(const struct smx_config *cfg, size_t i)
+{
+	if (i >= N_PARAMS || cfg->settings == NULL)
+		return NULL;
+	return cfg->settings[i];
 }
 
 static const struct {

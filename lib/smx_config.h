@@ -57,6 +57,12 @@ enum smx_audit {
  */
 struct smx_config {
 	char *path; /* the file it came from */
+	/*
+	 * Per parameter, in smx_config_param order: the text of its last
+	 * setting in the file as written (after the '='), NULL when the
+	 * file does not set it. See smx_config_setting.
+	 */
+	char **settings;
 
 	/* Tables: NULL path means "not configured" (empty table). */
 	char *receiver_roles_path;
@@ -148,6 +154,28 @@ enum smx_status smx_config_load_tables(struct smx_config *, char *err,
  */
 enum smx_status smx_config_load(const char *path, struct smx_config **out,
     char *err, size_t errlen);
+
+/*
+ * smx_config_param - the i-th parameter of secmx.conf, counting from 0 in
+ * the order of the parameter table (the one programs and tests list them
+ * in, like postconf -d). Returns true with its name and its default as
+ * it would be written in the file ("" for an empty default), both static
+ * strings; false when i is past the last parameter. Never fails.
+ */
+bool smx_config_param(size_t i, const char **name, const char **def);
+
+/* smx_config_n_params - how many parameters smx_config_param knows. */
+size_t smx_config_n_params(void);
+
+/*
+ * smx_config_setting - the value the file of cfg gave the i-th parameter
+ * (smx_config_param order), as written after '=' (white space around it
+ * dropped, continuation lines joined; "" for an empty setting), from its
+ * last setting; NULL when the file does not set it or i is past the
+ * last parameter. The string belongs to cfg. For listings like
+ * postconf -n.
+ */
+const char *smx_config_setting(const struct smx_config *, size_t i);
 
 /* smx_config_free - release a config and its tables; NULL is fine. */
 void smx_config_free(struct smx_config *);

@@ -7,6 +7,9 @@
  *	secmx-lookup [-v] [-c config] -q key table
  *	secmx-lookup [-v] [-c config] -s [-f] [-l endpoint]... [-m mode]
  *	    [-g group] [-u user] [-p pidfile]
+ *	secmx-lookup -d
+ *	secmx-lookup [-c config] -n
+ *	secmx-lookup -h
  * DESCRIPTION
  *	With -q, loads the configuration and every table it names, looks key
  *	up in the named table and prints the value on stdout, exactly as the
@@ -52,9 +55,22 @@
  *	is the Postfix connection too: logging goes to syslog. With -l the
  *	program is a daemon that serves each connection in a child
  *	process, because a lookup can wait on DNS for seconds.
+ *
+ *	With -d, prints every secmx.conf parameter with its default value,
+ *	like postconf -d: one "name = value" line per parameter ("name ="
+ *	for an empty default), in the order of the parameter table
+ *	(smx_config_param). With -n, like postconf -n, prints the
+ *	parameters that config sets, each with the value of its last
+ *	setting as written there, in the same order and form; the file is
+ *	checked as every program checks it, but the tables it names are not
+ *	read. The test that compares the programs, conf/secmx.conf and
+ *	secmx.conf(5) reads -d.
  * OPTIONS
  *	-c config	the configuration file (default /etc/secmx/secmx.conf,
  *			or as built with SECMX_CONFIG_PATH)
+ *	-d		print every parameter with its default value
+ *	-n		print the parameters config sets, with their values
+ *	-h		print the usage on stdout and exit 0
  *	-q key		the domain or address to look up
  *	-s		serve the socketmap protocol
  *	-v		log debug lines too (every lookup)
@@ -67,9 +83,10 @@
  *			(log_destination = stderr)
  *	-p pidfile	write the daemon's process id there; removed at exit
  * SIGNALS
- *	Daemon: SIGHUP reloads the configuration for connections accepted
- *	afterwards (a bad file is logged and the running one kept); SIGTERM
- *	and SIGINT stop it and its children, with exit status 0.
+ *	Daemon: SIGHUP reloads the configuration; the next request on every
+ *	connection, open ones included, is answered from it (a bad file is
+ *	logged and the running one kept). SIGTERM and SIGINT stop it and its
+ *	children, with exit status 0.
  * EXIT STATUS
  *	-q:	0 found, the value on stdout; 1 not found; 2 usage,
  *		configuration or table error (the message names the file and
@@ -77,15 +94,17 @@
  *		route and transport, with the reason on stderr.
  *	-s:	0 after the connection (spawn) or a signal (daemon) ended
  *		it; 2 usage, configuration or start-up error.
+ *	-d, -n:	0 listed; 2 usage, configuration or output error.
  * CONFIGURATION
  *	secmx.conf(5): receiver_roles, sender_roles, destination_roles,
  *	local_domains, default_sender_role, dns_nameservers, dns_timeout,
- *	dns_trust_ad,
- *	secmx_transport_name, request_timeout, idle_timeout. A table that is
- *	not configured is empty: every lookup in it is not found.
+ *	dns_trust_ad, tls_dane (-q route), secmx_transport_name, and with -s
+ *	request_timeout, idle_timeout, log_destination. A table that is not
+ *	configured is empty: every lookup in it is not found.
  * EXAMPLE
  *	secmx-lookup -q user@sub.example.org receiver
  *	secmx-lookup -q example.org route
+ *	secmx-lookup -n -c /etc/secmx/secmx.conf
  * MASTER.CF (spawn mode)
  *	secmx-lookup unix - n n - 20 spawn
  *	    user=secmx argv=/usr/sbin/secmx-lookup -c /etc/secmx/secmx.conf -s
@@ -111,7 +130,8 @@
  *	are untrusted text, used only as lookup keys and, once validated as
  *	host names, as DNS names.
  * SEE ALSO
- *	postmap(1), socketmap_table(5), transport(5), spawn(8), socketmap.c,
+ *	secmx-lookup(1) (man/secmx-lookup.1), secmx.conf(5), postmap(1),
+ *	socketmap_table(5), transport(5), spawn(8), socketmap.c,
  *	lookup_server.c, smx_route.h, conf/secmx.conf.
  */
 #define _GNU_SOURCE
@@ -127,6 +147,7 @@
 #include "smx_config.h"
 #include "smx_daemon.h"
 #include "smx_limits.h"
+#include "smx_lines.h"
 #include "smx_listen.h"
 #include "smx_log.h"
 #include "smx_status.h"
@@ -150,18 +171,22 @@ struct options {
 	bool is_serve;
 	bool is_verbose;
 	bool is_help;
+	bool is_defaults; /* -d */
+	bool is_settings; /* -n */
 };
 
 #define USAGE_QUERY                                                            \
 	"usage: secmx-lookup [-v] [-c config] -q key receiver|sender|destination|route|transport|sender_transport"
 #define USAGE_SERVE                                                            \
 	"usage: secmx-lookup [-v] [-c config] -s [-f] [-l endpoint]... [-m mode] [-g group] [-u user] [-p pidfile]"
+#define USAGE_PARAMS "usage: secmx-lookup -d | [-c config] -n"
 
 static void
 usage(void)
 {
 	smx_log_error("%s", USAGE_QUERY);
 	smx_log_error("%s", USAGE_SERVE);
+	smx_log_error("%s", USAGE_PARAMS);
 }
 
 /*
@@ -177,10 +202,17 @@ parse_args(int argc, char **argv, struct options *o)
 
 	smx_daemon_init(&o->d);
 	opterr = 0;
-	while ((ch = getopt(argc, argv, "c:hq:sv" SMX_DAEMON_OPTIONS)) != -1) {
+	while (
+	    (ch = getopt(argc, argv, "c:dhnq:sv" SMX_DAEMON_OPTIONS)) != -1) {
 		switch (ch) {
 		case 'c':
 			o->config = optarg;
+			break;
+		case 'd':
+			o->is_defaults = true;
+			break;
+		case 'n':
+			o->is_settings = true;
 			break;
 		case 'h':
 			o->is_help = true;
@@ -201,6 +233,10 @@ parse_args(int argc, char **argv, struct options *o)
 			break;
 		}
 	}
+	if (o->is_defaults || o->is_settings)
+		return !(o->is_defaults && o->is_settings) && !o->is_serve &&
+		    o->key == NULL && optind == argc && o->d.n_endpoints == 0 &&
+		    !o->d.has_options;
 	if (o->is_serve)
 		return o->key == NULL && optind == argc &&
 		    (o->d.n_endpoints > 0 || !o->d.has_options);
@@ -308,6 +344,51 @@ route_details(const struct smx_config *cfg, const struct smx_dns_opts *dns,
 		tlsa_details(cfg, dns, &rt.target[i], rt.is_ad && set.is_ad);
 	}
 	return ferror(stdout) ? SMX_TEMPFAIL : SMX_OK;
+}
+
+/*
+ * -d: every parameter with its default; -n: those the file sets, with
+ * the value of the last setting (postconf -d and -n). One "name = value"
+ * line each, in the order of the parameter table. -n parses and checks
+ * the file but loads no table: it lists, it does not test the tables.
+ */
+static int
+print_params(const struct options *o)
+{
+	struct smx_config *cfg = NULL;
+	char err[SMX_LOG_LINE_MAX];
+	const char *name;
+	const char *def;
+	const char *value;
+	char *data = NULL;
+	size_t len = 0;
+	size_t i;
+	int rc = 0;
+
+	if (o->is_settings) {
+		if (smx_read_file(o->config, SMX_CONF_FILE_MAX, &data, &len,
+		        err, sizeof(err)) != SMX_OK ||
+		    smx_config_parse(o->config, data, len, &cfg, err,
+		        sizeof(err)) != SMX_OK) {
+			smx_log_error("%s", err);
+			free(data);
+			return EXIT_TROUBLE;
+		}
+		free(data);
+	}
+	for (i = 0; smx_config_param(i, &name, &def); i++) {
+		value = cfg != NULL ? smx_config_setting(cfg, i) : def;
+		if (value != NULL &&
+		    printf("%s =%s%s\n", name, value[0] != '\0' ? " " : "",
+		        value) < 0)
+			break;
+	}
+	if (ferror(stdout) || fflush(stdout) != 0) {
+		smx_log_error_errno("write to stdout");
+		rc = EXIT_TROUBLE;
+	}
+	smx_config_free(cfg);
+	return rc;
 }
 
 /*
@@ -431,8 +512,8 @@ main(int argc, char **argv)
 	o.config = SMX_DEFAULT_CONFIG;
 	is_ok = parse_args(argc, argv, &o);
 	if (is_ok && o.is_help) {
-		printf("%s\n%s\n       secmx-lookup -h\n", USAGE_QUERY,
-		    USAGE_SERVE);
+		printf("%s\n%s\n%s\n       secmx-lookup -h\n", USAGE_QUERY,
+		    USAGE_SERVE, USAGE_PARAMS);
 		return ferror(stdout) ? EXIT_TROUBLE : 0;
 	}
 	/* -s without -l serves spawn(8), which never gives it a terminal. */
@@ -453,5 +534,7 @@ main(int argc, char **argv)
 		usage();
 		return EXIT_TROUBLE;
 	}
+	if (o.is_defaults || o.is_settings)
+		return print_params(&o);
 	return o.is_serve ? serve(&o) : query(&o);
 }

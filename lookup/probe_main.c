@@ -56,7 +56,8 @@
  *	what the servers send. Every value from DNS or a server is escaped
  *	in the report (text: '?' for unprintable bytes; JSON: \u00XX).
  * SEE ALSO
- *	secmx-transport, secmx-lookup; RFC 7672, RFC 7673; posttls-finger(1).
+ *	secmx-probe(1) (man/secmx-probe.1), secmx.conf(5), secmx-transport,
+ *	secmx-lookup; RFC 7672, RFC 7673; posttls-finger(1).
  */
 #include <errno.h>
 #include <signal.h>

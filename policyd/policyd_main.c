@@ -62,7 +62,8 @@
  *		unqualified_recipient_domain =	(this host's name)
  *		address_literal_role = sor
  *	receiver_roles holds "domain sor" or "domain ber" lines, with no
- *	comment after the value; domains may be written in UTF-8.
+ *	comment after the value; domains may be written in UTF-8. Also used:
+ *	sor_client_certs, audit, log_destination (secmx.conf(5)).
  * MASTER.CF (spawn mode)
  *	secmx-policy unix - n n - 0 spawn
  *	    user=secmx argv=/usr/sbin/secmx-policyd -c /etc/secmx/secmx.conf
@@ -86,7 +87,8 @@
  *	is read, and the drop is verified. Tables are reloaded with the
  *	dropped privileges.
  * SEE ALSO
- *	Postfix SMTPD_POLICY_README, spawn(8), master(5).
+ *	secmx-policyd(8) (man/secmx-policyd.8), secmx.conf(5); Postfix
+ *	SMTPD_POLICY_README, spawn(8), master(5).
  */
 #define _GNU_SOURCE
 #include <errno.h>

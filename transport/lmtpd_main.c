@@ -54,11 +54,12 @@
  *	0	clean stop, or -t found the configuration good.
  *	1	usage, configuration or start-up error.
  * CONFIGURATION
- *	secmx.conf (conf/secmx.conf documents every parameter). Used here,
- *	besides what secmx-transport uses: lmtpd_delivery_time_limit
- *	(below Postfix's lmtp_data_done_timeout), request_timeout and
- *	idle_timeout (the LMTP client), smtp_connection_cache_time_limit,
- *	smtp_connection_reuse_time_limit and tls_session_cache_timeout.
+ *	secmx.conf (conf/secmx.conf documents every parameter). Used here:
+ *	what secmx-transport uses, but lmtpd_delivery_time_limit (below
+ *	Postfix's lmtp_data_done_timeout) instead of delivery_time_limit;
+ *	and request_timeout and idle_timeout (the LMTP client),
+ *	smtp_connection_cache_time_limit, smtp_connection_reuse_time_limit
+ *	and tls_session_cache_timeout.
  * EXAMPLE
  *	secmx-lmtpd -l unix:/var/spool/postfix/private/secmx-lmtpd
  *	    -m 0660 -g postfix -u secmx
@@ -80,7 +81,8 @@
  *	connection is accepted, and the drop is verified. The LMTP client,
  *	the message, DNS answers and server replies are untrusted.
  * SEE ALSO
- *	lmtp(8), master(5), secmx-transport, lmtpd_server.c,
+ *	secmx-lmtpd(8) (man/secmx-lmtpd.8), secmx.conf(5), lmtp(8),
+ *	master(5), secmx-transport, lmtpd_server.c,
  *	lmtpd_session.c, deliver.c.
  */
 #define _GNU_SOURCE

@@ -77,7 +77,7 @@
  *	tls_min_protocol, tls_verify, tls_ca_file, tls_ca_path,
  *	dns_nameservers, dns_timeout, dns_trust_ad, helo_name,
  *	local_listeners, smtp_connect_timeout, smtp_timeout,
- *	delivery_time_limit.
+ *	delivery_time_limit, tls_dane, sos_mx_security.
  *	log_destination = stderr counts as syslog: standard output and
  *	standard error are read by pipe(8); a log file is honoured.
  * EXAMPLE
@@ -104,7 +104,8 @@
  *	a SIGALRM at delivery_time_limit is the last line of defence
  *	against a run that would overrun.
  * SEE ALSO
- *	pipe(8), transport(5); deliver.c, outcome.c, lib/smx_route.c; SecMX
+ *	secmx-transport(8) (man/secmx-transport.8), secmx.conf(5), pipe(8),
+ *	transport(5); deliver.c, outcome.c, lib/smx_route.c; SecMX
  *Level 2 section 5.
  */
 #include <errno.h>

@@ -5,10 +5,11 @@
 # says), run the daemons as their systemd units would, send mail, remove
 # and purge it. Asserts that:
 #
-#  - the package installs the programs, the conffile
+#  - the package installs the programs, their manual pages, the conffile
 #    /etc/secmx/secmx.conf, the examples and three hardened units, which
 #    are neither enabled nor started, and creates the system user secmx;
-#  - "systemd-analyze verify" is clean for each unit, and "systemd-analyze
+#  - "systemd-analyze verify" is clean for each unit (which includes that
+#    its Documentation= man page is installed), and "systemd-analyze
 #    security" rates each at most 3.0 (the figures are printed);
 #  - with main.cf.daemon, main.cf.sender-srv-only, master.cf.transport
 #    and master.cf.lmtp appended, "postfix check" passes;
@@ -71,7 +72,7 @@ export SMX_LOGSINK
 . "$SMX_SOURCE_DIR/tests/integration/lib.sh"
 smx_namespace "$@"
 smx_init
-smx_require dpkg-query apt-get systemd-analyze setpriv nsd drill postmap \
+smx_require dpkg-query apt-get systemd-analyze man setpriv nsd drill postmap \
 	sendmail stat
 ex=/usr/share/doc/secmx/examples
 units="secmx-policyd secmx-lookup secmx-lmtpd"
@@ -208,12 +209,19 @@ if [ -n "$pw" ] && [ "$uid" -lt 1000 ] &&
 else
 	smx_fail "no system user secmx with group secmx and no login shell: '$pw'"
 fi
+# The manual pages of man/, as cmake --install puts them (compressed by
+# dh_compress); man(1) finds each.
 mans=$(dpkg -L secmx | grep '^/usr/share/man/.' | grep -v '/$' || true)
-if [ -n "$mans" ]; then
-	smx_pass "man pages: $(echo "$mans" | sed 's|.*/||' | tr '\n' ' ')"
-else
-	smx_log "note: the package has no man pages yet"
-fi
+for m in man1/secmx-lookup.1 man1/secmx-probe.1 man5/secmx.conf.5 \
+	man8/secmx-lmtpd.8 man8/secmx-policyd.8 man8/secmx-transport.8; do
+	name=${m#*/}
+	if echo "$mans" | grep -q "^/usr/share/man/$m\(\.gz\)\{0,1\}\$" &&
+		man -w "${name##*.}" "${name%.*}" >/dev/null 2>&1; then
+		smx_pass "man page $m"
+	else
+		smx_fail "no man page $m (package: $(echo "$mans" | tr '\n' ' '))"
+	fi
+done
 
 # ---- The units ------------------------------------------------------------
 for u in $units; do
@@ -233,15 +241,15 @@ for u in $units; do
 	if pgrep -f "^/usr/sbin/$u " >/dev/null; then
 		smx_fail "$u runs after installation"
 	fi
-	# verify checks that the Documentation= man page exists; until the
-	# package has man pages, everything else.
-	man_opt=
+	# verify checks, among the rest, that the Documentation= man page
+	# is installed (the package's own).
 	page=$(sed -n 's/^Documentation=man:\([^ (]*\)(\([0-9]\)).*/\2 \1/p' "$f")
 	# shellcheck disable=SC2086 # "SECTION NAME"
-	man -w $page >/dev/null 2>&1 || man_opt=--man=no
-	if systemd-analyze verify $man_opt "$f" >"$SMX_TMP/verify.$u" 2>&1 &&
+	man -w $page >/dev/null 2>&1 ||
+		smx_fail "$u.service: Documentation= names '$page', which man -w does not find"
+	if systemd-analyze verify "$f" >"$SMX_TMP/verify.$u" 2>&1 &&
 		! [ -s "$SMX_TMP/verify.$u" ]; then
-		smx_pass "systemd-analyze verify $man_opt $u.service: clean"
+		smx_pass "systemd-analyze verify $u.service (Documentation= included): clean"
 	else
 		smx_fail "systemd-analyze verify $u.service:"
 		smx_show "$SMX_TMP/verify.$u"

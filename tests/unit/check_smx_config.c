@@ -710,7 +710,7 @@ sample_uncommented(struct smx_config **out, char *err, size_t errlen)
 		len += n;
 	}
 	ck_assert_int_eq(fclose(fp), 0);
-	ck_assert_uint_eq(n_set, 32);
+	ck_assert_uint_eq(n_set, smx_config_n_params());
 	st = smx_config_parse(SAMPLE, text, len, out, err, errlen);
 	ck_assert_msg(st == SMX_OK, "%s", err);
 	return st;
@@ -936,6 +936,84 @@ START_TEST(test_smx_config_local)
 }
 END_TEST
 
+/*
+ * The parameter table as smx_config_param lists it: names unique, every
+ * default accepted when written in a file, and a setting of each
+ * recorded as written (smx_config_setting, for secmx-lookup -n).
+ */
+START_TEST(test_smx_config_param_list)
+{
+	const char *name;
+	const char *def;
+	const char *other;
+	char text[256];
+	struct smx_config *cfg;
+	size_t n = 0;
+	size_t i;
+	size_t k;
+
+	while (smx_config_param(n, &name, &def))
+		n++;
+	ck_assert_uint_eq(n, smx_config_n_params());
+	ck_assert_uint_ge(n, 32);
+	ck_assert(smx_config_param(0, &name, &def));
+	ck_assert_str_eq(name, "receiver_roles");
+	ck_assert_str_eq(def, "");
+	for (i = 0; i < n; i++) {
+		ck_assert(smx_config_param(i, &name, &def));
+		for (k = i + 1; k < n; k++) {
+			ck_assert(smx_config_param(k, &other, &def));
+			ck_assert_str_ne(name, other);
+		}
+		ck_assert(smx_config_param(i, &name, &def));
+		snprintf(text, sizeof(text), "%s = %s\n", name, def);
+		cfg = parse_ok(text);
+		ck_assert_str_eq(smx_config_setting(cfg, i), def);
+		for (k = 0; k < n; k++) {
+			if (k != i)
+				ck_assert_ptr_null(smx_config_setting(cfg, k));
+		}
+		smx_config_free(cfg);
+	}
+	ck_assert(!smx_config_param(n, &name, &def));
+
+	/* Nothing set: no settings; past the end: NULL. */
+	cfg = parse_ok("# comments only\n");
+	for (i = 0; i < n; i++)
+		ck_assert_ptr_null(smx_config_setting(cfg, i));
+	ck_assert_ptr_null(smx_config_setting(cfg, n));
+	smx_config_free(cfg);
+
+	/* The last setting wins, as written: units, case and continuation
+	 * lines kept, white space around the value dropped. */
+	cfg = parse_ok("sor_reject_code = 450\n"
+	               "request_timeout = 1m\n"
+	               "sor_reject_code =   550  \n"
+	               "local_listeners = 25,\n"
+	               "  127.0.0.1:2525\n"
+	               "tls_dane = No\n"
+	               "helo_name =\n");
+	for (i = 0; smx_config_param(i, &name, &def); i++) {
+		const char *v = smx_config_setting(cfg, i);
+
+		if (strcmp(name, "sor_reject_code") == 0)
+			ck_assert_str_eq(v, "550");
+		else if (strcmp(name, "request_timeout") == 0)
+			ck_assert_str_eq(v, "1m");
+		else if (strcmp(name, "local_listeners") == 0)
+			ck_assert_str_eq(v, "25,  127.0.0.1:2525");
+		else if (strcmp(name, "tls_dane") == 0)
+			ck_assert_str_eq(v, "No");
+		else if (strcmp(name, "helo_name") == 0)
+			ck_assert_str_eq(v, "");
+		else
+			ck_assert_ptr_null(v);
+	}
+	ck_assert_uint_eq(cfg->sor_reject_code, 550);
+	smx_config_free(cfg);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -949,6 +1027,7 @@ config_suite(void)
 	tcase_add_loop_test(tc, test_smx_config_values, 0,
 	    sizeof(good_cases) / sizeof(good_cases[0]));
 	tcase_add_test(tc, test_smx_config_names);
+	tcase_add_test(tc, test_smx_config_param_list);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

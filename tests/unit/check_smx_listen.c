@@ -307,6 +307,7 @@ END_TEST
  */
 START_TEST(test_smx_listen_live_and_own)
 {
+	char moved[sizeof(dir) + 8];
 	struct stat st;
 	int lfd;
 	int lfd2;
@@ -322,10 +323,14 @@ START_TEST(test_smx_listen_live_and_own)
 	smx_listen_unlink_own();
 	ck_assert_int_ne(lstat(path, &st), 0);
 	close(lfd2);
-	/* A socket someone else put there after ours is left alone. */
+	/*
+	 * A socket someone else put there after ours is left alone. Ours is
+	 * moved, not removed, so that the new one cannot get its inode.
+	 */
 	lfd = open_unix(0660, SMX_OK);
 	close(lfd);
-	ck_assert_int_eq(unlink(path), 0);
+	snprintf(moved, sizeof(moved), "%s/moved", dir);
+	ck_assert_int_eq(rename(path, moved), 0);
 	{
 		struct sockaddr_un sun;
 		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
@@ -339,6 +344,7 @@ START_TEST(test_smx_listen_live_and_own)
 		ck_assert_int_eq(lstat(path, &st), 0);
 		close(fd);
 		ck_assert_int_eq(unlink(path), 0);
+		ck_assert_int_eq(unlink(moved), 0);
 	}
 }
 END_TEST

@@ -398,11 +398,13 @@ smx_assert_no_log "to=<$t@stall\.test>.*status=bounced" "$w: never bounced"
 
 # ---- 5. SIGHUP under load -------------------------------------------------
 # The MX of stall.test now greets 3s after each connection: a delivery
-# there is surely in progress when the SIGHUP comes.
+# there is surely in progress when the SIGHUP comes. -F: a connection
+# that secmx-lmtpd keeps idle does not hold up the next one.
 smx_stop_pid "$peer1"
 wait "$peer1" 2>/dev/null || true
 smx_untrack "$peer1"
-rig_fault_peer slow 127.0.0.11 slow -M
+rig_fault_peer slow 127.0.0.11 slow -M -F
+slow_peer=$RIG_PEER_PID
 slow_transcript=$SMX_TMP/peer-slow.transcript
 
 # n_conns: the connections the slow MX accepted so far.
@@ -609,7 +611,14 @@ mv "$conf.orig" "$conf"
 
 # ---- 6. SIGTERM -----------------------------------------------------------
 w="SIGTERM"
-# A delivery in progress: to the slow MX.
+# A delivery in progress: to the slow MX, restarted, so that the
+# connection secmx-lmtpd may keep from the last one is gone and a new
+# one (with the slow greeting) is needed.
+smx_stop_pid "$slow_peer"
+wait "$slow_peer" 2>/dev/null || true
+smx_untrack "$slow_peer"
+rig_fault_peer slow2 127.0.0.11 slow -M -F
+slow_transcript=$SMX_TMP/peer-slow2.transcript
 cn=$(n_conns)
 rig_send sos stall.test
 tterm=$RIG_TOKEN

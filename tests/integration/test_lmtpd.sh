@@ -206,7 +206,7 @@ for role in sos bes; do
 	done
 done
 
-# Audit lines: secmx/lmtpd, labelled with tx's queue id (XFORWARD IDENT).
+# Audit lines: secmx/lmtpd, labelled with tx's queue id.
 rig_qid() {
 	awk -v t="$1" '$1 == t { print $4; exit }' "$RIG_SENT"
 }
@@ -639,7 +639,7 @@ smx_track "$idle"
 # idle_ready: its LHLO was answered.
 # shellcheck disable=SC2317 # called through smx_retry
 idle_ready() {
-	grep -q '^250 XFORWARD' "$SMX_TMP/idle.out"
+	grep -q '^250 ' "$SMX_TMP/idle.out"
 }
 smx_retry 50 0.1 idle_ready || smx_fail "$w: the idle client got no LHLO reply"
 start=$(date +%s)

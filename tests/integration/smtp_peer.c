@@ -30,6 +30,8 @@
  *	inject     "220 ready" CRLF "250 injected" CRLF in one write after
  *	           STARTTLS, then waits for the client to hang up
  *	stall      accepts and never sends anything
+ *	slow       greets SLOW_SECONDS (3) after accepting, then as normal:
+ *	           a delivery that is sure to be in progress for a while
  *	implicit   TLS from the first byte (like SMTPS), then as normal
  *	mail4, mail5, data4, data5, eod4, eod5
  *	           a 4xx or 5xx reply to MAIL, DATA or the end of data
@@ -97,6 +99,7 @@
 #include <openssl/ssl.h>
 
 #define LINE_MAX_PEER 4096
+#define SLOW_SECONDS 3
 
 struct client {
 	int fd;
@@ -424,6 +427,8 @@ serve(int fd, int transcript)
 	}
 	if (is("implicit") && !start_tls(&c))
 		goto out;
+	if (is("slow"))
+		(void)sleep(SLOW_SECONDS);
 	if (send_text(&c, "220 ") &&
 	    send_text(&c, is("loop") ? greeting_name : "peer.test") &&
 	    send_text(&c, " ESMTP secmx test peer\r\n"))

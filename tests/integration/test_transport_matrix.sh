@@ -123,7 +123,7 @@ rig_table
 rig_fault_peer stall 127.0.0.11 stls_stall -f 1
 rig_inject sos stall.test
 t=$RIG_TOKEN
-if smx_retry "$(smx_tries 300)" 0.1 rig_pipe_status "$t" deferred; then
+if smx_retry "$(smx_tries 300)" 0.1 rig_agent_status "$t" deferred; then
 	smx_pass "sos -> stall.test: deferred after the STARTTLS stall"
 else
 	smx_fail "sos -> stall.test: not deferred"
@@ -135,7 +135,7 @@ smx_assert_log "postfix-tx/pipe.*to=<$t@stall.test>.*dsn=4\.4\.2, status=deferre
 rig_assert_audit "$t" 'relay=mx\.stall\.test\[127\.0\.0\.11\]:25' \
     stage=starttls class=transient status=deferred
 rig_flush
-if smx_retry "$(smx_tries 300)" 0.1 rig_pipe_status "$t" sent; then
+if smx_retry "$(smx_tries 300)" 0.1 rig_agent_status "$t" sent; then
 	smx_pass "sos -> stall.test: delivered on the retry"
 else
 	smx_fail "sos -> stall.test: not delivered on the retry"
@@ -159,7 +159,7 @@ done
 rig_flush
 for o in utf8 lf long extra; do
 	eval "t=\$odd_$o"
-	if smx_retry "$(smx_tries 300)" 0.1 rig_pipe_status "$t" sent; then
+	if smx_retry "$(smx_tries 300)" 0.1 rig_agent_status "$t" sent; then
 		smx_pass "sos -> odd-$o.test: sent"
 	else
 		smx_fail "sos -> odd-$o.test: not sent"

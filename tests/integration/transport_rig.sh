@@ -1,8 +1,10 @@
 # shellcheck shell=sh
 # transport_rig.sh - the SecMX sending matrix on loopback: nsd, three
 # receiving Postfix instances and one sending Postfix instance that
-# relays through secmx-transport. Shared by test_transport_matrix.sh and
-# scripts/demo; source after lib.sh and call smx_init first.
+# relays through secmx-transport (RIG_MODE=pipe, the default) or through
+# the resident secmx-lmtpd (RIG_MODE=lmtp). Shared by
+# test_transport_matrix.sh, test_lmtpd.sh and scripts/demo; source after
+# lib.sh and call smx_init first.
 #
 #	. "$SMX_SOURCE_DIR/tests/integration/transport_rig.sh"
 #	rig_start		# everything below, started and ready
@@ -30,9 +32,13 @@
 #   tx        the sender: accepts mail from 127.0.0.1 on
 #             127.0.0.1:$RIG_TX_PORT and relays all of it through
 #             secmx-transport (postfix-examples/master.cf.transport and
-#             main.cf.sender, paths rewritten only), user secmx. Its
-#             secmx.conf: sender_roles "sos.sender.test sos",
-#             default_sender_role = bes, dns_nameservers = the nsd above,
+#             main.cf.sender, paths rewritten only), user secmx; with
+#             RIG_MODE=lmtp through secmx-lmtpd instead
+#             (master.cf.lmtp, main.cf.sender-lmtp and the ExecStart
+#             line of secmx-lmtpd.service, paths rewritten only: a
+#             socket private/secmx-lmtpd in tx's queue directory, user
+#             secmx; rig_lmtpd_start). Its secmx.conf: sender_roles
+#             "sos.sender.test sos", default_sender_role = bes, dns_nameservers = the nsd above,
 #             tls_verify = ca with the test CA. Bounces to the senders
 #             sos@sos.sender.test and bes@bes.sender.test land in its
 #             maildirs $SMX_TMP/tx/mail/{sos,bes}.sender.test/.
@@ -40,9 +46,16 @@
 # 127.0.0.9 (an SRV target of two.test) has no listener. Certificates
 # come from scripts/make-test-certs in $SMX_TMP/certs.
 #
-# Environment: SMX_TRANSPORT (secmx-transport) and SMX_POLICYD
-# (secmx-policyd), besides lib.sh's variables.
+# Environment: SMX_TRANSPORT (secmx-transport; SMX_LMTPD, secmx-lmtpd,
+# with RIG_MODE=lmtp) and SMX_POLICYD (secmx-policyd), besides lib.sh's
+# variables.
 
+# RIG_MODE: how tx hands mail to SecMX: pipe (pipe(8) runs
+# secmx-transport per recipient) or lmtp (lmtp(8) talks to secmx-lmtpd).
+RIG_MODE=${RIG_MODE:-pipe}
+RIG_LMTPD_PID=
+RIG_LMTPD_PIDFILE=
+RIG_LMTPD_SOCKET=
 RIG_NSD_PORT=${RIG_NSD_PORT:-15351}
 RIG_TX_PORT=${RIG_TX_PORT:-2625}
 RIG_SOR_ADDR=127.0.0.1
@@ -219,21 +232,41 @@ rig_receiver() {
 	return 0
 }
 
-# rig_sender: the sending instance tx with the sender examples.
+# rig_sender: the sending instance tx with the sender examples of
+# RIG_MODE (not started; in lmtp mode rig_lmtpd_start starts secmx-lmtpd
+# once tx runs).
 rig_sender() {
 	smx_instance_create tx "$RIG_TX_PORT" sos.sender.test bes.sender.test
 	_d=$SMX_TMP/tx
 	# pipe(8) runs the transport as user secmx, which may not be able to
-	# reach a build tree under a private home directory: run a copy.
+	# reach a build tree under a private home directory: run a copy
+	# (and of secmx-lmtpd, which runs as secmx too).
 	mkdir -p "$SMX_TMP/bin"
 	chmod 0755 "$SMX_TMP/bin"
-	cp "$SMX_TRANSPORT" "$SMX_TMP/bin/secmx-transport"
-	chmod 0755 "$SMX_TMP/bin/secmx-transport"
 	# The local test client may relay: it stands for the users of tx.
 	smx_postconf tx "mynetworks = 127.0.0.1/32"
-	smx_example_master tx master.cf.transport \
-	    "s|/usr/libexec/secmx/secmx-transport|$SMX_TMP/bin/secmx-transport|g"
-	smx_example_main tx main.cf.sender
+	case $RIG_MODE in
+	lmtp)
+		cp "$SMX_LMTPD" "$SMX_TMP/bin/secmx-lmtpd"
+		chmod 0755 "$SMX_TMP/bin/secmx-lmtpd"
+		smx_example_master tx master.cf.lmtp
+		smx_example_main tx main.cf.sender-lmtp
+		# The pid file (-p) where a systemd RuntimeDirectory= would
+		# put it: a directory of user secmx, so that the daemon,
+		# no longer root, removes the file when it stops.
+		mkdir -p "$SMX_TMP/run"
+		chown secmx "$SMX_TMP/run"
+		chmod 0755 "$SMX_TMP/run"
+		RIG_LMTPD_PIDFILE=$SMX_TMP/run/secmx-lmtpd.pid
+		;;
+	*)
+		cp "$SMX_TRANSPORT" "$SMX_TMP/bin/secmx-transport"
+		chmod 0755 "$SMX_TMP/bin/secmx-transport"
+		smx_example_master tx master.cf.transport \
+		    "s|/usr/libexec/secmx/secmx-transport|$SMX_TMP/bin/secmx-transport|g"
+		smx_example_main tx main.cf.sender
+		;;
+	esac
 	printf '%s\n' "# sender_roles of the SecMX sending matrix" \
 	    "sos.sender.test	sos" >"$_d/secmx/sender_roles"
 	cat >"$_d/secmx/secmx.conf" <<EOF
@@ -256,10 +289,67 @@ EOF
 	chmod 0644 "$_d/secmx/secmx.conf" "$_d/secmx/sender_roles"
 }
 
+# rig_lmtp_greeting SOCKET: the first line that the server on the unix
+# SOCKET sends within 5s; fails when nothing answers there.
+rig_lmtp_greeting() {
+	perl -MIO::Socket::UNIX -e '
+	    my $s = IO::Socket::UNIX->new(Peer => $ARGV[0]) or exit 1;
+	    local $SIG{ALRM} = sub { exit 1 };
+	    alarm 5;
+	    my $l = <$s>;
+	    defined $l or exit 1;
+	    print $l;' "$1"
+}
+
+# rig_lmtpd_ready: the secmx-lmtpd just started is running and greets
+# on its socket (a socket left by a daemon that was killed refuses
+# connections).
+rig_lmtpd_ready() {
+	smx_pid_alive "$RIG_LMTPD_PID" &&
+	    rig_lmtp_greeting "$RIG_LMTPD_SOCKET" 2>/dev/null | grep -q '^220 '
+}
+
+# rig_lmtpd_start: start secmx-lmtpd for tx (RIG_MODE=lmtp) with the
+# ExecStart line of postfix-examples/secmx-lmtpd.service, paths
+# rewritten only, and -p $RIG_LMTPD_PIDFILE; wait until it greets on its
+# socket. Sets RIG_LMTPD_PID (tracked), RIG_LMTPD_CMD (the command
+# line) and RIG_LMTPD_SOCKET; its stdout and stderr go to
+# $SMX_TMP/tx/lmtpd.out.
+rig_lmtpd_start() {
+	_d=$SMX_TMP/tx
+	smx_example_rewrite tx >"$_d/lmtpd-unit.sed"
+	printf '%s\n' "s|/usr/sbin/secmx-lmtpd|$SMX_TMP/bin/secmx-lmtpd|g" \
+	    >>"$_d/lmtpd-unit.sed"
+	RIG_LMTPD_CMD=$(sed -n 's/^ExecStart=//p' \
+	    "$SMX_SOURCE_DIR/postfix-examples/secmx-lmtpd.service" |
+	    sed -f "$_d/lmtpd-unit.sed")
+	[ -n "$RIG_LMTPD_CMD" ] || smx_fatal "no ExecStart in secmx-lmtpd.service"
+	RIG_LMTPD_CMD="$RIG_LMTPD_CMD -p $RIG_LMTPD_PIDFILE"
+	RIG_LMTPD_SOCKET=$(echo "$RIG_LMTPD_CMD" |
+	    sed -n 's/.* -l unix:\([^ ]*\).*/\1/p')
+	[ -n "$RIG_LMTPD_SOCKET" ] ||
+	    smx_fatal "secmx-lmtpd.service: no unix socket in $RIG_LMTPD_CMD"
+	# shellcheck disable=SC2086 # the unit's command line, word-split
+	$RIG_LMTPD_CMD >>"$_d/lmtpd.out" 2>&1 &
+	RIG_LMTPD_PID=$!
+	smx_track "$RIG_LMTPD_PID"
+	smx_retry 100 0.1 rig_lmtpd_ready ||
+	    smx_fatal "secmx-lmtpd ($RIG_LMTPD_CMD) does not greet on $RIG_LMTPD_SOCKET: $(cat "$_d/lmtpd.out")"
+}
+
 # rig_start: certificates, nsd, the three receivers and the sender,
 # all started and listening.
 rig_start() {
-	[ -x "${SMX_TRANSPORT:-}" ] || smx_fatal "SMX_TRANSPORT is not executable"
+	case $RIG_MODE in
+	lmtp)
+		[ -x "${SMX_LMTPD:-}" ] ||
+		    smx_fatal "SMX_LMTPD is not executable"
+		;;
+	*)
+		[ -x "${SMX_TRANSPORT:-}" ] ||
+		    smx_fatal "SMX_TRANSPORT is not executable"
+		;;
+	esac
 	[ -x "${SMX_POLICYD:-}" ] || smx_fatal "SMX_POLICYD is not executable"
 	smx_require nsd drill awk
 	smx_ensure_user secmx
@@ -282,13 +372,17 @@ rig_start() {
 	done
 	smx_retry 100 0.1 rig_listening "$RIG_SOR_ADDR" "$RIG_SOR2_PORT" ||
 	    smx_fatal "rx-sor: $RIG_SOR_ADDR:$RIG_SOR2_PORT not open"
+	# tx's master made private/ in its queue directory, where
+	# secmx-lmtpd puts its socket.
+	[ "$RIG_MODE" != lmtp ] || rig_lmtpd_start
 	RIG_SENT=$SMX_TMP/rig.sent
 	: >"$RIG_SENT"
 }
 
 # rig_fault_peer NAME ADDR SCENARIO [PEER-OPTIONS...]: smx-smtp-peer
 # (SMX_PEER) on ADDR:25 with a certificate, as the MX of a test domain;
-# its transcript is $SMX_TMP/peer-NAME.transcript. Stopped by PID at exit.
+# its transcript is $SMX_TMP/peer-NAME.transcript. Sets RIG_PEER_PID;
+# stopped by PID at exit.
 rig_fault_peer() {
 	_pn=$1
 	_pa=$2
@@ -301,7 +395,8 @@ rig_fault_peer() {
 	    -c "$SMX_TMP/certs/ber-mx.ber.test.pem" \
 	    -k "$SMX_TMP/certs/ber-mx.ber.test.key" \
 	    >"$SMX_TMP/peer-$_pn.port" 2>"$SMX_TMP/peer-$_pn.err" &
-	smx_track $!
+	RIG_PEER_PID=$!
+	smx_track "$RIG_PEER_PID"
 	smx_retry 100 0.1 test -s "$SMX_TMP/peer-$_pn.port" ||
 	    smx_fatal "smx-smtp-peer $_pn did not start: $(cat "$SMX_TMP/peer-$_pn.err")"
 }
@@ -319,23 +414,80 @@ rig_inject() {
 	    smx_fail "tx did not accept $RIG_TOKEN"
 }
 
-# rig_pipe_status TOKEN STATUS: pipe(8) logged STATUS for TOKEN.
-rig_pipe_status() {
-	grep -F -- "to=<$1@" "$SMX_SYSLOG" | grep 'postfix-tx/pipe\[' |
+# rig_agent: the Postfix delivery agent that hands tx's mail to SecMX
+# (RIG_MODE), as it logs: pipe or lmtp.
+rig_agent() {
+	case $RIG_MODE in
+	lmtp) echo lmtp ;;
+	*) echo pipe ;;
+	esac
+}
+
+# rig_ident: the syslog ident of the secmx program that delivers tx's
+# mail (RIG_MODE) and writes the audit lines.
+rig_ident() {
+	case $RIG_MODE in
+	lmtp) echo secmx/lmtpd ;;
+	*) echo secmx/transport ;;
+	esac
+}
+
+# rig_agent_status TOKEN STATUS: tx's delivery agent (pipe(8) or
+# lmtp(8)) logged STATUS for TOKEN.
+rig_agent_status() {
+	grep -F -- "to=<$1@" "$SMX_SYSLOG" | grep "postfix-tx/$(rig_agent)\[" |
 	    grep -q "status=$2"
 }
 
-# rig_send ROLE DOMAIN: inject one message from ROLE@ROLE.sender.test
-# (ROLE sos or bes) to TOKEN@DOMAIN through tx's smtpd. Sets RIG_TOKEN
-# (unique, also in the subject and body) and RIG_QID (tx's queue id) and
-# records "TOKEN ROLE DOMAIN QID" in $RIG_SENT. Fails the test when tx
-# does not accept the message.
+# rig_send ROLE DOMAIN [SWAKS-OPTION...]: inject one message from
+# ROLE@ROLE.sender.test (ROLE sos or bes) to TOKEN@DOMAIN through tx's
+# smtpd, with any further swaks options. Sets RIG_TOKEN (unique, also in
+# the subject and body) and RIG_QID (tx's queue id) and records "TOKEN
+# ROLE DOMAIN QID" in $RIG_SENT. Fails the test when tx does not accept
+# the message.
 rig_send() {
+	_role=$1
+	_dom=$2
+	shift 2
 	SMX_SEQ=$((SMX_SEQ + 1))
-	RIG_TOKEN=m$$-$SMX_SEQ-$1-${2%%.*}
+	RIG_TOKEN=m$$-$SMX_SEQ-$_role-${_dom%%.*}
 	_out=$SMX_TMP/send.$SMX_SEQ.log
-	if swaks --server "127.0.0.1:$RIG_TX_PORT" --from "$1@$1.sender.test" \
-	    --to "$RIG_TOKEN@$2" --helo client.test --timeout 30 \
+	if swaks --server "127.0.0.1:$RIG_TX_PORT" \
+	    --from "$_role@$_role.sender.test" \
+	    --to "$RIG_TOKEN@$_dom" --helo client.test --timeout 30 \
+	    --header "Subject: $RIG_TOKEN" --body "token $RIG_TOKEN" "$@" \
+	    >"$_out" 2>&1; then
+		RIG_QID=$(sed -n 's/^<- *250 .*queued as \([0-9A-Za-z]*\).*/\1/p' "$_out")
+	else
+		RIG_QID=
+		smx_fail "tx did not accept $RIG_TOKEN"
+		smx_show "$_out"
+	fi
+	echo "$RIG_TOKEN $_role $_dom ${RIG_QID:--}" >>"$RIG_SENT"
+}
+
+# rig_send_rcpts ROLE SUFFIX@DOMAIN...: one message from
+# ROLE@ROLE.sender.test to several recipients, TOKEN-SUFFIX@DOMAIN each
+# (TOKEN unique, as rig_send makes it). The To: header names none of
+# them, so that a delivered copy names its recipient only in its
+# Delivered-To: header (virtual(8)) and a DSN only the recipients it
+# reports. Records "TOKEN-SUFFIX ROLE DOMAIN QID" in $RIG_SENT for each
+# recipient: each is an entry of its own for rig_outcome and rig_tally.
+# Sets RIG_TOKEN and RIG_QID.
+rig_send_rcpts() {
+	_role=$1
+	shift
+	SMX_SEQ=$((SMX_SEQ + 1))
+	RIG_TOKEN=m$$-$SMX_SEQ-$_role-multi
+	_to=
+	for _a in "$@"; do
+		_to="$_to,$RIG_TOKEN-$_a"
+	done
+	_out=$SMX_TMP/send.$SMX_SEQ.log
+	if swaks --server "127.0.0.1:$RIG_TX_PORT" \
+	    --from "$_role@$_role.sender.test" --to "${_to#,}" \
+	    --helo client.test --timeout 30 \
+	    --header "To: undisclosed-recipients:;" \
 	    --header "Subject: $RIG_TOKEN" --body "token $RIG_TOKEN" \
 	    >"$_out" 2>&1; then
 		RIG_QID=$(sed -n 's/^<- *250 .*queued as \([0-9A-Za-z]*\).*/\1/p' "$_out")
@@ -344,7 +496,9 @@ rig_send() {
 		smx_fail "tx did not accept $RIG_TOKEN"
 		smx_show "$_out"
 	fi
-	echo "$RIG_TOKEN $1 $2 ${RIG_QID:--}" >>"$RIG_SENT"
+	for _a in "$@"; do
+		echo "$RIG_TOKEN-${_a%%@*} $_role ${_a#*@} ${RIG_QID:--}" >>"$RIG_SENT"
+	done
 }
 
 # rig_flush: ask tx to deliver its queue now.
@@ -357,12 +511,22 @@ rig_queue_json() {
 	postqueue -c "$SMX_TMP/tx/etc" -j 2>/dev/null || true
 }
 
-# rig_places TOKEN [QUEUE-FILE]: every place where TOKEN is, one per
-# line: "delivered INSTANCE FILE" (a receiver's maildir), "bounced FILE"
-# (a DSN in a sender's maildir at tx) or "queue QUEUE_NAME" (still in
-# tx's queue; QUEUE-FILE is an earlier rig_queue_json output).
+# rig_places TOKEN [QUEUE-FILE]: every place where the recipient
+# TOKEN@... is, one per line: "delivered INSTANCE FILE" (a receiver's
+# maildir, or once per copy of the message that the smx-smtp-peer NAME
+# received, as INSTANCE peer-NAME), "bounced FILE" (a DSN in a sender's
+# maildir at tx) or "queue QUEUE_NAME" (still in tx's queue; QUEUE-FILE
+# is an earlier rig_queue_json output).
 rig_places() {
-	grep -rlF -- "$1" "$SMX_TMP"/*/mail/*/new 2>/dev/null |
+	for _f in "$SMX_TMP"/peer-*.transcript; do
+		[ -f "$_f" ] || continue
+		_pn=${_f##*/}
+		_pn=${_pn%.transcript}
+		# The body of rig_send's message, as the peer received it.
+		tr -d '\r' <"$_f" | grep -xF -- "token $1" |
+		    sed "s|.*|delivered $_pn $_f|"
+	done
+	grep -rlF -- "$1@" "$SMX_TMP"/*/mail/*/new 2>/dev/null |
 	    while read -r _f; do
 		case $_f in
 		"$SMX_TMP"/tx/*) echo "bounced $_f" ;;
@@ -394,30 +558,32 @@ rig_outcome() {
 	esac
 }
 
-# rig_file TOKEN: the maildir file holding TOKEN (delivered or bounced).
+# rig_file TOKEN: the maildir file holding the recipient TOKEN@...
+# (delivered or bounced).
 rig_file() {
-	grep -rlF -- "$1" "$SMX_TMP"/*/mail/*/new 2>/dev/null | head -n 1
+	grep -rlF -- "$1@" "$SMX_TMP"/*/mail/*/new 2>/dev/null | head -n 1
 }
 
 # rig_pending: at least one sent message has no outcome yet, or its
-# outcome has not reached the captured log yet (pipe(8)'s line and
-# secmx-transport's audit lines arrive through syslog, a little later
-# than the queue changes on a busy machine).
+# outcome has not reached the captured log yet (the delivery agent's line
+# and the audit lines arrive through syslog, a little later than the
+# queue changes on a busy machine).
 rig_pending() {
 	rig_queue_json >"$SMX_TMP/queue.json"
 	while read -r _t _r _dom _q; do
 		case $(rig_outcome "$_t" "$SMX_TMP/queue.json") in
 		pending | lost) return 0 ;;
 		esac
-		[ -n "$(rig_pipe_log "$_t")" ] || return 0
+		[ -n "$(rig_agent_log "$_t")" ] || return 0
 	done <"$RIG_SENT"
 	return 1
 }
 
-# rig_wait_all SECONDS: flush tx's queue and wait until every message
-# sent has been delivered, bounced or deferred. Returns 1 on timeout.
+# rig_wait_all SECONDS [noflush]: flush tx's queue (unless told not to)
+# and wait until every message sent has been delivered, bounced or
+# deferred. Returns 1 on timeout.
 rig_wait_all() {
-	rig_flush
+	[ "${2:-}" = noflush ] || rig_flush
 	_tries=$(($1 * 2))
 	while [ "$_tries" -gt 0 ]; do
 		rig_pending || return 0
@@ -427,9 +593,17 @@ rig_wait_all() {
 	return 1
 }
 
-# rig_dsn_status FILE: the first per-recipient "Status:" of a DSN.
+# rig_dsn_status FILE [TOKEN]: the "Status:" of the recipient TOKEN@...
+# in a DSN, or its first per-recipient "Status:" without TOKEN.
 rig_dsn_status() {
-	sed -n 's/^Status: *\([245]\.[0-9]*\.[0-9]*\).*/\1/p' "$1" | head -n 1
+	awk -v r="${2:-}" 'BEGIN { RS = "" }
+	    /(^|\n)Status: *[245]\./ && (r == "" ||
+	    index($0, "Final-Recipient: rfc822; " r "@")) {
+		sub(/.*(^|\n)Status: */, "")
+		sub(/[^.0-9].*/, "")
+		print
+		exit
+	    }' "$1"
 }
 
 # rig_received FILE: the Received: header that the receiver added (the
@@ -447,16 +621,17 @@ rig_tls() {
 	echo "${_p:-none}"
 }
 
-# rig_audit TOKEN: the secmx/transport audit lines for TOKEN's recipient,
-# without the syslog priority.
+# rig_audit TOKEN: the audit lines of secmx-transport or secmx-lmtpd
+# (rig_ident) for TOKEN's recipient, without the syslog priority.
 rig_audit() {
-	grep -F -- "to=<$1@" "$SMX_SYSLOG" | grep 'secmx/transport\[' |
+	grep -F -- "to=<$1@" "$SMX_SYSLOG" | grep "$(rig_ident)\[" |
 	    sed 's/^<[0-9]*>//'
 }
 
-# rig_pipe_log TOKEN: Postfix's delivery log line for TOKEN at tx.
-rig_pipe_log() {
-	grep -F -- "to=<$1@" "$SMX_SYSLOG" | grep 'postfix-tx/pipe\[' |
+# rig_agent_log TOKEN: the last delivery log line of tx's delivery agent
+# (pipe(8) or lmtp(8)) for TOKEN.
+rig_agent_log() {
+	grep -F -- "to=<$1@" "$SMX_SYSLOG" | grep "postfix-tx/$(rig_agent)\[" |
 	    sed 's/^<[0-9]*>//' | tail -n 1
 }
 
@@ -472,10 +647,11 @@ rig_token() {
 # status of the deferral (deferred).
 rig_detail() {
 	case $2 in
+	delivered:peer-*) echo peer ;;
 	delivered:*) rig_tls "$(rig_file "$1")" ;;
-	bounced) rig_dsn_status "$(rig_file "$1")" ;;
+	bounced) rig_dsn_status "$(rig_file "$1")" "$1" ;;
 	deferred)
-		rig_pipe_log "$1" |
+		rig_agent_log "$1" |
 		    sed -n 's/.* dsn=\([245][.0-9]*\), status=deferred.*/\1/p'
 		;;
 	esac
@@ -486,21 +662,28 @@ rig_detail() {
 # matching the extended DETAIL-REGEX. Passes or fails, and adds a row
 # to the outcome table $SMX_TMP/rig.table.
 rig_check() {
-	_t=$(rig_token "$1" "$2")
+	rig_check_token "$1" "$2" "$(rig_token "$1" "$2")" "$3" "$4"
+}
+
+# rig_check_token ROLE DOMAIN TOKEN OUTCOME DETAIL-REGEX: rig_check for
+# the recipient TOKEN@DOMAIN of a message from ROLE.
+rig_check_token() {
+	_t=$3
 	rig_queue_json >"$SMX_TMP/queue.json"
 	_o=$(rig_outcome "$_t" "$SMX_TMP/queue.json")
 	_x=$(rig_detail "$_t" "$_o")
-	_w="$1 -> $2"
-	if [ "$_o" = "$3" ] && printf '%s\n' "$_x" | grep -Eqx -- "$4"; then
+	_w="$1 -> $_t@$2"
+	[ "$_t" != "$(rig_token "$1" "$2")" ] || _w="$1 -> $2"
+	if [ "$_o" = "$4" ] && printf '%s\n' "$_x" | grep -Eqx -- "$5"; then
 		_v=ok
 		smx_pass "$_w: $_o ($_x)"
 	else
 		_v=FAIL
-		smx_fail "$_w: expected $3 ($4), found $_o (${_x:-?}); token $_t"
+		smx_fail "$_w: expected $4 ($5), found $_o (${_x:-?}); token $_t"
 		rig_audit "$_t" | smx_show /dev/stdin 5
-		rig_pipe_log "$_t" | smx_show /dev/stdin 2
+		rig_agent_log "$_t" | smx_show /dev/stdin 2
 	fi
-	printf '%-4s %-15s %-18s %-18s %-8s %s\n' "$1" "$2" "$3" "$_o" \
+	printf '%-4s %-15s %-18s %-18s %-8s %s\n' "$1" "$2" "$4" "$_o" \
 	    "${_x:--}" "$_v" >>"$SMX_TMP/rig.table"
 }
 
@@ -511,7 +694,7 @@ rig_table() {
 	cat "$SMX_TMP/rig.table"
 }
 
-# rig_audit_has TOKEN KEY=VALUE...: one secmx/transport audit line for
+# rig_audit_has TOKEN KEY=VALUE...: one audit line (rig_audit) for
 # TOKEN's recipient has every KEY=VALUE (VALUE an extended regex).
 rig_audit_has() {
 	_t=$1
@@ -527,7 +710,7 @@ rig_audit_has() {
 }
 
 # rig_assert_audit TOKEN KEY=VALUE...: wait up to 5s for one
-# secmx/transport audit line for TOKEN's recipient with every KEY=VALUE
+# audit line (rig_audit) for TOKEN's recipient with every KEY=VALUE
 # (VALUE an extended regex).
 rig_assert_audit() {
 	_t=$1
@@ -542,19 +725,23 @@ rig_assert_audit() {
 
 # rig_tally: every message sent is in exactly one place; prints
 # "sent=N delivered=D bounced=B deferred=F" and fails unless N = D+B+F.
+# Each entry's outcome goes to $SMX_TMP/rig.outcomes ("TOKEN OUTCOME").
 rig_tally() {
 	rig_queue_json >"$SMX_TMP/queue.json"
+	: >"$SMX_TMP/rig.outcomes"
 	_ns=0
 	_nd=0
 	_nb=0
 	_nf=0
 	while read -r _t _r _dom _q; do
 		_ns=$((_ns + 1))
-		case $(rig_outcome "$_t" "$SMX_TMP/queue.json") in
+		_o=$(rig_outcome "$_t" "$SMX_TMP/queue.json")
+		echo "$_t $_o" >>"$SMX_TMP/rig.outcomes"
+		case $_o in
 		delivered:*) _nd=$((_nd + 1)) ;;
 		bounced) _nb=$((_nb + 1)) ;;
 		deferred) _nf=$((_nf + 1)) ;;
-		*) smx_fail "tally: $_t ($_r -> $_dom) is $(rig_outcome "$_t" "$SMX_TMP/queue.json")" ;;
+		*) smx_fail "tally: $_t ($_r -> $_dom) is $_o" ;;
 		esac
 	done <"$RIG_SENT"
 	RIG_TALLY="sent=$_ns delivered=$_nd bounced=$_nb deferred=$_nf"

@@ -67,6 +67,7 @@ struct smtp_cached {
 	bool has_size;                    /* EHLO offered SIZE */
 	bool has_smtputf8;                /* EHLO offered SMTPUTF8 */
 	bool has_8bitmime;                /* EHLO offered 8BITMIME */
+	bool has_pipelining;              /* EHLO offered PIPELINING */
 	bool is_helo;                     /* EHLO was refused; HELO used */
 	unsigned long size_limit;         /* SIZE n, 0 for none */
 	bool has_tls;                     /* the connection runs over TLS */

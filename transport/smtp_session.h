@@ -151,6 +151,21 @@ struct smtp_session_result {
  * recipient (each reply into rcpt[]), then DATA and the message when at
  * least one recipient was accepted (otherwise RSET), and QUIT.
  *
+ * When the server's last EHLO offered PIPELINING (RFC 2920), MAIL FROM,
+ * every RCPT TO and DATA (not in SMTP_MODE_PROBE_RCPT) go in one write,
+ * or in groups of at most SMTP_PIPELINE_MAX bytes, and the replies are
+ * read in order, each within timeout_ms, with the same outcome as one
+ * command at a time: a refused MAIL FROM decides (the replies to the
+ * RCPT TO commands sent with it are read and ignored, rcpt[] stays
+ * unasked); each RCPT reply goes into rcpt[]; the message is sent only
+ * when a recipient was accepted and DATA got 354. A 354 to a DATA sent
+ * before every recipient was refused (or after a refused MAIL FROM) is
+ * answered with a lone "." and the transaction counts as refused, as
+ * Postfix smtp(8) does, whatever the server says to it. A timeout, a
+ * lost connection or unexpected bytes while the replies are read end
+ * the attempt as SMX_TEMPFAIL, unless a refused MAIL FROM or every
+ * recipient's refusal has decided it already.
+ *
  * A server that greets us or answers EHLO with our own helo name is this
  * host: the attempt ends with SMTP_FAULT_LOOP (5.4.6). EHLO refused with
  * 5xx: HELO instead when TLS is optional (SMTP_TLS_MAY, TLS then

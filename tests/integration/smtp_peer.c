@@ -22,11 +22,12 @@
  *	test can tell what a client sent in plaintext from what it sent
  *	over TLS. With -C it appends one line per accepted connection to
  *	countfile. With -L its EHLO offers PIPELINING (RFC 2920). With -R
- *	it appends one line per command line to readsfile, "FIRST LAST
- *	VERB": the numbers of the reads (per connection, from 1) that
- *	brought the line's first and last byte, and its first word, so
- *	that a test can tell that a client sent MAIL, RCPT and DATA in one
- *	write (pipelined) or one at a time.
+ *	it appends one line per command line to readsfile, "CONN FIRST
+ *	LAST VERB": the connection (numbered from 1 as accepted), the
+ *	numbers of the reads on it (from 1) that brought the line's first
+ *	and last byte, and its first word, so that a test can tell that a
+ *	client sent MAIL, RCPT and DATA in one write (pipelined) or one at
+ *	a time.
  *
  *	Scenarios:
  *	normal     STARTTLS offered (needs -c/-k), everything accepted
@@ -121,6 +122,7 @@ struct client {
 	char buf[LINE_MAX_PEER];
 	size_t len;
 	size_t pos;
+	unsigned long n_conn;  /* which connection, from 1 */
 	unsigned long n_reads; /* reads from the client so far */
 	bool has_mail;         /* MAIL accepted, transaction open */
 	size_t n_accepted;     /* RCPTs accepted in it */
@@ -199,17 +201,17 @@ get_byte(struct client *c)
 	return (unsigned char)c->buf[c->pos++];
 }
 
-/* -R: "FIRST LAST VERB" for a command line. */
+/* -R: "CONN FIRST LAST VERB" for a command line (one write: atomic). */
 static void
-note_reads(unsigned long first, unsigned long last, const char *line)
+note_reads(const struct client *c, unsigned long first, const char *line)
 {
-	char out[64];
+	char out[96];
 	int n;
 
 	if (reads_fd < 0)
 		return;
-	n = snprintf(out, sizeof(out), "%lu %lu %.*s\n", first, last,
-	    (int)strcspn(line, " :"), line);
+	n = snprintf(out, sizeof(out), "%lu %lu %lu %.*s\n", c->n_conn, first,
+	    c->n_reads, (int)strcspn(line, " :"), line);
 	if (n > 0 && (size_t)n < sizeof(out) &&
 	    write(reads_fd, out, (size_t)n) != n)
 		perror("smx-smtp-peer: reads");
@@ -230,7 +232,7 @@ get_line(struct client *c, char *line, size_t size)
 			if (n > 0 && line[n - 1] == '\r')
 				n--;
 			line[n] = '\0';
-			note_reads(first, c->n_reads, line);
+			note_reads(c, first, line);
 			return true;
 		}
 		if (n + 1 >= size)
@@ -498,13 +500,14 @@ dialogue(struct client *c)
 }
 
 static void
-serve(int fd, int transcript)
+serve(int fd, int transcript, unsigned long n_conn)
 {
 	struct client c;
 	struct timeval tv = { is("stall") ? 30 : 10, 0 };
 
 	memset(&c, 0, sizeof(c));
 	c.fd = fd;
+	c.n_conn = n_conn;
 	c.transcript = transcript;
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -615,6 +618,7 @@ main(int argc, char **argv)
 	const char *listen_addr = "127.0.0.1";
 	const char *count_path = NULL;
 	bool is_forking = false;
+	unsigned long n_conns = 0;
 	unsigned listen_port = 0;
 	int transcript;
 	int lfd;
@@ -715,6 +719,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 		count_connection(count_path);
+		n_conns++;
 		if (faulty_connections >= 0) {
 			scenario = faulty_connections > 0 ? configured_scenario
 			                                  : "normal";
@@ -722,7 +727,7 @@ main(int argc, char **argv)
 				faulty_connections--;
 		}
 		if (!is_forking) {
-			serve(fd, transcript);
+			serve(fd, transcript, n_conns);
 			(void)close(fd);
 			continue;
 		}
@@ -730,7 +735,7 @@ main(int argc, char **argv)
 			/* Ends with the peer, as the peer with its test. */
 			(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 			(void)close(lfd);
-			serve(fd, transcript);
+			serve(fd, transcript, n_conns);
 			_exit(0);
 		}
 		if (pid < 0)

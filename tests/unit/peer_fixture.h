@@ -12,8 +12,8 @@
  *	The peer serves every connection in a child of its own (-F), so
  *	that a client may keep a connection idle and open another one, and
  *	counts the connections it accepts (-C, peer_connections()) and
- *	records which read brought each command (-R, peer_reads();
- *	peer_is_pipelined()). peer_start_with() passes more options (-L:
+ *	records which read brought each command (-R, peer_reads(),
+ *	peer_pipelining()). peer_start_with() passes more options (-L:
  *	offer PIPELINING).
  *	The peer also gets SIGTERM from the kernel when the test process
  *	dies (PR_SET_PDEATHSIG), so a failed assertion leaks nothing.
@@ -239,14 +239,15 @@ peer_connections(const struct peer *p)
 	return n;
 }
 
-/* The -R file so far: "FIRST LAST VERB" per command line. */
+/* The -R file so far: "CONN FIRST LAST VERB" per command line. */
 struct peer_read {
-	unsigned long first; /* the read that brought its first byte */
+	unsigned long conn;  /* the connection, from 1 */
+	unsigned long first; /* the read on it that brought its first byte */
 	unsigned long last;  /* and its last */
 	char verb[16];
 };
 
-/* Up to max lines of the -R file into r; how many. */
+/* Up to max lines of the -R file into r, in order; how many. */
 static inline size_t
 peer_reads(const struct peer *p, struct peer_read *r, size_t max)
 {
@@ -256,40 +257,51 @@ peer_reads(const struct peer *p, struct peer_read *r, size_t max)
 	if (fp == NULL)
 		return 0;
 	while (n < max &&
-	    fscanf(fp, "%lu %lu %15s", &r[n].first, &r[n].last, r[n].verb) == 3)
+	    fscanf(fp, "%lu %lu %lu %15s", &r[n].conn, &r[n].first, &r[n].last,
+	        r[n].verb) == 4)
 		n++;
 	fclose(fp);
 	return n;
 }
 
+static inline bool
+peer_is_verb(const struct peer_read *r, const char *verb)
+{
+	return strcmp(r->verb, verb) == 0;
+}
+
 /*
  * How the transactions arrived: *n_piped counts MAIL commands that came
  * in one read together with at least one RCPT and everything up to
- * DATA (or the last RCPT) after them: one write of the client;
- * *n_serial counts the others.
+ * DATA (or the last RCPT) after them on their connection: one write of
+ * the client; *n_serial counts the others.
  */
 static inline void
 peer_pipelining(const struct peer *p, size_t *n_piped, size_t *n_serial)
 {
-	struct peer_read r[256];
+	static struct peer_read r[4096];
 	size_t n = peer_reads(p, r, sizeof(r) / sizeof(r[0]));
-	size_t i = 0;
+	size_t i;
+	size_t j;
 
 	*n_piped = *n_serial = 0;
-	while (i < n) {
-		unsigned long group = r[i].first;
+	for (i = 0; i < n; i++) {
 		bool is_one = r[i].first == r[i].last;
 		size_t n_after = 0;
 
-		if (strcmp(r[i++].verb, "MAIL") != 0)
+		if (!peer_is_verb(&r[i], "MAIL"))
 			continue;
-		while (i < n &&
-		    (strcmp(r[i].verb, "RCPT") == 0 ||
-		        strcmp(r[i].verb, "DATA") == 0)) {
-			is_one =
-			    is_one && r[i].first == group && r[i].last == group;
+		/* What followed on the same connection. */
+		for (j = i + 1; j < n; j++) {
+			if (r[j].conn != r[i].conn)
+				continue;
+			if (!peer_is_verb(&r[j], "RCPT") &&
+			    !peer_is_verb(&r[j], "DATA"))
+				break;
+			is_one = is_one && r[j].first == r[i].first &&
+			    r[j].last == r[i].first;
 			n_after++;
-			if (strcmp(r[i++].verb, "DATA") == 0)
+			if (peer_is_verb(&r[j], "DATA"))
 				break;
 		}
 		*(is_one && n_after > 0 ? n_piped : n_serial) += 1;

@@ -97,6 +97,8 @@ struct session {
 	long long created_ms; /* when this connection was opened */
 	unsigned n_uses;      /* deliveries it carried, this one too */
 	unsigned rset_code;   /* the reply to the last RSET, 0: none */
+	bool has_dest;        /* dest goes back with the connection */
+	struct smtp_dest dest;
 	char where[SMTP_SESSION_PEER_MAX]; /* "[addr]:port" */
 };
 
@@ -1123,26 +1125,24 @@ rset_ok(struct session *s)
 }
 
 /*
- * Opening from the cache: a kept connection for this key whose TLS
- * state fits the policy, that has said nothing unasked meanwhile and
- * answers RSET with 250 (within SMTP_RSET_TIME_MAX), with what its server
- * said in EHLO. Anything else closes it and returns false: the caller
- * connects as if there had been none.
+ * Use a kept connection taken from the cache for key: its TLS state
+ * must fit the key's policy, it must have said nothing unasked meanwhile
+ * and answer RSET with 250 (within SMTP_RSET_TIME_MAX); then the session
+ * goes on with what its server said in EHLO. Anything else closes it
+ * and returns false.
  */
 static bool
-take_cached(struct session *s)
+use_cached(struct session *s, const struct smtp_cache_key *key,
+    struct smtp_cached *c)
 {
 	const struct smtp_session_params *p = s->p;
-	struct smtp_cached c;
 	int rset_ms = SMTP_RSET_TIME_MAX * 1000;
 
-	if (!s->has_key || !smtp_cache_take(p->conn_cache, &s->key, &c))
-		return false;
-	if (!is_tls_state_ok(p->tls_policy, c.has_tls)) {
-		smtp_cache_discard(&c);
+	if (!is_tls_state_ok(key->tls_policy, c->has_tls)) {
+		smtp_cache_discard(c);
 		return false;
 	}
-	s->conn = c.conn;
+	s->conn = c->conn;
 	s->conn.timeout_ms = p->timeout_ms < rset_ms ? p->timeout_ms : rset_ms;
 	if (smtp_conn_has_input(&s->conn, true) || !rset_ok(s)) {
 		smtp_conn_close(&s->conn);
@@ -1152,19 +1152,32 @@ take_cached(struct session *s)
 	}
 	s->conn.timeout_ms = p->timeout_ms;
 	s->rset_code = 0;
-	s->has_starttls = c.has_starttls;
-	s->has_size = c.has_size;
-	s->has_smtputf8 = c.has_smtputf8;
-	s->has_8bitmime = c.has_8bitmime;
-	s->has_pipelining = c.has_pipelining;
-	s->size_limit = c.size_limit;
-	s->created_ms = c.created_ms;
-	s->n_uses = c.n_uses;
-	s->res->has_tls = c.has_tls;
-	s->res->tls = c.tls;
-	s->res->is_helo = c.is_helo;
+	s->has_starttls = c->has_starttls;
+	s->has_size = c->has_size;
+	s->has_smtputf8 = c->has_smtputf8;
+	s->has_8bitmime = c->has_8bitmime;
+	s->has_pipelining = c->has_pipelining;
+	s->size_limit = c->size_limit;
+	s->created_ms = c->created_ms;
+	s->n_uses = c->n_uses;
+	s->res->has_tls = c->has_tls;
+	s->res->tls = c->tls;
+	s->res->is_helo = c->is_helo;
 	s->res->is_reused = true;
 	return true;
+}
+
+/*
+ * Opening from the cache: a kept connection for this key (use_cached).
+ * false: the caller connects as if there had been none.
+ */
+static bool
+take_cached(struct session *s)
+{
+	struct smtp_cached c;
+
+	return s->has_key && smtp_cache_take(s->p->conn_cache, &s->key, &c) &&
+	    use_cached(s, &s->key, &c);
 }
 
 /*
@@ -1183,7 +1196,7 @@ is_reusable(struct session *s)
 
 	if (!s->has_key || p->mode != SMTP_MODE_DELIVER || s->is_broken ||
 	    r->is_tls_fallback || s->conn.fd < 0 ||
-	    !is_tls_state_ok(p->tls_policy, r->has_tls))
+	    !is_tls_state_ok(s->key.tls_policy, r->has_tls))
 		return false;
 	if (r->is_delivered)
 		return r->stage == SMTP_STAGE_END_OF_DATA &&
@@ -1221,6 +1234,9 @@ hand_back(struct session *s)
 	c.has_tls = s->res->has_tls;
 	c.tls = s->res->tls;
 	smx_strlcpy(c.peer, s->res->peer, sizeof(c.peer));
+	c.is_dane = s->res->is_dane;
+	c.has_dest = s->has_dest;
+	c.dest = s->dest;
 	c.created_ms = s->created_ms;
 	c.n_uses = s->n_uses;
 	smtp_conn_init(&s->conn);
@@ -1289,12 +1305,16 @@ params_ok(const struct smtp_session_params *p)
 {
 	size_t i;
 
-	if (p->addr == NULL ||
-	    (p->message == NULL && p->mode == SMTP_MODE_DELIVER) ||
+	if (p->is_dest_reuse ? p->conn_cache == NULL || p->dest == NULL ||
+	            p->mode != SMTP_MODE_DELIVER
+	                     : p->addr == NULL)
+		return false;
+	if ((p->message == NULL && p->mode == SMTP_MODE_DELIVER) ||
 	    p->n_recipients == 0 || p->n_recipients > SMTP_RECIPIENTS_MAX ||
 	    p->recipients == NULL || p->rcpt == NULL)
 		return false;
-	if (p->tls_policy != SMTP_TLS_NONE && p->tls_ctx == NULL)
+	if (p->tls_policy != SMTP_TLS_NONE && p->tls_ctx == NULL &&
+	    !p->is_dest_reuse)
 		return false;
 	if (p->host != NULL && !is_clean_arg(p->host, SMX_DOMAIN_MAX))
 		return false;
@@ -1368,6 +1388,32 @@ make_key(struct session *s)
 	        p->tls_policy, p->is_sos, p->tls_ctx, &peer) == SMX_OK;
 }
 
+/*
+ * is_dest_reuse: a kept connection whose last delivery went to this
+ * destination, and the transaction on it; SMX_NOTFOUND when there is
+ * none that passes use_cached.
+ */
+static enum smx_status
+dest_reuse(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+	struct smtp_cached c;
+
+	if (!smtp_cache_take_dest(p->conn_cache, p->dest, p->helo, &s->key, &c))
+		return SMX_NOTFOUND;
+	s->has_key = true;
+	if (!use_cached(s, &s->key, &c))
+		return SMX_NOTFOUND;
+	smx_strlcpy(s->res->peer, c.peer, sizeof(s->res->peer));
+	s->res->is_dane = c.is_dane;
+	s->res->dest = c.dest;
+	s->dest = c.dest;
+	s->has_dest = true;
+	transaction(s);
+	end_conn(s);
+	return s->res->status;
+}
+
 enum smx_status
 smtp_session_deliver(const struct smtp_session_params *p,
     struct smtp_session_result *res)
@@ -1389,6 +1435,17 @@ smtp_session_deliver(const struct smtp_session_params *p,
 	s->needs_smtputf8 = has_non_ascii(p->sender);
 	for (i = 0; i < p->n_recipients; i++)
 		s->needs_smtputf8 |= has_non_ascii(p->recipients[i]);
+	if (p->is_dest_reuse) {
+		if (dest_reuse(s) != SMX_NOTFOUND)
+			return res->status;
+		memset(res, 0, sizeof(*res));
+		res->status = SMX_NOTFOUND;
+		return SMX_NOTFOUND;
+	}
+	if (p->dest != NULL) {
+		s->dest = *p->dest;
+		s->has_dest = true;
+	}
 	format_peer(p, NULL, s->where, sizeof(s->where));
 	make_key(s);
 	result_reset(s);

@@ -1308,6 +1308,104 @@ START_TEST(test_smtp_session_piped_reuse)
 }
 END_TEST
 
+static void
+make_dest(struct smtp_dest *d, const char *name, bool is_sos)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->is_sos = is_sos;
+	d->config_serial = 1;
+}
+
+/* A delivery that takes a connection by destination only. */
+static void
+dest_delivery_init(struct delivery *d, const struct smtp_dest *dest,
+    struct smtp_cache *cache)
+{
+	memset(d, 0, sizeof(*d));
+	load_message(&d->sp);
+	d->rcpts[0] = "bob@example.test";
+	d->p.helo = "client.example.test";
+	d->p.sender = "alice@example.test";
+	d->p.recipients = d->rcpts;
+	d->p.n_recipients = 1;
+	d->p.rcpt = d->rr;
+	d->p.connect_timeout_ms = 5000;
+	d->p.timeout_ms = 5000;
+	d->p.message = &d->sp;
+	d->p.conn_cache = cache;
+	d->p.dest = dest;
+	d->p.is_dest_reuse = true;
+}
+
+/*
+ * Reuse by destination: the connection an earlier delivery to the same
+ * destination under the same role (and configuration) was kept after,
+ * with what its route lookup found; none for another destination or
+ * role (nothing sent, no connection made); none that fails RSET.
+ */
+static const char *const dest_scenarios[] = { "normal", "rset5" };
+
+START_TEST(test_smtp_session_dest_reuse)
+{
+	bool is_probe_ok = strcmp(dest_scenarios[_i], "normal") == 0;
+	struct smtp_cache *cache = make_conn_cache();
+	struct smx_tls_ctx *ctx;
+	struct smtp_dest kept;
+	struct smtp_dest q;
+	struct delivery d;
+	int i;
+
+	ck_assert(peer_start_with(&peer, dest_scenarios[_i], CERT_NAME, NULL,
+	    pipelining));
+	ctx = make_ctx();
+	make_dest(&kept, "example.test", false);
+	kept.route = SMTP_DEST_SRV;
+	kept.is_secure = true;
+	delivery_init(&d, "bob@example.test", SMTP_TLS_ENCRYPT, ctx, cache);
+	d.p.dest = &kept;
+	ck_assert_int_eq(deliver_once(&d), SMX_OK);
+	ck_assert_uint_eq(smtp_cache_count(cache), 1);
+	/* Another destination, another role: nothing, nothing sent. */
+	make_dest(&q, "example.net", false);
+	dest_delivery_init(&d, &q, cache);
+	ck_assert_int_eq(deliver_once(&d), SMX_NOTFOUND);
+	ck_assert(!d.res.is_reused);
+	make_dest(&q, "example.test", true);
+	dest_delivery_init(&d, &q, cache);
+	ck_assert_int_eq(deliver_once(&d), SMX_NOTFOUND);
+	ck_assert_uint_eq(smtp_cache_count(cache), 1);
+	ck_assert_uint_eq(transcript_count(S("MAIL FROM:")), 1);
+	/* The same destination and role: twice over the kept one. */
+	make_dest(&q, "example.test", false);
+	for (i = 0; i < 2; i++) {
+		dest_delivery_init(&d, &q, cache);
+		if (!is_probe_ok) {
+			ck_assert_int_eq(deliver_once(&d), SMX_NOTFOUND);
+			ck_assert_uint_eq(smtp_cache_count(cache), 0);
+			break;
+		}
+		ck_assert_int_eq(deliver_once(&d), SMX_OK);
+		ck_assert(d.res.is_delivered);
+		ck_assert(d.res.is_reused);
+		ck_assert(d.res.has_tls);
+		ck_assert_int_eq(d.res.tls.verified, SMX_TLS_VERIFIED_CA);
+		ck_assert_int_eq(d.res.dest.route, SMTP_DEST_SRV);
+		ck_assert(d.res.dest.is_secure);
+		ck_assert_str_eq(d.res.dest.name, "example.test");
+		ck_assert_ptr_eq(strstr(d.res.peer,
+		                     "mx1.example.test[127.0.0.1]:"),
+		    d.res.peer);
+		ck_assert_uint_eq(smtp_cache_count(cache), 1);
+	}
+	ck_assert_uint_eq(peer_connections(&peer), 1);
+	ck_assert_uint_eq(transcript_count(S(wire)), is_probe_ok ? 3 : 1);
+	smtp_cache_free(cache);
+	smx_tls_ctx_free(ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
 /*
  * A delivery that requires TLS never takes a plaintext connection: the
  * key keeps them apart, and should a plaintext one ever be kept under a
@@ -1432,6 +1530,8 @@ session_suite(void)
 	    sizeof(keep_cases) / sizeof(keep_cases[0]));
 	tcase_add_loop_test(tc, test_smtp_session_piped_reuse, 0,
 	    sizeof(piped_keep_cases) / sizeof(piped_keep_cases[0]));
+	tcase_add_loop_test(tc, test_smtp_session_dest_reuse, 0,
+	    sizeof(dest_scenarios) / sizeof(dest_scenarios[0]));
 	tcase_add_test(tc, test_smtp_session_reuse_tls_required);
 	tcase_add_test(tc, test_smtp_session_tls_resume);
 	tcase_set_timeout(tc, 30);

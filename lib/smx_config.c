@@ -43,6 +43,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -669,11 +670,14 @@ parse_setting(struct smx_config *cfg, const char *name, size_t line, char *text,
 static struct smx_config *
 config_defaults(const char *name)
 {
+	/* The serial of the last configuration made; threads may parse. */
+	static atomic_ullong last_serial;
 	struct smx_config *cfg;
 	size_t i;
 
 	if ((cfg = calloc(1, sizeof(*cfg))) == NULL)
 		return NULL;
+	cfg->serial = atomic_fetch_add(&last_serial, 1) + 1;
 	if ((cfg->path = strdup(name)) == NULL ||
 	    (cfg->settings = calloc(N_PARAMS, sizeof(char *))) == NULL) {
 		free(cfg->path);

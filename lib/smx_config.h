@@ -58,6 +58,12 @@ enum smx_audit {
 struct smx_config {
 	char *path; /* the file it came from */
 	/*
+	 * Distinct for every configuration smx_config_parse made in this
+	 * process (from 1): state kept across deliveries (secmx-lmtpd's
+	 * connection cache) names the configuration it was made under.
+	 */
+	unsigned long long serial;
+	/*
 	 * Per parameter, in smx_config_param order: the text of its last
 	 * setting in the file as written (after the '='), NULL when the
 	 * file does not set it. See smx_config_setting.
@@ -132,7 +138,8 @@ struct smx_config {
 /*
  * smx_config_parse - parse len bytes of secmx.conf text (Postfix main.cf
  * syntax) into a new config with defaults for what is not set. Loads no
- * tables (see smx_config_load_tables). name is used in messages. Returns
+ * tables (see smx_config_load_tables). name is used in messages. The new
+ * config gets the next serial. Returns
  * SMX_OK with *out (free with smx_config_free), SMX_INVALID with
  * "name, line N: problem" in err, or SMX_TEMPFAIL when memory is short.
  * Does no I/O; never exits.

@@ -120,6 +120,15 @@
 #define SMTP_COMMAND_MAX 512
 #define SMTP_PATH_MAX 256
 /*
+ * Commands sent in one write before their replies are read, when the
+ * server offers PIPELINING (RFC 2920 section 3.1: the client must not
+ * fill the server's or its own buffers so far that neither side can go
+ * on). Postfix smtp(8) uses the same bound (PIPELINING_BUFSIZE, 4096
+ * bytes, src/smtp/smtp_proto.c): the unanswered commands always fit in
+ * a socket's send buffer. At least one command at its cap must fit.
+ */
+#define SMTP_PIPELINE_MAX 4096
+/*
  * Recipients in one delivery: pipe(8) passes one argument per recipient,
  * bounded by transport_destination_recipient_limit (default 50,
  * default_destination_recipient_limit in postconf(5)); RFC 5321 section

@@ -25,6 +25,16 @@
  *	every attempt is one session, outcome_agg_add classifies it
  *	(outcome_classify) and decides when to stop.
  *
+ *	With a connection cache (secmx-lmtpd), a run first asks for a
+ *	connection kept after an earlier delivery to the same destination
+ *	under the same role and configuration, as Postfix smtp(8) looks up
+ *	its cache by next-hop destination before DNS: that delivery's
+ *	route, SRV or MX targets, TLS policy and verification chose the
+ *	connection's server, and nothing of it has changed but, perhaps,
+ *	DNS, which it trusts for at most smtp_connection_reuse_time_limit
+ *	after the connection was opened. None, or a failed RSET probe: the
+ *	route is looked up as always.
+ *
  *	A resident sender (secmx-lmtpd) runs deliver_run in several
  *	threads at once. A run keeps its state in its own struct run; what
  *	runs share is the configuration (read only), the TLS contexts
@@ -42,13 +52,17 @@
  *	route=srv role=sos stage=eod class=sent tls=TLSv1.3 cipher=...
  *	verify=ca status=sent (text)", with "resumed=yes" after verify= for
  *	a resumed TLS session and "conn=reused" for a kept connection
- *	(secmx-lmtpd only).
+ *	(secmx-lmtpd only; taken by destination, the route, dnssec, verify
+ *	and tlsa values are those of the delivery it was kept after).
  * SECURITY
  *	DNS answers, server replies and certificates are untrusted; values
  *	in log lines are bounded by SMX_LOG_VALUE_MAX and made printable by
  *	smx_log. An unvalidated SRV target name never counts as a
  *	certificate reference name. A recipient whose role is SOS never
- *	leaves in plaintext, whatever the next hop.
+ *	leaves in plaintext, whatever the next hop. A connection taken by
+ *	destination serves only the destination, role and configuration
+ *	(cfg->serial) it was kept under: a Best Effort Sender's never
+ *	carries a Secure Only Sender's mail.
  * SEE ALSO
  *	smx_route.h, outcome.h, smtp_session.h; SecMX Level 2 section 5;
  *	Postfix TLS_README (security levels may, encrypt, secure).
@@ -253,6 +267,9 @@ struct run {
 	const char **rcpts;
 	size_t *idx;
 	struct smtp_rcpt_result *rr;
+	/* With a connection cache: the destination as its key. */
+	bool has_dest;
+	struct smtp_dest dest;
 };
 
 static const char *
@@ -509,6 +526,35 @@ is_self(struct run *r, const struct smx_dns_addr *a, const char *host)
 	return true;
 }
 
+/* A kind of route as kept with a connection, and back. */
+static enum smtp_dest_route
+dest_route(enum outcome_route route)
+{
+	switch (route) {
+	case OUTCOME_ROUTE_SRV:
+		return SMTP_DEST_SRV;
+	case OUTCOME_ROUTE_MX:
+		return SMTP_DEST_MX;
+	case OUTCOME_ROUTE_RELAY:
+		break;
+	}
+	return SMTP_DEST_RELAY;
+}
+
+static enum outcome_route
+outcome_route_of(enum smtp_dest_route route)
+{
+	switch (route) {
+	case SMTP_DEST_SRV:
+		return OUTCOME_ROUTE_SRV;
+	case SMTP_DEST_MX:
+		return OUTCOME_ROUTE_MX;
+	case SMTP_DEST_RELAY:
+		break;
+	}
+	return OUTCOME_ROUTE_RELAY;
+}
+
 /* One attempt at one address; true when the delivery is decided. */
 static bool
 try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
@@ -518,6 +564,7 @@ try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
 	struct smtp_session_params p;
 	struct smtp_session_result res;
 	struct sockaddr_storage ss;
+	struct smtp_dest dest;
 	int connect_ms;
 	int timeout_ms;
 	size_t n;
@@ -564,6 +611,13 @@ try_addr(struct run *r, const struct target *t, const struct smx_dns_addr *a,
 	if (rq->cache != NULL) {
 		p.conn_cache = rq->cache->conns;
 		p.tls.cache = rq->cache->tls;
+	}
+	if (r->has_dest) {
+		/* Kept with the connection: what this lookup chose. */
+		dest = r->dest;
+		dest.route = dest_route(t->route);
+		dest.is_secure = plan->is_secure;
+		p.dest = &dest;
 	}
 	(void)r->io->session(&p, &res);
 	res.is_secure = plan->is_secure;
@@ -938,6 +992,94 @@ run_free(struct run *r)
 	free(r->rr);
 }
 
+/*
+ * The destination as the key of kept connections (secmx-lmtpd's
+ * deliveries with a connection cache): the next hop, the role and the
+ * configuration. Without one, or when the name does not fit, none.
+ */
+static void
+dest_init(struct run *r)
+{
+	const struct deliver_request *rq = r->rq;
+	const struct smx_route_nexthop *nh = rq->dest;
+	struct smtp_dest *d = &r->dest;
+	int n;
+
+	if (rq->cache == NULL || rq->cache->conns == NULL ||
+	    rq->mode != SMTP_MODE_DELIVER)
+		return;
+	memset(d, 0, sizeof(*d));
+	if (nh->kind == SMX_ROUTE_NEXTHOP_DOMAIN)
+		n = snprintf(d->name, sizeof(d->name), "%s", nh->host);
+	else
+		n = snprintf(d->name, sizeof(d->name), "[%s]:%u", nh->host,
+		    (unsigned)nh->port);
+	if (n < 0 || (size_t)n >= sizeof(d->name))
+		return;
+	d->is_sos = rq->is_sos;
+	d->config_serial = rq->cfg->serial;
+	r->has_dest = true;
+}
+
+/*
+ * Before any DNS lookup: a kept connection that an earlier delivery to
+ * this destination, under this role and configuration, chose (as
+ * Postfix smtp(8) looks up its connection cache by next-hop destination
+ * first). It carries the pending recipients with the route, DNSSEC
+ * status and TLS verification of that delivery. None, or one that fails
+ * its RSET probe: nothing happened, and the run looks up the route as
+ * usual. True when the delivery is decided; otherwise the run goes on
+ * with the recipients still pending, as after any attempt.
+ */
+static bool
+try_dest_reuse(struct run *r)
+{
+	const struct deliver_request *rq = r->rq;
+	enum outcome_route route = r->agg.route;
+	const char *route_name = r->route_name;
+	struct smtp_session_params p;
+	struct smtp_session_result res;
+	int connect_ms;
+	int timeout_ms;
+	size_t n;
+
+	if (!r->has_dest || (rq->stop != NULL && atomic_load(rq->stop)) ||
+	    !outcome_time_budget(remaining_ms(r), rq->cfg->smtp_connect_timeout,
+	        rq->cfg->smtp_timeout, &connect_ms, &timeout_ms))
+		return false;
+	n = pending(r);
+	memset(&p, 0, sizeof(p));
+	p.helo = rq->helo;
+	p.sender = rq->sender;
+	p.recipients = r->rcpts;
+	p.n_recipients = n;
+	p.rcpt = r->rr;
+	p.connect_timeout_ms = connect_ms;
+	p.timeout_ms = timeout_ms;
+	p.message = rq->message;
+	p.mode = rq->mode;
+	p.is_8bitmime = rq->is_8bitmime;
+	p.is_smtputf8 = rq->is_smtputf8;
+	p.is_sos = rq->is_sos;
+	p.conn_cache = rq->cache->conns;
+	p.tls.cache = rq->cache->tls;
+	p.dest = &r->dest;
+	p.is_dest_reuse = true;
+	if (r->io->session(&p, &res) == SMX_NOTFOUND)
+		return false;
+	r->n_attempts++;
+	r->agg.route = outcome_route_of(res.dest.route);
+	r->route_name = res.dest.route == SMTP_DEST_SRV ? "srv" : "mx";
+	res.is_secure = res.dest.is_secure;
+	audit_attempt(r, &res, n);
+	if (outcome_agg_add(&r->agg, &res, r->rr, r->idx, n))
+		return true;
+	/* Not decided: the route is looked up as if this had not been. */
+	r->agg.route = route;
+	r->route_name = route_name;
+	return false;
+}
+
 void
 deliver_run(const struct deliver_request *rq, struct outcome *out)
 {
@@ -959,8 +1101,11 @@ deliver_run(const struct deliver_request *rq, struct outcome *out)
 	    smx_route_self_parse(rq->cfg->local_listeners,
 	        strlen(rq->cfg->local_listeners), &r.self) != SMX_OK)
 		r.self.n_items = 0; /* checked when the config was loaded */
+	dest_init(&r);
 	if (!run_alloc(&r, rq->n_recipients)) {
 		local_failure(&r, SMX_TEMPFAIL, "4.3.0", "out of memory");
+	} else if (try_dest_reuse(&r)) {
+		/* decided over a connection kept for this destination */
 	} else if (nh->kind != SMX_ROUTE_NEXTHOP_DOMAIN) {
 		run_relay(&r, nh);
 	} else if (run_domain(&r, nh->host, &decided)) {

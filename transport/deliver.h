@@ -236,7 +236,10 @@ struct deliver_cache {
  * io: NULL for deliver_io_default. tls: the caller's contexts.
  * cache: NULL (pipe mode), or the caches every attempt may use: a
  *   connection is reused only for the same address, port, host, helo,
- *   TLS policy, TLS rules (context, names, TLSA records) and role.
+ *   TLS policy, TLS rules (context, names, TLSA records) and role; or,
+ *   before any DNS lookup, for the same destination (next hop), role,
+ *   configuration (cfg->serial) and helo as the delivery it was kept
+ *   after (with mode SMTP_MODE_DELIVER).
  * queue_id: for the audit log ("NOQUEUE" when unknown).
  * sender: the envelope sender, "" for the null sender.
  * recipients: 1..SMTP_RECIPIENTS_MAX addresses.
@@ -281,9 +284,16 @@ struct deliver_request {
  * filled: delivered, deferred or bounced with its status line. Local
  * trouble (TLS setup, memory, bad arguments) is deferred. Audit lines
  * add resumed=yes for a resumed TLS session and conn=reused for a
- * connection from rq->cache. Several runs may go on at once in
- * different threads with distinct requests, sharing cfg (read only),
- * tls and cache. Never exits; the caller must ignore SIGPIPE.
+ * connection from rq->cache. With rq->cache, a run first tries a
+ * connection kept after an earlier delivery to the same destination
+ * under the same role and configuration (within
+ * smtp_connection_reuse_time_limit of its opening), without any DNS
+ * lookup: its audit lines give the route, DNSSEC status, TLS
+ * verification and TLSA match of that earlier delivery. When there is
+ * none, or its RSET probe fails, or its attempt leaves recipients
+ * pending, the route is looked up as usual. Several runs may go on at
+ * once in different threads with distinct requests, sharing cfg (read
+ * only), tls and cache. Never exits; the caller must ignore SIGPIPE.
  */
 void deliver_run(const struct deliver_request *, struct outcome *out);
 

@@ -20,9 +20,12 @@
  *	Unlike secmx-transport under pipe(8), one process serves every
  *	message: the TLS client contexts are made once per configuration,
  *	TLS sessions are resumed, idle connections to remote servers are
- *	kept for the next message (smtp_connection_cache_time_limit), and
- *	the recipients of a message that share a destination and a role
- *	go to the remote server in one transaction.
+ *	kept for the next message (smtp_connection_cache_time_limit; one
+ *	kept after mail to the same destination, role and configuration
+ *	is taken before any DNS lookup, so DNS changes are seen once it
+ *	expires, smtp_connection_reuse_time_limit), and the recipients of
+ *	a message that share a destination and a role go to the remote
+ *	server in one transaction.
  *
  *	The destination of a recipient is its domain: Postfix's next hop
  *	for lmtp(8) is this service, not a relay.

@@ -11,6 +11,15 @@
  *	one before it would connect; this module only keeps them and ends
  *	them.
  *
+ *	A connection also remembers the destination of the last delivery
+ *	it carried (struct smtp_dest: next hop, sender role, configuration
+ *	serial, and what the route lookup chose), so that the next
+ *	delivery to that destination under the same role and configuration
+ *	may take it before any DNS lookup (smtp_cache_take_dest), as
+ *	Postfix's smtp(8) looks up its cache by next-hop destination first.
+ *	Such a binding lives no longer than the connection: at most the
+ *	reuse limit after it was opened.
+ *
  *	Expiry follows Postfix: a connection unused for the idle limit
  *	(smtp_connection_cache_time_limit) or opened the reuse limit ago
  *	(smtp_connection_reuse_time_limit) is closed instead of handed out
@@ -31,7 +40,12 @@
  *	delivery ever gets a server, a role or TLS rules it would not have
  *	chosen itself; a plaintext connection never has the key of a
  *	TLS-required delivery. smtp_session checks the TLS state again
- *	before use.
+ *	before use. Taken by destination, a connection serves only the same
+ *	destination name, sender role (a Best Effort Sender's never serves
+ *	a Secure Only Sender) and configuration (serial) as the delivery
+ *	it was kept after, with its greeting name: the one that the route
+ *	lookup, the TLS policy and the verification rules of this
+ *	configuration chose then. DNS changes are seen once it expires.
  * SEE ALSO
  *	Postfix CONNECTION_CACHE_README, scache(8), postconf(5)
  *	smtp_connection_cache_time_limit, smtp_connection_reuse_time_limit,
@@ -230,6 +244,44 @@ smtp_cache_take(struct smtp_cache *cache, const struct smtp_cache_key *key,
 			best = s;
 	}
 	if (best != NULL) {
+		*out = best->c;
+		out->n_uses++;
+		memset(best, 0, sizeof(*best));
+	}
+	unlock(cache);
+	return best != NULL;
+}
+
+bool
+smtp_cache_dest_equal(const struct smtp_dest *a, const struct smtp_dest *b)
+{
+	return strcmp(a->name, b->name) == 0 && a->is_sos == b->is_sos &&
+	    a->config_serial == b->config_serial;
+}
+
+bool
+smtp_cache_take_dest(struct smtp_cache *cache, const struct smtp_dest *dest,
+    const char *helo, struct smtp_cache_key *key, struct smtp_cached *out)
+{
+	struct slot *best = NULL;
+	long long now;
+	size_t i;
+
+	lock(cache);
+	now = cache->now_ms();
+	(void)purge(cache, now);
+	for (i = 0; i < cache->max_conns; i++) {
+		struct slot *s = &cache->slot[i];
+
+		if (s->is_used && s->c.has_dest &&
+		    smtp_cache_dest_equal(&s->c.dest, dest) &&
+		    s->key.is_sos == dest->is_sos &&
+		    strcmp(s->key.helo, helo) == 0 &&
+		    (best == NULL || s->c.last_used_ms > best->c.last_used_ms))
+			best = s;
+	}
+	if (best != NULL) {
+		*key = best->key;
 		*out = best->c;
 		out->n_uses++;
 		memset(best, 0, sizeof(*best));

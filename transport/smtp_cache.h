@@ -67,11 +67,15 @@ struct smtp_cached {
 	bool has_size;                    /* EHLO offered SIZE */
 	bool has_smtputf8;                /* EHLO offered SMTPUTF8 */
 	bool has_8bitmime;                /* EHLO offered 8BITMIME */
+	bool has_pipelining;              /* EHLO offered PIPELINING */
 	bool is_helo;                     /* EHLO was refused; HELO used */
 	unsigned long size_limit;         /* SIZE n, 0 for none */
 	bool has_tls;                     /* the connection runs over TLS */
 	struct smx_tls_info tls;          /* its handshake */
 	char peer[SMTP_SESSION_PEER_MAX]; /* "host[addr]:port" */
+	bool is_dane;                     /* opened with DANE required */
+	bool has_dest;                    /* dest is set */
+	struct smtp_dest dest;            /* the last delivery's destination */
 	long long created_ms;             /* connected */
 	long long last_used_ms; /* handed back after its last delivery */
 	unsigned n_uses;        /* deliveries it has carried */
@@ -107,6 +111,26 @@ long long smtp_cache_now(const struct smtp_cache *);
  */
 bool smtp_cache_take(struct smtp_cache *, const struct smtp_cache_key *key,
     struct smtp_cached *out);
+
+/*
+ * smtp_cache_dest_equal - whether two destinations have the same key:
+ * name (exactly), sender role and configuration serial. Pure.
+ */
+bool smtp_cache_dest_equal(const struct smtp_dest *a,
+    const struct smtp_dest *b);
+
+/*
+ * smtp_cache_take_dest - as smtp_cache_take, but for the kept
+ * connection whose last delivery was to a destination equal to dest
+ * (smtp_cache_dest_equal) and that greets with helo: the most recently
+ * used one that has not expired (so never one opened
+ * smtp_connection_reuse_time_limit or more ago: the DNS answers that
+ * chose its server were current then). *key gets the key it was kept
+ * under, to hand it back with. Returns false when there is none (*out
+ * and *key untouched).
+ */
+bool smtp_cache_take_dest(struct smtp_cache *, const struct smtp_dest *dest,
+    const char *helo, struct smtp_cache_key *key, struct smtp_cached *out);
 
 /*
  * smtp_cache_put - keep in's connection for key: the cache owns it

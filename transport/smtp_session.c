@@ -5,11 +5,20 @@
  * DESCRIPTION
  *	Drives the client side of RFC 5321 over smtp_conn: banner, EHLO
  *	(HELO when EHLO is refused and TLS is optional), STARTTLS (RFC
- *	3207), MAIL, RCPT, DATA and QUIT, one command at a time, and
- *	condenses the outcome into a struct smtp_session_result that says
- *	where the attempt ended (stage), why (fault) and what the server
- *	said, with one struct smtp_rcpt_result per recipient. What the
- *	outcome means for delivery is outcome_classify's business.
+ *	3207), MAIL, RCPT, DATA and QUIT, and condenses the outcome into
+ *	a struct smtp_session_result that says where the attempt ended
+ *	(stage), why (fault) and what the server said, with one struct
+ *	smtp_rcpt_result per recipient. What the outcome means for
+ *	delivery is outcome_classify's business.
+ *
+ *	Commands go one at a time, except that MAIL, every RCPT and DATA
+ *	are pipelined (RFC 2920) when the server's EHLO (after TLS, when
+ *	there is TLS) offers PIPELINING: sent in one write, or in groups
+ *	of SMTP_PIPELINE_MAX bytes, and the replies read in order, each
+ *	accounted as in the one-command dialogue. The message follows
+ *	only when a recipient was accepted; a 354 to a DATA that went out
+ *	before every recipient was refused gets a lone "." (as Postfix
+ *	smtp(8)). EHLO, STARTTLS, RSET and QUIT are never pipelined.
  *
  *	An attempt has three parts: opening (connect, banner, EHLO,
  *	STARTTLS, EHLO again), the transaction of this message (what the
@@ -20,7 +29,8 @@
  *	(smtp_cache). Each call is independent: any number may run at once
  *	in different threads, sharing only the caches and the TLS context.
  * LIMITS
- *	Commands up to SMTP_COMMAND_MAX bytes, paths up to SMTP_PATH_MAX,
+ *	Commands up to SMTP_COMMAND_MAX bytes, at most SMTP_PIPELINE_MAX
+ *	bytes of them unanswered, paths up to SMTP_PATH_MAX,
  *	at most SMTP_RECIPIENTS_MAX recipients; replies as smtp_reply; each
  *	command and reply within the caller's timeout, the connection
  *	within the connect timeout, RSET on a kept connection within
@@ -33,17 +43,20 @@
  *	Server replies are untrusted and parsed strictly, except the reply
  *	to the end of data (smtp_reply_scan), which only decides whether
  *	the message was delivered. Bytes the server sends before being
- *	asked are a protocol error, and after the STARTTLS reply they abort
- *	the session (CVE-2011-0411). No NUL, CR or LF ever goes into a
- *	command argument. Message data is sent only through smtp_data (no
- *	bare CR/LF, dot-stuffing, one end marker). With mandatory TLS there
- *	is never a plaintext fallback, and never a kept plaintext
- *	connection: the cache key holds the policy and the TLS rules, and
- *	the TLS state is checked again before use. A connection goes back
- *	to the cache only when its state is known: after a reply parsed
- *	strictly, with nothing unasked after it.
+ *	asked are a protocol error (within a pipelined group the replies
+ *	to the commands sent may follow each other; after the last one,
+ *	nothing may), and after the STARTTLS reply they abort the session
+ *	(CVE-2011-0411): STARTTLS is never pipelined. No NUL, CR or LF
+ *	ever goes into a command argument. Message data is sent only
+ *	through smtp_data (no bare CR/LF, dot-stuffing, one end marker).
+ *	With mandatory TLS there is never a plaintext fallback, and never
+ *	a kept plaintext connection: the cache key holds the policy and
+ *	the TLS rules, and the TLS state is checked again before use. A
+ *	connection goes back to the cache only when its state is known:
+ *	after a reply parsed strictly, with nothing unasked after it.
  * SEE ALSO
- *	RFC 5321 sections 3, 4.1 and 4.5.3; RFC 3207; RFC 1870 (SIZE);
+ *	RFC 5321 sections 3, 4.1 and 4.5.3; RFC 3207; RFC 2920
+ *	(PIPELINING); RFC 1870 (SIZE);
  *	RFC 6531 (SMTPUTF8); RFC 3463; Postfix smtp(8),
  *	src/smtp/smtp_proto.c, src/smtp/smtp_reuse.c,
  *	CONNECTION_CACHE_README.
@@ -72,6 +85,7 @@ struct session {
 	bool has_size;            /* EHLO offered SIZE */
 	bool has_smtputf8;        /* EHLO offered SMTPUTF8 */
 	bool has_8bitmime;        /* EHLO offered 8BITMIME */
+	bool has_pipelining;      /* EHLO offered PIPELINING (RFC 2920) */
 	bool needs_smtputf8;      /* an address has non-ASCII bytes */
 	bool is_broken;           /* connection unusable: no QUIT */
 	bool is_eod_strict;       /* the end-of-data reply was a clean one */
@@ -83,6 +97,8 @@ struct session {
 	long long created_ms; /* when this connection was opened */
 	unsigned n_uses;      /* deliveries it carried, this one too */
 	unsigned rset_code;   /* the reply to the last RSET, 0: none */
+	bool has_dest;        /* dest goes back with the connection */
+	struct smtp_dest dest;
 	char where[SMTP_SESSION_PEER_MAX]; /* "[addr]:port" */
 };
 
@@ -229,26 +245,102 @@ io_result(struct session *s, enum smx_status st, enum smtp_stage stage,
 }
 
 /*
- * Read one reply into s->reply. Bytes buffered after it were not asked
- * for: a protocol error (no pipelining here).
+ * Read one reply into s->reply, leaving the result alone. Bytes
+ * buffered after it were not asked for unless it answers a command of a
+ * pipelined group that is not the last one sent (may_follow): then they
+ * are the replies that follow. SMX_OK, or the failure with s->reason:
+ * SMX_TEMPFAIL (timeout, lost connection) or SMX_INVALID (malformed,
+ * unexpected data).
  */
 static enum smx_status
-read_reply(struct session *s, enum smtp_stage stage, const char *while_what)
+read_raw(struct session *s, bool may_follow)
 {
 	enum smx_status st;
 
 	st = smtp_conn_read_reply(&s->conn, &s->reply, s->reason,
 	    sizeof(s->reason));
 	if (st != SMX_OK)
-		return io_result(s, st, stage, while_what);
-	/* After STARTTLS, smtp_conn_starttls makes the stricter check. */
-	if (stage != SMTP_STAGE_STARTTLS &&
-	    smtp_conn_has_input(&s->conn, false)) {
+		return st;
+	if (!may_follow && smtp_conn_has_input(&s->conn, false)) {
 		smx_strlcpy(s->reason, "unexpected data after reply",
 		    sizeof(s->reason));
-		return io_result(s, SMX_INVALID, stage, while_what);
+		return SMX_INVALID;
 	}
 	return SMX_OK;
+}
+
+/*
+ * Read one reply into s->reply; a failure is the result. Bytes buffered
+ * after it were not asked for: a protocol error.
+ */
+static enum smx_status
+read_reply(struct session *s, enum smtp_stage stage, const char *while_what)
+{
+	enum smx_status st;
+
+	/* After STARTTLS, smtp_conn_starttls makes the stricter check. */
+	st = read_raw(s, stage == SMTP_STAGE_STARTTLS);
+	if (st != SMX_OK)
+		return io_result(s, st, stage, while_what);
+	return SMX_OK;
+}
+
+/*
+ * "line" CRLF into buf (SMTP_COMMAND_MAX + 1 bytes); its length, or 0
+ * when the command is too long (the result says so, a local fault).
+ */
+static size_t vformat_command(struct session *s, enum smtp_stage stage,
+    char *buf, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
+static size_t
+vformat_command(struct session *s, enum smtp_stage stage, char *buf,
+    const char *fmt, va_list ap)
+{
+	int n = vsnprintf(buf, SMTP_COMMAND_MAX + 1 - 2, fmt, ap);
+
+	if (n < 0 || (size_t)n >= SMTP_COMMAND_MAX + 1 - 2) {
+		set_result(s, SMX_TEMPFAIL, "4.3.0", stage, SMTP_FAULT_LOCAL,
+		    "command too long");
+		return 0;
+	}
+	memcpy(buf + n, "\r\n", 2);
+	return (size_t)n + 2;
+}
+
+static size_t format_command(struct session *s, enum smtp_stage stage,
+    char *buf, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+static size_t
+format_command(struct session *s, enum smtp_stage stage, char *buf,
+    const char *fmt, ...)
+{
+	va_list ap;
+	size_t len;
+
+	va_start(ap, fmt);
+	len = vformat_command(s, stage, buf, fmt, ap);
+	va_end(ap);
+	return len;
+}
+
+/*
+ * "sending X" or "receiving the reply to X" for a command line: X is the
+ * stage's command ("MAIL FROM") when the line starts with it, else the
+ * line's first word ("RSET").
+ */
+static void
+command_what(enum smtp_stage stage, const char *line, const char *prefix,
+    char *what, size_t size)
+{
+	const char *name = stage_command(stage);
+	size_t name_len = strlen(name);
+
+	if (name_len == 0 || strncmp(line, name, name_len) != 0) {
+		name = line;
+		name_len = strcspn(line, " \r");
+	}
+	(void)snprintf(what, size, "%s%.*s", prefix, (int)name_len, name);
 }
 
 /* Send "line" CRLF and read the reply. */
@@ -260,33 +352,20 @@ chat(struct session *s, enum smtp_stage stage, const char *fmt, ...)
 {
 	char line[SMTP_COMMAND_MAX + 1];
 	char what[64];
-	const char *name;
-	size_t name_len;
 	va_list ap;
-	int n;
+	size_t len;
 
 	va_start(ap, fmt);
-	n = vsnprintf(line, sizeof(line) - 2, fmt, ap);
+	len = vformat_command(s, stage, line, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(line) - 2) {
-		set_result(s, SMX_TEMPFAIL, "4.3.0", stage, SMTP_FAULT_LOCAL,
-		    "command too long");
+	if (len == 0)
 		return SMX_TEMPFAIL;
-	}
-	memcpy(line + n, "\r\n", 2);
-	/* The command's name: the stage's ("MAIL FROM"), or "RSET", ... */
-	name = stage_command(stage);
-	name_len = strlen(name);
-	if (name_len == 0 || strncmp(line, name, name_len) != 0) {
-		name = line;
-		name_len = strcspn(line, " \r");
-	}
-	snprintf(what, sizeof(what), "sending %.*s", (int)name_len, name);
-	if (smtp_conn_write(&s->conn, line, (size_t)n + 2, s->reason,
+	command_what(stage, line, "sending ", what, sizeof(what));
+	if (smtp_conn_write(&s->conn, line, len, s->reason,
 	        sizeof(s->reason)) != SMX_OK)
 		return io_result(s, SMX_TEMPFAIL, stage, what);
-	snprintf(what, sizeof(what), "receiving the reply to %.*s",
-	    (int)name_len, name);
+	command_what(stage, line, "receiving the reply to ", what,
+	    sizeof(what));
 	return read_reply(s, stage, what);
 }
 
@@ -324,6 +403,7 @@ parse_ehlo(struct session *s)
 	s->has_size = false;
 	s->has_smtputf8 = false;
 	s->has_8bitmime = false;
+	s->has_pipelining = false;
 	s->size_limit = 0;
 	while (smtp_reply_next_line(&s->reply, &pos, &line, &len)) {
 		if (i++ == 0)
@@ -336,6 +416,9 @@ parse_ehlo(struct session *s)
 		else if (len == 8 &&
 		    smx_ascii_ncasecmp(line, "8BITMIME", 8) == 0)
 			s->has_8bitmime = true;
+		else if (len == 10 &&
+		    smx_ascii_ncasecmp(line, "PIPELINING", 10) == 0)
+			s->has_pipelining = true;
 		else if (len >= 4 && smx_ascii_ncasecmp(line, "SIZE", 4) == 0 &&
 		    (len == 4 || line[4] == ' ')) {
 			unsigned long n = 0;
@@ -388,6 +471,7 @@ ehlo(struct session *s)
 	s->has_size = false;
 	s->has_smtputf8 = false;
 	s->has_8bitmime = false;
+	s->has_pipelining = false;
 	s->size_limit = 0;
 	return SMX_OK;
 }
@@ -524,28 +608,85 @@ rcpt_reply(const struct session *s, struct smtp_rcpt_result *r)
 	smtp_reply_format(&s->reply, r->text, sizeof(r->text));
 }
 
-/*
- * MAIL FROM and every RCPT TO. SMX_OK when at least one recipient was
- * accepted; otherwise the worst refusal (permanent before temporary)
- * after RSET.
- */
-static enum smx_status
-envelope(struct session *s)
+/* The MAIL FROM command of this message into buf; as format_command. */
+static size_t
+mail_command(struct session *s, char *buf)
 {
 	const struct smtp_session_params *p = s->p;
 	char size[32] = "";
-	const struct smtp_rcpt_result *worst = NULL;
-	enum smx_status st;
-	size_t i;
 
 	if (s->has_size && p->message != NULL)
-		snprintf(size, sizeof(size), " SIZE=%llu",
+		(void)snprintf(size, sizeof(size), " SIZE=%llu",
 		    spool_size(p->message));
-	st = chat(s, SMTP_STAGE_MAIL, "MAIL FROM:<%s>%s%s%s", p->sender, size,
+	return format_command(s, SMTP_STAGE_MAIL, buf, "MAIL FROM:<%s>%s%s%s",
+	    p->sender, size,
 	    p->is_8bitmime && s->has_8bitmime ? " BODY=8BITMIME" : "",
 	    s->needs_smtputf8 || (p->is_smtputf8 && s->has_smtputf8)
 	        ? " SMTPUTF8"
 	        : "");
+}
+
+/*
+ * Account the reply in s->reply to RCPT TO for recipient i; *worst is
+ * the worst refusal so far (permanent before temporary).
+ */
+static void
+note_rcpt(struct session *s, size_t i, const struct smtp_rcpt_result **worst)
+{
+	struct smtp_rcpt_result *r = &s->p->rcpt[i];
+
+	rcpt_reply(s, r);
+	if (r->is_accepted) {
+		s->res->n_accepted++;
+		return;
+	}
+	if (*worst == NULL ||
+	    (r->reply_code / 100 == 5 && (*worst)->reply_code / 100 != 5))
+		*worst = r;
+}
+
+/*
+ * No recipient was accepted: the worst refusal is the result, and the
+ * transaction is reset (unless the connection is broken); the reply to
+ * RSET does not change the result.
+ */
+static enum smx_status
+all_refused(struct session *s, const struct smtp_rcpt_result *worst)
+{
+	struct smtp_session_result saved;
+
+	set_result(s,
+	    worst->reply_code / 100 == 5 ? SMX_PERMFAIL : SMX_TEMPFAIL,
+	    worst->enhanced, SMTP_STAGE_RCPT, SMTP_FAULT_REPLY, "%s",
+	    worst->text);
+	s->res->reply_code = worst->reply_code;
+	if (s->is_broken)
+		return s->res->status;
+	saved = *s->res;
+	if (chat(s, SMTP_STAGE_MAIL, "RSET") == SMX_OK)
+		s->rset_code = s->reply.code;
+	*s->res = saved;
+	return s->res->status;
+}
+
+/*
+ * MAIL FROM and every RCPT TO, one command at a time. SMX_OK when at
+ * least one recipient was accepted; otherwise the worst refusal (after
+ * RSET).
+ */
+static enum smx_status
+envelope_serial(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+	const struct smtp_rcpt_result *worst = NULL;
+	char line[SMTP_COMMAND_MAX + 1];
+	enum smx_status st;
+	size_t len;
+	size_t i;
+
+	if ((len = mail_command(s, line)) == 0)
+		return SMX_TEMPFAIL;
+	st = chat(s, SMTP_STAGE_MAIL, "%.*s", (int)(len - 2), line);
 	if (st != SMX_OK)
 		return st;
 	if (s->reply.code / 100 != 2)
@@ -554,40 +695,227 @@ envelope(struct session *s)
 		if ((st = chat(s, SMTP_STAGE_RCPT, "RCPT TO:<%s>",
 		         p->recipients[i])) != SMX_OK)
 			return st;
-		rcpt_reply(s, &p->rcpt[i]);
-		if (p->rcpt[i].is_accepted) {
-			s->res->n_accepted++;
-			continue;
-		}
-		if (worst == NULL ||
-		    (p->rcpt[i].reply_code / 100 == 5 &&
-		        worst->reply_code / 100 != 5))
-			worst = &p->rcpt[i];
+		note_rcpt(s, i, &worst);
 	}
 	if (s->res->n_accepted > 0)
 		return SMX_OK;
-	/* No DATA: reset the transaction; its reply does not matter. */
-	set_result(s,
-	    worst->reply_code / 100 == 5 ? SMX_PERMFAIL : SMX_TEMPFAIL,
-	    worst->enhanced, SMTP_STAGE_RCPT, SMTP_FAULT_REPLY, "%s",
-	    worst->text);
-	s->res->reply_code = worst->reply_code;
-	{
-		struct smtp_session_result saved = *s->res;
-
-		if (chat(s, SMTP_STAGE_MAIL, "RSET") == SMX_OK)
-			s->rset_code = s->reply.code;
-		*s->res = saved;
-	}
-	return s->res->status;
+	return all_refused(s, worst);
 }
 
+_Static_assert(SMTP_PIPELINE_MAX >= SMTP_COMMAND_MAX,
+    "a pipelined group holds at least one command");
+
+/*
+ * A pipelined group (RFC 2920): MAIL FROM, RCPT TO for every recipient
+ * and, when the message follows, DATA; command k is MAIL (0), the RCPT
+ * of recipient k - 1, or DATA (n_recipients + 1).
+ */
+struct group {
+	size_t n_cmds;
+	size_t n_sent;        /* commands written */
+	size_t n_read;        /* replies read, in order */
+	bool is_mail_refused; /* MAIL FROM was refused: nothing counts */
+	bool has_data_reply;  /* s->reply answers DATA, to be acted on */
+	const struct smtp_rcpt_result *worst;
+};
+
+static enum smtp_stage
+group_stage(const struct session *s, size_t k)
+{
+	if (k == 0)
+		return SMTP_STAGE_MAIL;
+	return k <= s->p->n_recipients ? SMTP_STAGE_RCPT : SMTP_STAGE_DATA;
+}
+
+/* Command k of the group into buf; as format_command. */
+static size_t
+group_command(struct session *s, size_t k, char *buf)
+{
+	const struct smtp_session_params *p = s->p;
+
+	if (k == 0)
+		return mail_command(s, buf);
+	if (k <= p->n_recipients)
+		return format_command(s, SMTP_STAGE_RCPT, buf, "RCPT TO:<%s>",
+		    p->recipients[k - 1]);
+	return format_command(s, SMTP_STAGE_DATA, buf, "DATA");
+}
+
+/*
+ * Send the next commands of the group that fit in SMTP_PIPELINE_MAX
+ * bytes, in one write. DATA goes out only behind RCPT commands whose
+ * replies are still to come, or when a recipient was accepted: when
+ * every reply is in and none accepted it, the group ends without it
+ * (as Postfix smtp(8)).
+ */
 static enum smx_status
-data(struct session *s)
+group_send(struct session *s, struct group *g)
+{
+	char buf[SMTP_PIPELINE_MAX];
+	char line[SMTP_COMMAND_MAX + 1];
+	enum smtp_stage first = group_stage(s, g->n_sent);
+	char what[64];
+	size_t len = 0;
+	size_t n;
+
+	while (g->n_sent < g->n_cmds) {
+		if (group_stage(s, g->n_sent) == SMTP_STAGE_DATA &&
+		    g->n_read == g->n_sent && s->res->n_accepted == 0) {
+			g->n_cmds = g->n_sent;
+			break;
+		}
+		if ((n = group_command(s, g->n_sent, line)) == 0)
+			return SMX_TEMPFAIL;
+		if (n > sizeof(buf) - len)
+			break;
+		memcpy(buf + len, line, n);
+		len += n;
+		g->n_sent++;
+	}
+	if (len == 0)
+		return SMX_OK;
+	(void)snprintf(what, sizeof(what), "sending %s", stage_command(first));
+	if (smtp_conn_write(&s->conn, buf, len, s->reason, sizeof(s->reason)) !=
+	    SMX_OK)
+		return io_result(s, SMX_TEMPFAIL, first, what);
+	return SMX_OK;
+}
+
+/*
+ * DATA was answered 354 although no recipient was accepted (or MAIL
+ * FROM was refused): end the empty message with a lone "." (RFC 2920
+ * section 3.1; Postfix smtp(8) does the same) and read the reply, which
+ * changes nothing: the transaction failed for every recipient. Anything
+ * but a clean reply leaves the connection broken.
+ */
+static void
+end_empty_data(struct session *s)
+{
+	if (smtp_conn_write(&s->conn, ".\r\n", 3, s->reason,
+	        sizeof(s->reason)) != SMX_OK ||
+	    read_raw(s, false) != SMX_OK)
+		s->is_broken = true;
+}
+
+/* Account the reply in s->reply to command k of the group. */
+static void
+group_account(struct session *s, struct group *g, size_t k)
+{
+	bool is_dead = g->is_mail_refused || s->res->n_accepted == 0;
+
+	switch (group_stage(s, k)) {
+	case SMTP_STAGE_MAIL:
+		if (s->reply.code / 100 != 2) {
+			(void)reply_result(s, SMTP_STAGE_MAIL);
+			g->is_mail_refused = true;
+		}
+		break;
+	case SMTP_STAGE_RCPT:
+		/* After a refused MAIL FROM: "503 need MAIL", not ours. */
+		if (!g->is_mail_refused)
+			note_rcpt(s, k - 1, &g->worst);
+		break;
+	default: /* DATA */
+		if (!is_dead)
+			g->has_data_reply = true;
+		else if (s->reply.code == 354)
+			end_empty_data(s);
+		break;
+	}
+}
+
+/*
+ * Read the reply to the next command of the group and account it. A
+ * failure ends the attempt as in the one-command dialogue (a timeout,
+ * a lost connection or unexpected bytes defer), except after the
+ * outcome is already known: a refused MAIL FROM, or DATA with no
+ * recipient accepted; then it only marks the connection broken.
+ */
+static enum smx_status
+group_receive(struct session *s, struct group *g)
+{
+	size_t k = g->n_read;
+	enum smtp_stage stage = group_stage(s, k);
+	char what[64];
+	enum smx_status st;
+
+	st = read_raw(s, k + 1 < g->n_sent);
+	if (st != SMX_OK) {
+		if (g->is_mail_refused ||
+		    (stage == SMTP_STAGE_DATA && s->res->n_accepted == 0)) {
+			s->is_broken = true;
+			g->n_read = g->n_sent = g->n_cmds;
+			return SMX_OK;
+		}
+		(void)snprintf(what, sizeof(what), "receiving the reply to %s",
+		    stage_command(stage));
+		return io_result(s, st, stage, what);
+	}
+	g->n_read++;
+	group_account(s, g, k);
+	return SMX_OK;
+}
+
+/*
+ * MAIL FROM, every RCPT TO and (with_data) DATA pipelined: sent in
+ * groups of at most SMTP_PIPELINE_MAX bytes, each group in one write,
+ * the replies read in order, each within the timeout, each accounted as
+ * in the one-command dialogue. SMX_OK when at least one recipient was
+ * accepted (with_data: the reply to DATA is then in s->reply); else the
+ * refusal of MAIL FROM, or the worst refusal of a recipient (after
+ * RSET), or the failure.
+ */
+static enum smx_status
+envelope_piped(struct session *s, bool with_data, bool *has_data_reply)
+{
+	struct group g;
+	enum smx_status st;
+
+	memset(&g, 0, sizeof(g));
+	g.n_cmds = 1 + s->p->n_recipients + (with_data ? 1 : 0);
+	while (g.n_read < g.n_cmds && !g.is_mail_refused) {
+		if ((st = group_send(s, &g)) != SMX_OK)
+			return st;
+		while (g.n_read < g.n_sent) {
+			if ((st = group_receive(s, &g)) != SMX_OK)
+				return st;
+		}
+	}
+	if (g.is_mail_refused)
+		return s->res->status;
+	if (s->res->n_accepted == 0)
+		return all_refused(s, g.worst);
+	*has_data_reply = g.has_data_reply;
+	return SMX_OK;
+}
+
+/*
+ * The envelope, pipelined when the server offers PIPELINING (RFC 2920;
+ * never EHLO or STARTTLS, which come before), else one command at a
+ * time. SMX_OK when at least one recipient was accepted; *has_data_reply
+ * tells whether DATA went out with it and its reply is in s->reply.
+ */
+static enum smx_status
+envelope(struct session *s, bool *has_data_reply)
+{
+	*has_data_reply = false;
+	if (s->has_pipelining)
+		return envelope_piped(s, s->p->mode == SMTP_MODE_DELIVER,
+		    has_data_reply);
+	return envelope_serial(s);
+}
+
+/*
+ * DATA (unless its reply is in already), the message and the end of
+ * data.
+ */
+static enum smx_status
+data(struct session *s, bool has_data_reply)
 {
 	enum smx_status st;
 
-	if ((st = chat(s, SMTP_STAGE_DATA, "DATA")) != SMX_OK)
+	if (!has_data_reply &&
+	    (st = chat(s, SMTP_STAGE_DATA, "DATA")) != SMX_OK)
 		return st;
 	if (s->reply.code != 354)
 		return reply_result(s, SMTP_STAGE_DATA);
@@ -741,6 +1069,7 @@ static void
 transaction(struct session *s)
 {
 	const struct smtp_session_params *p = s->p;
+	bool has_data_reply;
 
 	if (check_offers(s) != SMX_OK)
 		return;
@@ -748,12 +1077,12 @@ transaction(struct session *s)
 		probe_ready(s);
 		return;
 	}
-	if (envelope(s) != SMX_OK)
+	if (envelope(s, &has_data_reply) != SMX_OK)
 		return;
 	if (p->mode == SMTP_MODE_PROBE_RCPT)
 		probe_reset(s);
 	else
-		(void)data(s);
+		(void)data(s, has_data_reply);
 }
 
 /*
@@ -796,26 +1125,24 @@ rset_ok(struct session *s)
 }
 
 /*
- * Opening from the cache: a kept connection for this key whose TLS
- * state fits the policy, that has said nothing unasked meanwhile and
- * answers RSET with 250 (within SMTP_RSET_TIME_MAX), with what its server
- * said in EHLO. Anything else closes it and returns false: the caller
- * connects as if there had been none.
+ * Use a kept connection taken from the cache for key: its TLS state
+ * must fit the key's policy, it must have said nothing unasked meanwhile
+ * and answer RSET with 250 (within SMTP_RSET_TIME_MAX); then the session
+ * goes on with what its server said in EHLO. Anything else closes it
+ * and returns false.
  */
 static bool
-take_cached(struct session *s)
+use_cached(struct session *s, const struct smtp_cache_key *key,
+    struct smtp_cached *c)
 {
 	const struct smtp_session_params *p = s->p;
-	struct smtp_cached c;
 	int rset_ms = SMTP_RSET_TIME_MAX * 1000;
 
-	if (!s->has_key || !smtp_cache_take(p->conn_cache, &s->key, &c))
-		return false;
-	if (!is_tls_state_ok(p->tls_policy, c.has_tls)) {
-		smtp_cache_discard(&c);
+	if (!is_tls_state_ok(key->tls_policy, c->has_tls)) {
+		smtp_cache_discard(c);
 		return false;
 	}
-	s->conn = c.conn;
+	s->conn = c->conn;
 	s->conn.timeout_ms = p->timeout_ms < rset_ms ? p->timeout_ms : rset_ms;
 	if (smtp_conn_has_input(&s->conn, true) || !rset_ok(s)) {
 		smtp_conn_close(&s->conn);
@@ -825,18 +1152,32 @@ take_cached(struct session *s)
 	}
 	s->conn.timeout_ms = p->timeout_ms;
 	s->rset_code = 0;
-	s->has_starttls = c.has_starttls;
-	s->has_size = c.has_size;
-	s->has_smtputf8 = c.has_smtputf8;
-	s->has_8bitmime = c.has_8bitmime;
-	s->size_limit = c.size_limit;
-	s->created_ms = c.created_ms;
-	s->n_uses = c.n_uses;
-	s->res->has_tls = c.has_tls;
-	s->res->tls = c.tls;
-	s->res->is_helo = c.is_helo;
+	s->has_starttls = c->has_starttls;
+	s->has_size = c->has_size;
+	s->has_smtputf8 = c->has_smtputf8;
+	s->has_8bitmime = c->has_8bitmime;
+	s->has_pipelining = c->has_pipelining;
+	s->size_limit = c->size_limit;
+	s->created_ms = c->created_ms;
+	s->n_uses = c->n_uses;
+	s->res->has_tls = c->has_tls;
+	s->res->tls = c->tls;
+	s->res->is_helo = c->is_helo;
 	s->res->is_reused = true;
 	return true;
+}
+
+/*
+ * Opening from the cache: a kept connection for this key (use_cached).
+ * false: the caller connects as if there had been none.
+ */
+static bool
+take_cached(struct session *s)
+{
+	struct smtp_cached c;
+
+	return s->has_key && smtp_cache_take(s->p->conn_cache, &s->key, &c) &&
+	    use_cached(s, &s->key, &c);
 }
 
 /*
@@ -855,7 +1196,7 @@ is_reusable(struct session *s)
 
 	if (!s->has_key || p->mode != SMTP_MODE_DELIVER || s->is_broken ||
 	    r->is_tls_fallback || s->conn.fd < 0 ||
-	    !is_tls_state_ok(p->tls_policy, r->has_tls))
+	    !is_tls_state_ok(s->key.tls_policy, r->has_tls))
 		return false;
 	if (r->is_delivered)
 		return r->stage == SMTP_STAGE_END_OF_DATA &&
@@ -887,11 +1228,15 @@ hand_back(struct session *s)
 	c.has_size = s->has_size;
 	c.has_smtputf8 = s->has_smtputf8;
 	c.has_8bitmime = s->has_8bitmime;
+	c.has_pipelining = s->has_pipelining;
 	c.size_limit = s->size_limit;
 	c.is_helo = s->res->is_helo;
 	c.has_tls = s->res->has_tls;
 	c.tls = s->res->tls;
 	smx_strlcpy(c.peer, s->res->peer, sizeof(c.peer));
+	c.is_dane = s->res->is_dane;
+	c.has_dest = s->has_dest;
+	c.dest = s->dest;
 	c.created_ms = s->created_ms;
 	c.n_uses = s->n_uses;
 	smtp_conn_init(&s->conn);
@@ -960,12 +1305,16 @@ params_ok(const struct smtp_session_params *p)
 {
 	size_t i;
 
-	if (p->addr == NULL ||
-	    (p->message == NULL && p->mode == SMTP_MODE_DELIVER) ||
+	if (p->is_dest_reuse ? p->conn_cache == NULL || p->dest == NULL ||
+	            p->mode != SMTP_MODE_DELIVER
+	                     : p->addr == NULL)
+		return false;
+	if ((p->message == NULL && p->mode == SMTP_MODE_DELIVER) ||
 	    p->n_recipients == 0 || p->n_recipients > SMTP_RECIPIENTS_MAX ||
 	    p->recipients == NULL || p->rcpt == NULL)
 		return false;
-	if (p->tls_policy != SMTP_TLS_NONE && p->tls_ctx == NULL)
+	if (p->tls_policy != SMTP_TLS_NONE && p->tls_ctx == NULL &&
+	    !p->is_dest_reuse)
 		return false;
 	if (p->host != NULL && !is_clean_arg(p->host, SMX_DOMAIN_MAX))
 		return false;
@@ -1039,6 +1388,32 @@ make_key(struct session *s)
 	        p->tls_policy, p->is_sos, p->tls_ctx, &peer) == SMX_OK;
 }
 
+/*
+ * is_dest_reuse: a kept connection whose last delivery went to this
+ * destination, and the transaction on it; SMX_NOTFOUND when there is
+ * none that passes use_cached.
+ */
+static enum smx_status
+dest_reuse(struct session *s)
+{
+	const struct smtp_session_params *p = s->p;
+	struct smtp_cached c;
+
+	if (!smtp_cache_take_dest(p->conn_cache, p->dest, p->helo, &s->key, &c))
+		return SMX_NOTFOUND;
+	s->has_key = true;
+	if (!use_cached(s, &s->key, &c))
+		return SMX_NOTFOUND;
+	smx_strlcpy(s->res->peer, c.peer, sizeof(s->res->peer));
+	s->res->is_dane = c.is_dane;
+	s->res->dest = c.dest;
+	s->dest = c.dest;
+	s->has_dest = true;
+	transaction(s);
+	end_conn(s);
+	return s->res->status;
+}
+
 enum smx_status
 smtp_session_deliver(const struct smtp_session_params *p,
     struct smtp_session_result *res)
@@ -1060,6 +1435,17 @@ smtp_session_deliver(const struct smtp_session_params *p,
 	s->needs_smtputf8 = has_non_ascii(p->sender);
 	for (i = 0; i < p->n_recipients; i++)
 		s->needs_smtputf8 |= has_non_ascii(p->recipients[i]);
+	if (p->is_dest_reuse) {
+		if (dest_reuse(s) != SMX_NOTFOUND)
+			return res->status;
+		memset(res, 0, sizeof(*res));
+		res->status = SMX_NOTFOUND;
+		return SMX_NOTFOUND;
+	}
+	if (p->dest != NULL) {
+		s->dest = *p->dest;
+		s->has_dest = true;
+	}
 	format_peer(p, NULL, s->where, sizeof(s->where));
 	make_key(s);
 	result_reset(s);

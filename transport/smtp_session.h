@@ -83,6 +83,33 @@ enum smtp_mode {
 	SMTP_MODE_PROBE_RCPT,
 };
 
+/* Where a destination's server came from (kept with a connection). */
+enum smtp_dest_route {
+	SMTP_DEST_SRV = 0, /* a _secmx._tcp SRV target */
+	SMTP_DEST_MX,      /* an MX host */
+	SMTP_DEST_RELAY,   /* a [host]:port or [address]:port next hop */
+};
+
+#define SMTP_DEST_NAME_MAX (SMX_DOMAIN_MAX + 16) /* "[host]:65535" */
+
+/*
+ * struct smtp_dest - for a connection cache (secmx-lmtpd): the
+ * destination a delivery is for and what the route lookup chose for it.
+ * A connection handed back after a delivery with dest keeps a copy, so
+ * that a later delivery to the same destination may take it without
+ * looking up the route again (is_dest_reuse). The key is name, is_sos
+ * and config_serial (smtp_cache_dest_equal); the rest is what that
+ * lookup found, handed back unchanged with the connection.
+ */
+struct smtp_dest {
+	char name[SMTP_DEST_NAME_MAX];    /* next-hop domain, "[host]:port" */
+	bool is_sos;                      /* the sender role */
+	unsigned long long config_serial; /* the configuration's serial */
+	enum smtp_dest_route route;
+	bool is_secure; /* DNSSEC validated the answers that named the
+	                 * server (the route and its addresses) */
+};
+
 /* Everything one attempt needs. The caller owns all of it. */
 struct smtp_session_params {
 	const struct sockaddr *addr; /* IPv4/IPv6 address with the port */
@@ -113,6 +140,16 @@ struct smtp_session_params {
 	 */
 	struct smtp_cache *conn_cache;
 	bool is_sos;
+	/*
+	 * Optional, with conn_cache: the destination and its route, kept
+	 * with the connection when it goes back. With is_dest_reuse the
+	 * attempt only takes a kept connection whose destination has an
+	 * equal key (and the same helo): no DNS was done for it, so addr,
+	 * host, tls_policy, tls_ctx and tls are not used (a kept
+	 * connection has its own).
+	 */
+	const struct smtp_dest *dest;
+	bool is_dest_reuse;
 };
 
 /*
@@ -134,12 +171,15 @@ struct smtp_session_result {
 	struct smx_tls_info tls;          /* protocol, cipher, verification */
 	bool is_tls_fallback; /* SMTP_TLS_MAY: TLS failed, plaintext used */
 	char tls_failure[SMX_TLS_REASON_MAX]; /* why, with is_tls_fallback */
-	bool is_helo;      /* EHLO was refused; HELO was used */
-	bool is_reused;    /* the connection came from conn_cache */
-	bool is_dane;      /* DANE was required (TLSA records given) */
-	bool is_secure;    /* set by the caller: DNSSEC validated the
-	                    * answers that named this server */
-	size_t n_accepted; /* recipients the server accepted */
+	bool is_helo;          /* EHLO was refused; HELO was used */
+	bool is_reused;        /* the connection came from conn_cache */
+	bool is_dane;          /* DANE was required (TLSA records given) */
+	bool is_secure;        /* set by the caller: DNSSEC validated the
+	                        * answers that named this server */
+	size_t n_accepted;     /* recipients the server accepted */
+	struct smtp_dest dest; /* with is_dest_reuse and is_reused: the
+	                        * destination and route kept with the
+	                        * connection */
 };
 
 /*
@@ -150,6 +190,21 @@ struct smtp_session_result {
  * advertised SIZE, SMTPUTF8 when an address needs it), RCPT TO for each
  * recipient (each reply into rcpt[]), then DATA and the message when at
  * least one recipient was accepted (otherwise RSET), and QUIT.
+ *
+ * When the server's last EHLO offered PIPELINING (RFC 2920), MAIL FROM,
+ * every RCPT TO and DATA (not in SMTP_MODE_PROBE_RCPT) go in one write,
+ * or in groups of at most SMTP_PIPELINE_MAX bytes, and the replies are
+ * read in order, each within timeout_ms, with the same outcome as one
+ * command at a time: a refused MAIL FROM decides (the replies to the
+ * RCPT TO commands sent with it are read and ignored, rcpt[] stays
+ * unasked); each RCPT reply goes into rcpt[]; the message is sent only
+ * when a recipient was accepted and DATA got 354. A 354 to a DATA sent
+ * before every recipient was refused (or after a refused MAIL FROM) is
+ * answered with a lone "." and the transaction counts as refused, as
+ * Postfix smtp(8) does, whatever the server says to it. A timeout, a
+ * lost connection or unexpected bytes while the replies are read end
+ * the attempt as SMX_TEMPFAIL, unless a refused MAIL FROM or every
+ * recipient's refusal has decided it already.
  *
  * A server that greets us or answers EHLO with our own helo name is this
  * host: the attempt ends with SMTP_FAULT_LOOP (5.4.6). EHLO refused with
@@ -193,6 +248,17 @@ struct smtp_session_result {
  * lost connection, an odd end-of-data reply, unexpected bytes or a
  * plaintext fallback. The outcome of the delivery is the same as without
  * a cache.
+ *
+ * With is_dest_reuse (conn_cache and dest required, SMTP_MODE_DELIVER):
+ * the attempt takes the most recently used kept connection whose
+ * destination equals dest (smtp_cache_take_dest: name, role,
+ * configuration, helo; only within smtp_connection_reuse_time_limit of
+ * its opening), checks its TLS state against the policy it was opened
+ * under and probes it with RSET as above, then goes on as with any kept
+ * connection; res->dest is what was kept with it and res->peer names
+ * its server. SMX_NOTFOUND when there is none or it fails the probe
+ * (closed): nothing was sent for this message, and the caller looks up
+ * the route as usual.
  */
 enum smx_status smtp_session_deliver(const struct smtp_session_params *p,
     struct smtp_session_result *res);

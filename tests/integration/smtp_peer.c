@@ -5,7 +5,8 @@
  * SYNOPSIS
  *	smx-smtp-peer -s scenario -t transcript -p pidfile
  *	    [-c cert.pem -k key.pem] [-m TLSv1.2|TLSv1.3] [-n name] [-f n]
- *	    [-a address] [-P port] [-M] [-F] [-C countfile]
+ *	    [-a address] [-P port] [-M] [-F] [-C countfile] [-L]
+ *	    [-R readsfile]
  * DESCRIPTION
  *	Listens on 127.0.0.1 (or the loopback -a address) on a port chosen
  *	by the kernel (or -P port: an MX test peer must be at port 25 of
@@ -20,7 +21,13 @@
  *	accepted and "=== tls" when a TLS handshake completed, so that a
  *	test can tell what a client sent in plaintext from what it sent
  *	over TLS. With -C it appends one line per accepted connection to
- *	countfile.
+ *	countfile. With -L its EHLO offers PIPELINING (RFC 2920). With -R
+ *	it appends one line per command line to readsfile, "CONN FIRST
+ *	LAST VERB": the connection (numbered from 1 as accepted), the
+ *	numbers of the reads on it (from 1) that brought the line's first
+ *	and last byte, and its first word, so that a test can tell that a
+ *	client sent MAIL, RCPT and DATA in one write (pipelined) or one at
+ *	a time.
  *
  *	Scenarios:
  *	normal     STARTTLS offered (needs -c/-k), everything accepted
@@ -57,8 +64,18 @@
  *	           closed (a server that keeps no idle connections)
  *	eod_stall  no reply to the end of data
  *	rset5      RSET answered 554 5.5.1
+ *	data354    DATA answered 354 even when no recipient was accepted,
+ *	           and the end of that data 250 (a broken server)
+ *	mail5_354  MAIL refused with 550, and DATA answered 354 all the same
+ *	rcpt_close after the reply to the first RCPT, the connection is
+ *	           closed (lost in the middle of pipelined replies)
+ *	slowreply  every reply to MAIL, RCPT, DATA and the end of data
+ *	           comes 0.15 s late
  *	In every scenario a recipient containing "temp" gets 450 4.2.1 and
- *	one containing "bad" gets 550 5.1.1; others get 250. SMTPUTF8 is
+ *	one containing "bad" gets 550 5.1.1; others get 250. As a real
+ *	server, it answers RCPT without an accepted MAIL, and DATA without
+ *	one, with 503 5.5.1, and DATA without an accepted recipient with
+ *	554 5.5.1 (except data354 and mail5_354). SMTPUTF8 is
  *	offered only in "utf8". With -f N the scenario applies to the first
  *	N connections only; later ones are "normal" (a fault that goes
  *	away). A wrong-name certificate scenario is "normal" with that
@@ -108,6 +125,10 @@ struct client {
 	char buf[LINE_MAX_PEER];
 	size_t len;
 	size_t pos;
+	unsigned long n_conn;  /* which connection, from 1 */
+	unsigned long n_reads; /* reads from the client so far */
+	bool has_mail;         /* MAIL accepted, transaction open */
+	size_t n_accepted;     /* RCPTs accepted in it */
 };
 
 static const char *scenario = "normal";
@@ -115,6 +136,8 @@ static const char *configured_scenario = "normal";
 static const char *greeting_name = "peer.test";
 static long faulty_connections = -1; /* -f: how many get the scenario */
 static bool is_marking;              /* -M: connection and TLS marks */
+static bool is_pipelining;           /* -L: PIPELINING offered */
+static int reads_fd = -1;            /* -R: where commands were read */
 static SSL_CTX *server_ctx;
 
 static bool
@@ -174,24 +197,45 @@ get_byte(struct client *c)
 			got = (size_t)n;
 		}
 		record(c, c->buf, got);
+		c->n_reads++;
 		c->len = got;
 		c->pos = 0;
 	}
 	return (unsigned char)c->buf[c->pos++];
 }
 
+/* -R: "CONN FIRST LAST VERB" for a command line (one write: atomic). */
+static void
+note_reads(const struct client *c, unsigned long first, const char *line)
+{
+	char out[96];
+	int n;
+
+	if (reads_fd < 0)
+		return;
+	n = snprintf(out, sizeof(out), "%lu %lu %lu %.*s\n", c->n_conn, first,
+	    c->n_reads, (int)strcspn(line, " :"), line);
+	if (n > 0 && (size_t)n < sizeof(out) &&
+	    write(reads_fd, out, (size_t)n) != n)
+		perror("smx-smtp-peer: reads");
+}
+
 /* One command line without CRLF; false at EOF or overflow. */
 static bool
 get_line(struct client *c, char *line, size_t size)
 {
+	unsigned long first = 0;
 	size_t n = 0;
 	int ch;
 
 	while ((ch = get_byte(c)) >= 0) {
+		if (first == 0)
+			first = c->n_reads;
 		if (ch == '\n') {
 			if (n > 0 && line[n - 1] == '\r')
 				n--;
 			line[n] = '\0';
+			note_reads(c, first, line);
 			return true;
 		}
 		if (n + 1 >= size)
@@ -248,13 +292,48 @@ read_body(struct client *c)
 static void
 reply_rcpt(struct client *c, const char *line)
 {
-	if (strstr(line, "temp") != NULL)
+	if (!c->has_mail) {
+		send_text(c, "503 5.5.1 Error: need MAIL command\r\n");
+	} else if (strstr(line, "temp") != NULL) {
 		send_text(c, "450 4.2.1 Mailbox busy, try later\r\n");
-	else if (strstr(line, "bad") != NULL)
+	} else if (strstr(line, "bad") != NULL) {
 		send_text(c,
 		    "550 5.1.1 Recipient address rejected: unknown\r\n");
-	else
+	} else {
+		c->n_accepted++;
 		send_text(c, "250 2.1.5 Ok\r\n");
+	}
+}
+
+/* slowreply: a reply to a transaction command comes late. */
+static void
+pause_if_slow(void)
+{
+	struct timespec ts = { 0, 150 * 1000 * 1000 };
+
+	if (is("slowreply"))
+		(void)nanosleep(&ts, NULL);
+}
+
+/*
+ * The reply to DATA when it is not 354, or NULL: a 4xx/5xx scenario,
+ * no transaction, no recipient (as Postfix smtpd; data354 and
+ * mail5_354 answer 354 all the same).
+ */
+static const char *
+data_refusal(const struct client *c)
+{
+	if (is("data4"))
+		return "451 4.3.0 No data now\r\n";
+	if (is("data5"))
+		return "554 5.5.0 No data\r\n";
+	if (is("data354") || is("mail5_354"))
+		return NULL;
+	if (!c->has_mail)
+		return "503 5.5.1 Error: need MAIL command\r\n";
+	if (c->n_accepted == 0)
+		return "554 5.5.1 Error: no valid recipients\r\n";
+	return NULL;
 }
 
 /* Close with a TCP reset instead of a FIN. */
@@ -314,6 +393,8 @@ dialogue(struct client *c)
 			send_text(c, "\r\n");
 			if (c->ssl == NULL && !is("notls"))
 				send_text(c, "250-STARTTLS\r\n");
+			if (is_pipelining)
+				send_text(c, "250-PIPELINING\r\n");
 			if (is("utf8"))
 				send_text(c, "250-SMTPUTF8\r\n");
 			send_text(c, "250-SIZE 10240000\r\n250 8BITMIME\r\n");
@@ -366,27 +447,39 @@ dialogue(struct client *c)
 					return;
 			}
 		} else if (strncmp(line, "MAIL FROM:", 10) == 0) {
+			bool is_refused =
+			    is("mail4") || is("mail5") || is("mail5_354");
+
+			pause_if_slow();
 			send_text(c,
-			    is("mail4")       ? "451 4.3.0 Try again later\r\n"
-			        : is("mail5") ? "550 5.7.1 Sender rejected\r\n"
-			                      : "250 2.1.0 Ok\r\n");
+			    is("mail4")      ? "451 4.3.0 Try again later\r\n"
+			        : is_refused ? "550 5.7.1 Sender rejected\r\n"
+			                     : "250 2.1.0 Ok\r\n");
+			c->has_mail = !is_refused;
+			c->n_accepted = 0;
 		} else if (strncmp(line, "RCPT TO:", 8) == 0) {
+			pause_if_slow();
 			reply_rcpt(c, line);
+			if (is("rcpt_close"))
+				return;
 		} else if (strcmp(line, "DATA") == 0) {
-			if (is("data4") || is("data5")) {
-				send_text(c,
-				    is("data4") ? "451 4.3.0 No data now\r\n"
-				                : "554 5.5.0 No data\r\n");
+			const char *refusal = data_refusal(c);
+
+			pause_if_slow();
+			if (refusal != NULL) {
+				send_text(c, refusal);
 				continue;
 			}
 			send_text(c, "354 End data with <CR><LF>.<CR><LF>\r\n");
 			if (!read_body(c))
 				return;
+			c->has_mail = false;
 			if (is("eod_stall")) {
 				while (get_byte(c) >= 0)
 					;
 				return;
 			}
+			pause_if_slow();
 			send_text(c, eod_reply());
 			if (is("eod_close")) {
 				/* After the client has taken the reply. */
@@ -396,6 +489,7 @@ dialogue(struct client *c)
 				return;
 			}
 		} else if (strcmp(line, "RSET") == 0) {
+			c->has_mail = false;
 			send_text(c,
 			    is("rset5") ? "554 5.5.1 No reset here\r\n"
 			                : "250 2.0.0 Ok\r\n");
@@ -409,13 +503,14 @@ dialogue(struct client *c)
 }
 
 static void
-serve(int fd, int transcript)
+serve(int fd, int transcript, unsigned long n_conn)
 {
 	struct client c;
 	struct timeval tv = { is("stall") ? 30 : 10, 0 };
 
 	memset(&c, 0, sizeof(c));
 	c.fd = fd;
+	c.n_conn = n_conn;
 	c.transcript = transcript;
 	(void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	(void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
@@ -528,6 +623,7 @@ main(int argc, char **argv)
 	const char *listen_addr = "127.0.0.1";
 	const char *count_path = NULL;
 	bool is_forking = false;
+	unsigned long n_conns = 0;
 	unsigned listen_port = 0;
 	int transcript;
 	int lfd;
@@ -535,8 +631,20 @@ main(int argc, char **argv)
 	FILE *fp;
 
 	(void)signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:MFC:")) != -1) {
+	while (
+	    (opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:MFC:LR:")) != -1) {
 		switch (opt) {
+		case 'L':
+			is_pipelining = true;
+			break;
+		case 'R':
+			reads_fd =
+			    open(optarg, O_WRONLY | O_CREAT | O_APPEND, 0600);
+			if (reads_fd < 0) {
+				perror("smx-smtp-peer: reads");
+				return 1;
+			}
+			break;
 		case 'F':
 			is_forking = true;
 			break;
@@ -578,7 +686,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port] [-M] [-F] [-C countfile]\n");
+			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port] [-M] [-F] [-C countfile] [-L] [-R readsfile]\n");
 			return 1;
 		}
 	}
@@ -616,6 +724,7 @@ main(int argc, char **argv)
 			return 1;
 		}
 		count_connection(count_path);
+		n_conns++;
 		if (faulty_connections >= 0) {
 			scenario = faulty_connections > 0 ? configured_scenario
 			                                  : "normal";
@@ -623,7 +732,7 @@ main(int argc, char **argv)
 				faulty_connections--;
 		}
 		if (!is_forking) {
-			serve(fd, transcript);
+			serve(fd, transcript, n_conns);
 			(void)close(fd);
 			continue;
 		}
@@ -631,7 +740,7 @@ main(int argc, char **argv)
 			/* Ends with the peer, as the peer with its test. */
 			(void)prctl(PR_SET_PDEATHSIG, SIGTERM);
 			(void)close(lfd);
-			serve(fd, transcript);
+			serve(fd, transcript, n_conns);
 			_exit(0);
 		}
 		if (pid < 0)

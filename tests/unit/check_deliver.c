@@ -15,7 +15,9 @@
 #include <string.h>
 
 #include "deliver.h"
+#include "smtp_cache.h"
 #include "smx_config.h"
+#include "smx_log.h"
 #include "smx_table.h"
 #include "spool.h"
 #include "fake_session.h"
@@ -442,6 +444,14 @@ static struct {
 	char dane_base[64]; /* of the last DANE session */
 	char dane_name[64]; /* its extra name */
 	size_t n_names;     /* reference names of the last session */
+	size_t n_srv;       /* DNS lookups: SRV, MX, addresses */
+	size_t n_mx;
+	size_t n_addrs;
+	size_t n_dest_tries; /* sessions that asked for a kept connection
+	                      * by destination (is_dest_reuse) */
+	size_t n_dest_reused;
+	char route_audit[16]; /* route= of the last attempt's audit line */
+	char dnssec_audit[16];
 } seen;
 
 static const struct fake_domain *
@@ -495,6 +505,7 @@ fake_srv(const struct smx_dns_opts *o, const char *domain, struct smx_route *rt,
 	const struct fake_domain *d = find_domain(domain);
 
 	(void)o;
+	seen.n_srv++;
 	snprintf(reason, size, "SERVFAIL");
 	ck_assert_ptr_nonnull(d);
 	fill_route(rt, SMX_ROUTE_SRV, d->srv);
@@ -511,6 +522,7 @@ fake_mx(const struct smx_dns_opts *o, const char *domain, struct smx_route *rt,
 	const struct fake_domain *d = find_domain(domain);
 
 	(void)o;
+	seen.n_mx++;
 	snprintf(reason, size, "SERVFAIL");
 	ck_assert_ptr_nonnull(d);
 	fill_route(rt, SMX_ROUTE_MX, d->mx);
@@ -526,6 +538,7 @@ fake_addrs(const struct smx_dns_opts *o, const char *host, uint16_t port,
 	const struct fake_host *h = find_host(host);
 
 	(void)o;
+	seen.n_addrs++;
 	ck_assert_ptr_nonnull(h);
 	if (h->addr == NULL) {
 		snprintf(reason, size, "NXDOMAIN");
@@ -575,15 +588,88 @@ fake_tlsa(const struct smx_dns_opts *o, uint16_t port, const char *host,
 	return SMX_OK;
 }
 
+/*
+ * The connections a real session would have kept (p->conn_cache and
+ * p->dest given, delivered): what the cache by destination returns.
+ * The match is the real one (smtp_cache_dest_equal); the helo is always
+ * the same here.
+ */
+static struct {
+	size_t n;
+	struct {
+		struct smtp_dest dest;
+		struct smtp_session_result res;
+	} conn[8];
+	bool is_probe_failing; /* the kept connection fails RSET */
+	bool is_lost_on_reuse; /* the reused connection is lost at eod */
+} kept;
+
+static void
+keep(const struct smtp_session_params *p, const struct smtp_session_result *res)
+{
+	size_t i;
+
+	if (p->conn_cache == NULL || p->dest == NULL || !res->is_delivered)
+		return;
+	for (i = 0; i < kept.n; i++) {
+		if (smtp_cache_dest_equal(&kept.conn[i].dest, p->dest))
+			break;
+	}
+	ck_assert_uint_lt(i, sizeof(kept.conn) / sizeof(kept.conn[0]));
+	kept.conn[i].dest = *p->dest;
+	kept.conn[i].res = *res;
+	if (i == kept.n)
+		kept.n++;
+}
+
+/* is_dest_reuse: a kept connection for p->dest, as smtp_session. */
+static enum smx_status
+fake_dest_reuse(const struct smtp_session_params *p,
+    struct smtp_session_result *res)
+{
+	size_t i;
+
+	ck_assert_ptr_nonnull(p->conn_cache);
+	ck_assert_ptr_nonnull(p->dest);
+	ck_assert_ptr_null(p->addr);
+	seen.n_dest_tries++;
+	for (i = 0; i < kept.n; i++) {
+		if (smtp_cache_dest_equal(&kept.conn[i].dest, p->dest))
+			break;
+	}
+	if (i == kept.n || kept.is_probe_failing) {
+		if (i < kept.n) /* closed */
+			kept.conn[i] = kept.conn[--kept.n];
+		memset(res, 0, sizeof(*res));
+		res->status = SMX_NOTFOUND;
+		return SMX_NOTFOUND;
+	}
+	seen.n_dest_reused++;
+	fake_result(kept.is_lost_on_reuse ? K_EOD_TIME : K_SENT_TLS, 1, res,
+	    p->rcpt, p->n_recipients);
+	res->has_tls = kept.conn[i].res.has_tls;
+	res->tls = kept.conn[i].res.tls;
+	res->is_dane = kept.conn[i].res.is_dane;
+	snprintf(res->peer, sizeof(res->peer), "%s", kept.conn[i].res.peer);
+	res->is_reused = true;
+	res->dest = kept.conn[i].dest;
+	if (kept.is_lost_on_reuse) /* broken: not handed back */
+		kept.conn[i] = kept.conn[--kept.n];
+	return res->status;
+}
+
 /* The session a host of that behaviour gives under the policy. */
 static enum smx_status
 fake_deliver(const struct smtp_session_params *p,
     struct smtp_session_result *res)
 {
-	const struct fake_host *h = find_host(p->host);
+	const struct fake_host *h;
 	bool is_mandatory = p->tls_policy == SMTP_TLS_ENCRYPT;
 	enum fake_kind k = K_SENT_TLS;
 
+	if (p->is_dest_reuse)
+		return fake_dest_reuse(p, res);
+	h = find_host(p->host);
 	ck_assert_ptr_nonnull(h);
 	if (seen.n_sessions < 16)
 		snprintf(seen.hosts[seen.n_sessions], sizeof(seen.hosts[0]),
@@ -650,6 +736,7 @@ fake_deliver(const struct smtp_session_params *p,
 	}
 	snprintf(res->peer, sizeof(res->peer), "%s[%s]:%u", h->name, h->addr,
 	    (unsigned)ntohs(((const struct sockaddr_in *)p->addr)->sin_port));
+	keep(p, res);
 	return res->status;
 }
 
@@ -766,10 +853,11 @@ static const struct {
 	    "4.7.4 ", "relay.test" },
 };
 
-/* Run one delivery; out gets the outcome. */
+/* Run one delivery with the caches (or NULL); out gets the outcome. */
 static void
-run(struct smx_config *cfg, const char *sender, const char *const *rcpts,
-    size_t n, const char *nexthop, struct outcome *out)
+run_cached(struct smx_config *cfg, const char *sender, const char *const *rcpts,
+    size_t n, const char *nexthop, struct deliver_cache *cache,
+    struct outcome *out)
 {
 	struct deliver_request rq;
 	struct smx_route_nexthop dest;
@@ -794,9 +882,18 @@ run(struct smx_config *cfg, const char *sender, const char *const *rcpts,
 	rq.helo = "tx.test";
 	rq.message = &sp;
 	rq.deadline_ms = 1000000;
+	rq.cache = cache;
 	deliver_run(&rq, out);
 	deliver_tls_free(&tls);
 	spool_free(&sp);
+}
+
+/* Run one delivery; out gets the outcome. */
+static void
+run(struct smx_config *cfg, const char *sender, const char *const *rcpts,
+    size_t n, const char *nexthop, struct outcome *out)
+{
+	run_cached(cfg, sender, rcpts, n, nexthop, NULL, out);
 }
 
 /* The hosts the last run tried, space-separated. */
@@ -997,6 +1094,155 @@ START_TEST(test_deliver_run_recipients)
 }
 END_TEST
 
+/* The route= and dnssec= of the attempt lines (one per recipient). */
+static void
+audit_sink(int prio, const char *line, void *ctx)
+{
+	const char *v;
+
+	(void)prio;
+	(void)ctx;
+	if (strstr(line, " to=<") == NULL || strstr(line, " relay=") == NULL)
+		return;
+	if ((v = strstr(line, " route=")) != NULL)
+		sscanf(v, " route=%15s", seen.route_audit);
+	if ((v = strstr(line, " dnssec=")) != NULL)
+		sscanf(v, " dnssec=%15s", seen.dnssec_audit);
+}
+
+/* One delivery with the connection cache: what DNS and the cache did. */
+static void
+cached(struct smx_config *cfg, const char *sender, const char *rcpt,
+    const char *nexthop, struct deliver_cache *cache, struct outcome *out)
+{
+	const char *rcpts[1] = { rcpt };
+
+	run_cached(cfg, sender, rcpts, 1, nexthop, cache, out);
+	ck_assert_msg(out->status == SMX_OK, "%s", out->line);
+}
+
+#define DNS_LOOKUPS() (seen.n_srv + seen.n_mx + seen.n_addrs)
+
+/*
+ * Reuse by destination: a second delivery to the same destination
+ * under the same role and configuration takes the kept connection
+ * without any DNS lookup, and logs the route, DNSSEC status and TLS of
+ * the first; another destination, role or configuration, a failed
+ * probe, or no cache: the DNS path.
+ */
+START_TEST(test_deliver_run_dest_reuse)
+{
+	struct smx_config *cfg = config("dns_trust_ad = yes\n",
+	    "sos.test sos\nbes.test bes\n", NULL);
+	struct smx_config *cfg2;
+	struct deliver_cache cache;
+	struct outcome out;
+
+	memset(&kept, 0, sizeof(kept));
+	memset(&cache, 0, sizeof(cache));
+	ck_assert_int_eq(smtp_cache_new(4, 60, 300, &cache.conns), SMX_OK);
+	smx_log_set_sink(audit_sink, NULL);
+
+	/* MX route, Best Effort Sender: looked up, then kept. */
+	cached(cfg, "a@bes.test", "b@ber.test", NULL, &cache, &out);
+	ck_assert_uint_eq(seen.n_dest_tries, 1);
+	ck_assert_uint_eq(seen.n_srv, 1);
+	ck_assert_uint_eq(seen.n_mx, 1);
+	ck_assert_uint_eq(seen.n_addrs, 1);
+	ck_assert(!out.is_conn_reused);
+	cached(cfg, "a@bes.test", "b@ber.test", NULL, &cache, &out);
+	ck_assert_uint_eq(DNS_LOOKUPS(), 0);
+	ck_assert_uint_eq(seen.n_dest_reused, 1);
+	ck_assert_uint_eq(seen.n_sessions, 0);
+	ck_assert(out.is_conn_reused);
+	ck_assert_str_eq(out.line,
+	    "2.0.0 delivered via mx-good.test[192.0.2.20]:25 TLSv1.3 (250 2.0.0 Ok: queued as X)");
+	ck_assert_str_eq(seen.route_audit, "mx");
+	ck_assert_str_eq(seen.dnssec_audit, "insecure");
+
+	/* The Secure Only Sender never gets the BES connection. */
+	cached(cfg, "a@sos.test", "b@ber.test", NULL, &cache, &out);
+	ck_assert_uint_eq(seen.n_dest_reused, 0);
+	ck_assert_uint_eq(seen.n_mx, 1);
+	ck_assert_uint_eq(seen.n_sessions, 1);
+	cached(cfg, "a@sos.test", "b@ber.test", NULL, &cache, &out);
+	ck_assert_uint_eq(seen.n_dest_reused, 1);
+	ck_assert_uint_eq(DNS_LOOKUPS(), 0);
+
+	/* Another destination: its own lookup; then SRV kept as SRV. */
+	cached(cfg, "a@bes.test", "b@srv.test", NULL, &cache, &out);
+	ck_assert_uint_eq(seen.n_dest_reused, 0);
+	ck_assert_uint_eq(seen.n_srv, 1);
+	cached(cfg, "a@bes.test", "b@srv.test", NULL, &cache, &out);
+	ck_assert_uint_eq(seen.n_dest_reused, 1);
+	ck_assert_uint_eq(DNS_LOOKUPS(), 0);
+	ck_assert_str_eq(seen.route_audit, "srv");
+
+	/* DANE: the TLSA match and DNSSEC status of the first delivery. */
+	cached(cfg, "a@sos.test", "b@dane-mx.test", NULL, &cache, &out);
+	ck_assert_uint_eq(seen.n_tlsa_lookups, 1);
+	cached(cfg, "a@sos.test", "b@dane-mx.test", NULL, &cache, &out);
+	ck_assert_uint_eq(seen.n_dest_reused, 1);
+	ck_assert_uint_eq(seen.n_tlsa_lookups, 0);
+	ck_assert_uint_eq(DNS_LOOKUPS(), 0);
+	ck_assert(out.is_secure);
+	ck_assert_int_eq(out.tls_verified, SMX_TLS_VERIFIED_DANE_EE);
+	ck_assert_str_eq(out.tlsa_match, "3.1.1");
+	ck_assert_str_eq(seen.dnssec_audit, "secure");
+
+	/* A [host] next hop is a destination too. */
+	cached(cfg, "a@bes.test", "b@dest.test", "[relay.test]", &cache, &out);
+	ck_assert_uint_eq(seen.n_addrs, 1);
+	cached(cfg, "a@bes.test", "b@dest.test", "[relay.test]", &cache, &out);
+	ck_assert_uint_eq(seen.n_dest_reused, 1);
+	ck_assert_uint_eq(DNS_LOOKUPS(), 0);
+
+	/* A new configuration (even the same text): looked up again. */
+	cfg2 = config("dns_trust_ad = yes\n", "sos.test sos\nbes.test bes\n",
+	    NULL);
+	cached(cfg2, "a@bes.test", "b@ber.test", NULL, &cache, &out);
+	ck_assert_uint_eq(seen.n_dest_reused, 0);
+	ck_assert_uint_eq(seen.n_mx, 1);
+
+	/* The kept connection fails RSET: silently the DNS path. */
+	kept.is_probe_failing = true;
+	cached(cfg, "a@bes.test", "b@ber.test", NULL, &cache, &out);
+	kept.is_probe_failing = false;
+	ck_assert_uint_eq(seen.n_dest_tries, 1);
+	ck_assert_uint_eq(seen.n_dest_reused, 0);
+	ck_assert_uint_eq(seen.n_mx, 1);
+	ck_assert_uint_eq(seen.n_sessions, 1);
+	ck_assert(!out.is_conn_reused);
+
+	/* Lost on the kept connection: the DNS path for what is left. */
+	kept.is_lost_on_reuse = true;
+	cached(cfg, "a@bes.test", "b@ber.test", NULL, &cache, &out);
+	kept.is_lost_on_reuse = false;
+	ck_assert_uint_eq(seen.n_dest_reused, 1);
+	ck_assert_uint_eq(seen.n_mx, 1);
+	ck_assert_uint_eq(seen.n_sessions, 1);
+	ck_assert_ptr_eq(strstr(out.line, "2.0.0 delivered via mx-good.test"),
+	    out.line);
+
+	/* Without a connection cache: never by destination. */
+	smtp_cache_free(cache.conns);
+	cache.conns = NULL;
+	cached(cfg, "a@bes.test", "b@ber.test", NULL, &cache, &out);
+	ck_assert_uint_eq(seen.n_dest_tries, 0);
+	ck_assert_uint_eq(seen.n_mx, 1);
+	{
+		const char *rcpts[1] = { "b@ber.test" };
+
+		run(cfg, "a@bes.test", rcpts, 1, NULL, &out);
+		ck_assert_uint_eq(seen.n_dest_tries, 0);
+	}
+
+	smx_log_set_sink(NULL, NULL);
+	smx_config_free(cfg2);
+	smx_config_free(cfg);
+}
+END_TEST
+
 /* Out of time before the first attempt: 4.4.7, nothing tried. */
 START_TEST(test_deliver_run_time_limit)
 {
@@ -1057,6 +1303,7 @@ deliver_suite(void)
 	tcase_add_loop_test(tc, test_deliver_run_dane, 0,
 	    sizeof(dane_matrix) / sizeof(dane_matrix[0]));
 	tcase_add_test(tc, test_deliver_run_recipients);
+	tcase_add_test(tc, test_deliver_run_dest_reuse);
 	tcase_add_test(tc, test_deliver_run_time_limit);
 	suite_add_tcase(s, tc);
 	return s;

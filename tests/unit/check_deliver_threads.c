@@ -5,11 +5,15 @@
  * one configuration, one struct deliver_tls (its contexts made on first
  * use, by whichever thread comes first) and one struct deliver_cache
  * (TLS sessions and idle connections), against smx-smtp-peer on
- * loopback through an [address]:port next hop. Meant to run under the
- * ASan/UBSan build as well.
+ * loopback through an [address]:port next hop; then through a _secmx
+ * SRV route (fake DNS answers, counted) to a peer that offers
+ * PIPELINING, where most deliveries take a connection kept for their
+ * destination and look nothing up. Meant to run under the ASan/UBSan
+ * build as well.
  */
 #include <check.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,6 +21,7 @@
 #include "deliver.h"
 #include "smtp_cache.h"
 #include "smx_config.h"
+#include "smx_io.h"
 #include "smx_log.h"
 #include "smx_tls_cache.h"
 #include "spool.h"
@@ -34,7 +39,8 @@ static struct {
 	size_t n_reused;
 	size_t n_resumed;
 	size_t n_plaintext;
-} seen = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0 };
+	size_t n_srv_ca; /* route=srv with verify=ca */
+} seen = { PTHREAD_MUTEX_INITIALIZER, 0, 0, 0, 0, 0 };
 
 static void
 sink(int prio, const char *line, void *ctx)
@@ -47,6 +53,9 @@ sink(int prio, const char *line, void *ctx)
 	pthread_mutex_lock(&seen.lock);
 	if (strstr(line, "status=sent") != NULL)
 		seen.n_sent++;
+	if (strstr(line, " route=srv ") != NULL &&
+	    strstr(line, " verify=ca ") != NULL)
+		seen.n_srv_ca++;
 	if (strstr(line, " conn=reused ") != NULL)
 		seen.n_reused++;
 	if (strstr(line, " resumed=yes ") != NULL)
@@ -62,6 +71,8 @@ struct shared {
 	struct deliver_tls tls;
 	struct deliver_cache cache;
 	char nexthop[64];
+	const char *domain; /* of the recipients */
+	const struct deliver_io *io;
 	int n_runs;
 	bool sos_only;
 };
@@ -111,8 +122,8 @@ work(void *arg)
 	int i;
 
 	for (i = 0; i < sh->n_runs; i++) {
-		snprintf(rcpt, sizeof(rcpt), "user%d.%d@dest.example.test",
-		    w->id, i);
+		snprintf(rcpt, sizeof(rcpt), "user%d.%d@%s", w->id, i,
+		    sh->domain);
 		if (!deliver_destination(sh->nexthop, rcpt, &dest, &out))
 			continue;
 		spool_init(&sp);
@@ -120,6 +131,7 @@ work(void *arg)
 			continue;
 		memset(&rq, 0, sizeof(rq));
 		rq.cfg = sh->cfg;
+		rq.io = sh->io;
 		rq.tls = &sh->tls;
 		rq.cache = &sh->cache;
 		rq.queue_id = "THREADQ";
@@ -198,6 +210,7 @@ START_TEST(test_deliver_threads_shared_caches)
 	    SMX_OK);
 	ck_assert_int_eq(smtp_cache_new(16, 60, 300, &sh.cache.conns), SMX_OK);
 	snprintf(sh.nexthop, sizeof(sh.nexthop), "[127.0.0.1]:%u", peer.port);
+	sh.domain = "dest.example.test";
 	sh.n_runs = N_RUNS;
 
 	ck_assert_uint_eq(run_threads(&sh, N_THREADS), total);
@@ -233,6 +246,151 @@ START_TEST(test_deliver_threads_shared_caches)
 }
 END_TEST
 
+/* DNS of the SRV test: counted, answered from the peer's port. */
+static atomic_size_t n_srv_lookups;
+static atomic_size_t n_other_lookups;
+
+static enum smx_status
+srv_route(const struct smx_dns_opts *o, const char *domain,
+    struct smx_route *rt, char *reason, size_t size)
+{
+	(void)o;
+	(void)reason;
+	(void)size;
+	atomic_fetch_add(&n_srv_lookups, 1);
+	memset(rt, 0, sizeof(*rt));
+	rt->kind = SMX_ROUTE_SRV;
+	if (strcmp(domain, "example.test") != 0)
+		return SMX_NOTFOUND;
+	snprintf(rt->target[0].host, sizeof(rt->target[0].host), "%s",
+	    CERT_NAME);
+	rt->target[0].port = (uint16_t)peer.port;
+	rt->n_targets = 1;
+	return SMX_OK;
+}
+
+static enum smx_status
+no_route(const struct smx_dns_opts *o, const char *domain, struct smx_route *rt,
+    char *reason, size_t size)
+{
+	(void)o;
+	(void)domain;
+	atomic_fetch_add(&n_other_lookups, 1);
+	memset(rt, 0, sizeof(*rt));
+	snprintf(reason, size, "not here");
+	return SMX_TEMPFAIL;
+}
+
+static enum smx_status
+loopback_addrs(const struct smx_dns_opts *o, const char *host, uint16_t port,
+    struct smx_dns_addr_set *set, char *reason, size_t size)
+{
+	(void)o;
+	(void)reason;
+	(void)size;
+	atomic_fetch_add(&n_other_lookups, 1);
+	ck_assert_str_eq(host, CERT_NAME);
+	memset(set, 0, sizeof(*set));
+	set->n_addrs = 1;
+	set->addr[0].family = AF_INET;
+	set->addr[0].port = port;
+	set->addr[0].addr[0] = 127;
+	set->addr[0].addr[3] = 1;
+	snprintf(set->addr[0].text, sizeof(set->addr[0].text), "127.0.0.1");
+	return SMX_OK;
+}
+
+static enum smx_status
+no_tlsa(const struct smx_dns_opts *o, uint16_t port, const char *host,
+    struct smx_dns_tlsa_set *set, char *reason, size_t size)
+{
+	(void)o;
+	(void)port;
+	(void)host;
+	(void)set;
+	atomic_fetch_add(&n_other_lookups, 1);
+	snprintf(reason, size, "not here");
+	return SMX_NOTFOUND;
+}
+
+static bool
+never_local(int family, const unsigned char *addr)
+{
+	(void)family;
+	(void)addr;
+	return false;
+}
+
+static const struct deliver_io srv_io = {
+	.route_srv = srv_route,
+	.route_mx = no_route,
+	.lookup_addrs = loopback_addrs,
+	.lookup_tlsa = no_tlsa,
+	.session = smtp_session_deliver,
+	.is_local_addr = never_local,
+	.now_ms = smx_io_now_ms,
+};
+
+/*
+ * Through the SRV route, with the certificate verified (tls_verify =
+ * ca, names example.test and .example.test): the first delivery of a
+ * destination and role looks up SRV and A, later ones take the
+ * connection kept for it and look nothing up; every audit line still
+ * says route=srv and verify=ca. The peer offers PIPELINING.
+ */
+START_TEST(test_deliver_threads_dest_reuse)
+{
+	static const char *const piped[] = { "-L", NULL };
+	struct shared sh;
+	char conf[256];
+	char err[256];
+	size_t total = (size_t)N_THREADS * N_RUNS;
+	size_t n_srv;
+	size_t n_piped;
+	size_t n_serial;
+
+	ck_assert_ptr_nonnull(freopen("/dev/null", "w", stderr));
+	smx_log_open("secmx/test", SMX_LOG_STDERR, NULL);
+	smx_log_set_sink(sink, NULL);
+	ck_assert(peer_start_with(&peer, "normal", CERT_NAME, NULL, piped));
+	memset(&sh, 0, sizeof(sh));
+	snprintf(conf, sizeof(conf), "tls_ca_file = %s/ca.pem\n", certs_dir);
+	ck_assert_int_eq(smx_config_parse("t.conf", conf, strlen(conf), &sh.cfg,
+	                     err, sizeof(err)),
+	    SMX_OK);
+	ck_assert_int_eq(smx_tls_session_cache_new(64,
+	                     SMX_TLS_SESSION_LIFETIME_DEFAULT, &sh.cache.tls),
+	    SMX_OK);
+	ck_assert_int_eq(smtp_cache_new(16, 60, 300, &sh.cache.conns), SMX_OK);
+	sh.nexthop[0] = '\0';
+	sh.domain = "example.test";
+	sh.io = &srv_io;
+	sh.n_runs = N_RUNS;
+
+	ck_assert_uint_eq(run_threads(&sh, N_THREADS), total);
+	n_srv = atomic_load(&n_srv_lookups);
+	ck_assert_uint_eq(transcript_count("Subject: threads\r\n"), total);
+	ck_assert_uint_eq(seen.n_sent, 2 * total);
+	ck_assert_uint_eq(seen.n_srv_ca, 2 * total);
+	/* Each SRV lookup is a delivery that found no kept connection. */
+	ck_assert_uint_ge(n_srv, 2); /* the first of each role */
+	ck_assert_uint_le(n_srv, total / 2);
+	ck_assert_uint_eq(atomic_load(&n_other_lookups), n_srv);
+	ck_assert_uint_ge(n_srv + seen.n_reused / 2, total);
+	ck_assert_uint_le(peer_connections(&peer), n_srv);
+	peer_pipelining(&peer, &n_piped, &n_serial);
+	ck_assert_uint_eq(n_piped, total);
+	ck_assert_uint_eq(n_serial, 0);
+
+	smx_log_set_sink(NULL, NULL);
+	smtp_cache_free(sh.cache.conns);
+	smx_tls_session_cache_free(sh.cache.tls);
+	deliver_tls_free(&sh.tls);
+	smx_config_free(sh.cfg);
+	peer_stop(&peer);
+}
+END_TEST
+
 static Suite *
 threads_suite(void)
 {
@@ -242,6 +400,7 @@ threads_suite(void)
 	tc = tcase_create("threads");
 	tcase_add_unchecked_fixture(tc, certs_make, certs_remove);
 	tcase_add_test(tc, test_deliver_threads_shared_caches);
+	tcase_add_test(tc, test_deliver_threads_dest_reuse);
 	tcase_set_timeout(tc, 60);
 	suite_add_tcase(s, tc);
 	return s;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for transport/smtp_cache.c: keys, bounds, the idle and
- * reuse time limits on a test clock, and how connections end (QUIT, then
- * close). The connections are socket pairs: the test holds the server
- * end and sees what the cache sends and when it hangs up.
+ * Unit tests for transport/smtp_cache.c: keys, destinations, bounds, the
+ * idle and reuse time limits on a test clock, and how connections end (QUIT,
+ * then close). The connections are socket pairs: the test holds the server end
+ * and sees what the cache sends and when it hangs up.
  */
 #include <check.h>
 #include <arpa/inet.h>
@@ -379,6 +379,134 @@ START_TEST(test_smtp_cache_put_refused)
 }
 END_TEST
 
+static void
+dest(struct smtp_dest *d, const char *name, bool is_sos,
+    unsigned long long serial)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->is_sos = is_sos;
+	d->config_serial = serial;
+	d->route = SMTP_DEST_MX;
+}
+
+/*
+ * By destination: only the same name, role and configuration serial,
+ * and the same greeting name; the key it was kept under comes back, and
+ * what the route lookup found. A connection kept without a destination
+ * is found by address only.
+ */
+START_TEST(test_smtp_cache_dest)
+{
+	struct smtp_cache *cache = make_cache(8, 60, 300);
+	struct smtp_cache_key k;
+	struct smtp_cache_key got_key;
+	struct smtp_cached c;
+	struct smtp_cached got;
+	struct smtp_dest d;
+	struct smtp_dest q;
+	int server;
+	int server2;
+
+	key_v4(&k, "192.0.2.1", 25, "mx.example", SMTP_TLS_NONE, false);
+	dest(&d, "example.org", false, 7);
+	d.is_secure = true;
+	make_conn(&c, &server);
+	c.has_dest = true;
+	c.dest = d;
+	c.is_dane = true;
+	smtp_cache_put(cache, &k, &c);
+	/* Another destination, role (BES never serves SOS), serial. */
+	dest(&q, "example.net", false, 7);
+	ck_assert(
+	    !smtp_cache_take_dest(cache, &q, "client.example", &got_key, &got));
+	dest(&q, "example.org", true, 7);
+	ck_assert(
+	    !smtp_cache_take_dest(cache, &q, "client.example", &got_key, &got));
+	dest(&q, "example.org", false, 8);
+	ck_assert(
+	    !smtp_cache_take_dest(cache, &q, "client.example", &got_key, &got));
+	dest(&q, "Example.org", false, 7);
+	ck_assert(
+	    !smtp_cache_take_dest(cache, &q, "client.example", &got_key, &got));
+	dest(&q, "example.org", false, 7);
+	ck_assert(
+	    !smtp_cache_take_dest(cache, &q, "other.example", &got_key, &got));
+	assert_open(server);
+	/* The equal one: the connection, its key, the route. */
+	q.route = SMTP_DEST_SRV; /* the key does not hold the route */
+	q.is_secure = false;
+	ck_assert(
+	    smtp_cache_take_dest(cache, &q, "client.example", &got_key, &got));
+	ck_assert_int_ge(got.conn.fd, 0);
+	ck_assert_mem_eq(&got_key, &k, sizeof(k));
+	ck_assert(got.has_dest);
+	ck_assert_int_eq(got.dest.route, SMTP_DEST_MX);
+	ck_assert(got.dest.is_secure);
+	ck_assert(got.is_dane);
+	ck_assert_uint_eq(got.n_uses, 1);
+	ck_assert(
+	    !smtp_cache_take_dest(cache, &q, "client.example", &got_key, &c));
+	smtp_cache_discard(&got);
+	assert_quit_closed(server);
+	/* Kept without a destination: by address only. */
+	make_conn(&c, &server2);
+	smtp_cache_put(cache, &k, &c);
+	ck_assert(
+	    !smtp_cache_take_dest(cache, &q, "client.example", &got_key, &got));
+	ck_assert(smtp_cache_take(cache, &k, &got));
+	smtp_cache_discard(&got);
+	assert_quit_closed(server2);
+	smtp_cache_free(cache);
+}
+END_TEST
+
+/*
+ * By destination, never past the reuse limit from the connection's
+ * opening (the DNS answers were current then), nor the idle limit.
+ */
+START_TEST(test_smtp_cache_dest_limits)
+{
+	struct smtp_cache *cache = make_cache(8, 5, 10);
+	struct smtp_cache_key k;
+	struct smtp_cache_key got_key;
+	struct smtp_cached c;
+	struct smtp_cached got;
+	struct smtp_dest d;
+	int server;
+
+	key_v4(&k, "192.0.2.1", 25, "mx.example", SMTP_TLS_NONE, true);
+	dest(&d, "example.org", true, 1);
+	make_conn(&c, &server);
+	c.has_dest = true;
+	c.dest = d;
+	smtp_cache_put(cache, &k, &c);
+	/* Used every 4 s: never idle 5 s, but opened 10 s ago at last. */
+	fake_now += 4000;
+	ck_assert(
+	    smtp_cache_take_dest(cache, &d, "client.example", &got_key, &got));
+	smtp_cache_put(cache, &got_key, &got);
+	fake_now += 4000;
+	ck_assert(
+	    smtp_cache_take_dest(cache, &d, "client.example", &got_key, &got));
+	smtp_cache_put(cache, &got_key, &got);
+	fake_now += 2000;
+	ck_assert(
+	    !smtp_cache_take_dest(cache, &d, "client.example", &got_key, &got));
+	assert_quit_closed(server);
+	/* Idle too long. */
+	make_conn(&c, &server);
+	c.has_dest = true;
+	c.dest = d;
+	smtp_cache_put(cache, &k, &c);
+	fake_now += 5000;
+	ck_assert(
+	    !smtp_cache_take_dest(cache, &d, "client.example", &got_key, &got));
+	assert_quit_closed(server);
+	smtp_cache_free(cache);
+}
+END_TEST
+
 static Suite *
 cache_suite(void)
 {
@@ -388,6 +516,7 @@ cache_suite(void)
 	tc = tcase_create("keys");
 	tcase_add_test(tc, test_smtp_cache_key);
 	tcase_add_test(tc, test_smtp_cache_key_tls);
+	tcase_add_test(tc, test_smtp_cache_dest);
 	tcase_set_timeout(tc, 10);
 	suite_add_tcase(s, tc);
 
@@ -395,6 +524,7 @@ cache_suite(void)
 	tcase_add_test(tc, test_smtp_cache_bounds);
 	tcase_add_test(tc, test_smtp_cache_idle_limit);
 	tcase_add_test(tc, test_smtp_cache_reuse_limit);
+	tcase_add_test(tc, test_smtp_cache_dest_limits);
 	tcase_add_test(tc, test_smtp_cache_put_refused);
 	tcase_set_timeout(tc, 10);
 	suite_add_tcase(s, tc);

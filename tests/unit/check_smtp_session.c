@@ -74,6 +74,19 @@ count(const char *hay, size_t len, const char *needle, size_t n_len)
 	return n;
 }
 
+static size_t
+transcript_count(const char *needle, size_t len)
+{
+	size_t ts_len = 0;
+	char *ts = peer_transcript(&peer, &ts_len);
+	size_t n;
+
+	ck_assert_ptr_nonnull(ts);
+	n = count(ts, ts_len, needle, len);
+	free(ts);
+	return n;
+}
+
 #define R(...)                                                                 \
 	{                                                                      \
 		__VA_ARGS__, NULL                                              \
@@ -523,6 +536,366 @@ START_TEST(test_smtp_session_may_fallback)
 }
 END_TEST
 
+/* ---------------------------------------------------------------- */
+/* PIPELINING (RFC 2920)                                             */
+
+static const char *const pipelining[] = { "-L", NULL };
+
+#define RCPTS_MAX 4
+
+/*
+ * Against a peer that offers PIPELINING (unless is_serial): the result,
+ * each recipient's reply code, whether MAIL..DATA came in one read, and
+ * what the transcript holds. The message never goes out unless a
+ * recipient was accepted.
+ */
+static const struct {
+	const char *scenario;
+	bool is_serial; /* the peer does not offer PIPELINING */
+	enum smtp_tls_policy policy;
+	enum smtp_mode mode;
+	const char *rcpts[RCPTS_MAX + 1];
+	enum smx_status st;
+	const char *enhanced;
+	enum smtp_stage stage;
+	enum smtp_fault fault;
+	unsigned code;
+	unsigned rcpt_codes[RCPTS_MAX]; /* 0: never answered */
+	const char *in_transcript;      /* or NULL */
+	const char *not_in_transcript;  /* or NULL */
+} piped_cases[] = {
+	{ "normal", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test"), SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA,
+	    SMTP_FAULT_NONE, 250, { 250 },
+	    "RCPT TO:<bob@example.test>\r\nDATA\r\n", "RSET" },
+	{ "normal", false, SMTP_TLS_NONE, SMTP_MODE_DELIVER,
+	    R("bob@example.test", "carol@example.test"), SMX_OK, "2.0.0",
+	    SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, { 250, 250 },
+	    "RCPT TO:<bob@example.test>\r\nRCPT TO:<carol@example.test>\r\nDATA\r\n",
+	    "RSET" },
+	/* Without PIPELINING: one command at a time, as before. */
+	{ "normal", true, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test", "carol@example.test"), SMX_OK, "2.0.0",
+	    SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250, { 250, 250 },
+	    "DATA\r\n", NULL },
+	/* Some recipients refused: theirs is their own reply. */
+	{ "normal", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("tempuser@example.test", "bob@example.test",
+	        "baduser@example.test"),
+	    SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250,
+	    { 450, 250, 550 }, wire, "RSET" },
+	/* MAIL refused with the RCPTs already sent: their 503s are not
+	 * the recipients' replies; the message never goes. */
+	{ "mail5", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test", "carol@example.test"), SMX_PERMFAIL, "5.7.1",
+	    SMTP_STAGE_MAIL, SMTP_FAULT_REPLY, 550, { 0, 0 },
+	    "RCPT TO:<carol@example.test>\r\nDATA\r\n", "Subject" },
+	{ "mail4", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test"), SMX_TEMPFAIL, "4.3.0", SMTP_STAGE_MAIL,
+	    SMTP_FAULT_REPLY, 451, { 0 }, "DATA\r\n", "Subject" },
+	/* ... and DATA answered 354 all the same: a lone ".". */
+	{ "mail5_354", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test"), SMX_PERMFAIL, "5.7.1", SMTP_STAGE_MAIL,
+	    SMTP_FAULT_REPLY, 550, { 0 }, "DATA\r\n.\r\n", "Subject" },
+	/* Every recipient refused: DATA went out with them, 554. */
+	{ "normal", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("tempuser@example.test", "baduser@example.test"), SMX_PERMFAIL,
+	    "5.1.1", SMTP_STAGE_RCPT, SMTP_FAULT_REPLY, 550, { 450, 550 },
+	    "DATA\r\nRSET\r\n", "Subject" },
+	{ "normal", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("tempuser@example.test"), SMX_TEMPFAIL, "4.2.1", SMTP_STAGE_RCPT,
+	    SMTP_FAULT_REPLY, 450, { 450 }, "RSET\r\n", "Subject" },
+	/* ... or 354, and 250 to the lone "." (a broken server): not
+	 * delivered, refused for every recipient. */
+	{ "data354", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("tempuser@example.test", "baduser@example.test"), SMX_PERMFAIL,
+	    "5.1.1", SMTP_STAGE_RCPT, SMTP_FAULT_REPLY, 550, { 450, 550 },
+	    "DATA\r\n.\r\nRSET\r\n", "Subject" },
+	{ "data354", false, SMTP_TLS_NONE, SMTP_MODE_DELIVER,
+	    R("tempuser@example.test"), SMX_TEMPFAIL, "4.2.1", SMTP_STAGE_RCPT,
+	    SMTP_FAULT_REPLY, 450, { 450 }, "DATA\r\n.\r\n", "Subject" },
+	/* DATA refused with a recipient accepted. */
+	{ "data4", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test"), SMX_TEMPFAIL, "4.3.0", SMTP_STAGE_DATA,
+	    SMTP_FAULT_REPLY, 451, { 250 }, "DATA\r\n", "Subject" },
+	{ "data5", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test"), SMX_PERMFAIL, "5.5.0", SMTP_STAGE_DATA,
+	    SMTP_FAULT_REPLY, 554, { 250 }, "DATA\r\n", "Subject" },
+	{ "eod5", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test"), SMX_PERMFAIL, "5.6.0",
+	    SMTP_STAGE_END_OF_DATA, SMTP_FAULT_REPLY, 554, { 250 }, wire,
+	    NULL },
+	/* Lost in the middle of the replies: deferred, never bounced,
+	 * even with a refusal already read. */
+	{ "rcpt_close", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test", "baduser@example.test"), SMX_TEMPFAIL,
+	    "4.4.2", SMTP_STAGE_RCPT, SMTP_FAULT_LOST, 0, { 250, 0 },
+	    "RCPT TO:<baduser@example.test>\r\nDATA\r\n", "Subject" },
+	{ "rcpt_close", false, SMTP_TLS_NONE, SMTP_MODE_DELIVER,
+	    R("baduser@example.test", "bob@example.test"), SMX_TEMPFAIL,
+	    "4.4.2", SMTP_STAGE_RCPT, SMTP_FAULT_LOST, 0, { 550, 0 }, NULL,
+	    "Subject" },
+	{ "dropdata", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test"), SMX_TEMPFAIL, "4.4.2", ANY_STAGE,
+	    SMTP_FAULT_LOST, 0, { 250 }, NULL, NULL },
+	/* Slow replies: each within the timeout, all of them not. */
+	{ "slowreply", false, SMTP_TLS_ENCRYPT, SMTP_MODE_DELIVER,
+	    R("bob@example.test", "carol@example.test", "dave@example.test",
+	        "erin@example.test"),
+	    SMX_OK, "2.0.0", SMTP_STAGE_END_OF_DATA, SMTP_FAULT_NONE, 250,
+	    { 250, 250, 250, 250 }, wire, NULL },
+	/* The recipient probe: MAIL and RCPT pipelined, never DATA. */
+	{ "normal", false, SMTP_TLS_NONE, SMTP_MODE_PROBE_RCPT,
+	    R("bob@example.test", "baduser@example.test"), SMX_OK, "2.0.0",
+	    SMTP_STAGE_RCPT, SMTP_FAULT_NONE, 0, { 250, 550 },
+	    "RCPT TO:<baduser@example.test>\r\nRSET\r\n", "DATA" },
+	{ "normal", false, SMTP_TLS_NONE, SMTP_MODE_PROBE_RCPT,
+	    R("baduser@example.test"), SMX_PERMFAIL, "5.1.1", SMTP_STAGE_RCPT,
+	    SMTP_FAULT_REPLY, 550, { 550 }, "RSET\r\n", "DATA" },
+};
+
+START_TEST(test_smtp_session_piped)
+{
+	struct smtp_session_params p;
+	struct smtp_session_result res;
+	struct smtp_rcpt_result rr[RCPTS_MAX];
+	struct sockaddr_in sin;
+	const char *names[] = { CERT_NAME };
+	struct spool sp;
+	enum smx_status st;
+	size_t n_piped;
+	size_t n_serial;
+	size_t n = 0;
+	size_t i;
+	char *ts;
+	size_t ts_len = 0;
+	bool is_probe = piped_cases[_i].mode != SMTP_MODE_DELIVER;
+
+	ck_assert(peer_start_with(&peer, piped_cases[_i].scenario, CERT_NAME,
+	    NULL, piped_cases[_i].is_serial ? NULL : pipelining));
+	peer_addr(&peer, &sin);
+	load_message(&sp);
+	while (piped_cases[_i].rcpts[n] != NULL)
+		n++;
+	memset(&p, 0, sizeof(p));
+	p.addr = (struct sockaddr *)&sin;
+	p.addr_len = sizeof(sin);
+	p.host = CERT_NAME;
+	p.helo = "client.example.test";
+	p.sender = "alice@example.test";
+	p.recipients = piped_cases[_i].rcpts;
+	p.n_recipients = n;
+	p.rcpt = rr;
+	p.tls_policy = piped_cases[_i].policy;
+	p.tls_ctx = make_ctx();
+	p.tls.names = names;
+	p.tls.n_names = 1;
+	p.connect_timeout_ms = 5000;
+	/* slowreply: 0.15 s per reply, six of them before the message. */
+	p.timeout_ms =
+	    strcmp(piped_cases[_i].scenario, "slowreply") == 0 ? 700 : 5000;
+	p.message = is_probe ? NULL : &sp;
+	p.mode = piped_cases[_i].mode;
+	st = smtp_session_deliver(&p, &res);
+	ck_assert_msg(st == piped_cases[_i].st, "status %d: %s", st, res.text);
+	ck_assert(res.is_delivered == (st == SMX_OK && !is_probe));
+	ck_assert_str_eq(res.enhanced, piped_cases[_i].enhanced);
+	if (piped_cases[_i].stage != ANY_STAGE)
+		ck_assert_int_eq(res.stage, piped_cases[_i].stage);
+	else
+		ck_assert(res.stage == SMTP_STAGE_BODY ||
+		    res.stage == SMTP_STAGE_END_OF_DATA);
+	ck_assert_int_eq(res.fault, piped_cases[_i].fault);
+	ck_assert_uint_eq(res.reply_code, piped_cases[_i].code);
+	for (i = 0; i < n; i++) {
+		ck_assert_msg(rr[i].reply_code == piped_cases[_i].rcpt_codes[i],
+		    "recipient %zu: %u", i, rr[i].reply_code);
+		ck_assert(rr[i].is_accepted == (rr[i].reply_code == 250));
+	}
+	ts = peer_transcript(&peer, &ts_len);
+	ck_assert_ptr_nonnull(ts);
+	if (piped_cases[_i].in_transcript != NULL)
+		ck_assert_msg(count(ts, ts_len, piped_cases[_i].in_transcript,
+		                  strlen(piped_cases[_i].in_transcript)) > 0,
+		    "missing %s", piped_cases[_i].in_transcript);
+	if (piped_cases[_i].not_in_transcript != NULL)
+		ck_assert_msg(count(ts, ts_len,
+		                  piped_cases[_i].not_in_transcript,
+		                  strlen(piped_cases[_i].not_in_transcript)) ==
+		        0,
+		    "unexpected %s", piped_cases[_i].not_in_transcript);
+	/* The message at most once; never without an accepted recipient. */
+	ck_assert_uint_le(count(ts, ts_len, S(wire)), 1);
+	if (res.n_accepted == 0)
+		ck_assert_uint_eq(count(ts, ts_len, S("Subject")), 0);
+	/* STARTTLS alone in its read; EHLO twice with TLS. */
+	if (res.has_tls)
+		ck_assert_uint_eq(count(ts, ts_len,
+		                      S("EHLO client.example.test\r\n")),
+		    2);
+	free(ts);
+	/* How MAIL..DATA arrived: in one read, unless not offered. */
+	peer_pipelining(&peer, &n_piped, &n_serial);
+	ck_assert_uint_eq(n_piped, piped_cases[_i].is_serial ? 0 : 1);
+	ck_assert_uint_eq(n_serial, piped_cases[_i].is_serial ? 1 : 0);
+	spool_free(&sp);
+	smx_tls_ctx_free(p.tls_ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
+/* STARTTLS and EHLO each arrive alone: never pipelined. */
+START_TEST(test_smtp_session_piped_starttls_alone)
+{
+	struct peer_read r[64];
+	struct delivery_min {
+		struct smtp_session_params p;
+		struct smtp_session_result res;
+		struct smtp_rcpt_result rr[1];
+	} d;
+	struct sockaddr_in sin;
+	const char *rcpts[] = { "bob@example.test" };
+	const char *names[] = { CERT_NAME };
+	struct spool sp;
+	size_t n;
+	size_t i;
+
+	ck_assert(
+	    peer_start_with(&peer, "normal", CERT_NAME, NULL, pipelining));
+	peer_addr(&peer, &sin);
+	load_message(&sp);
+	memset(&d, 0, sizeof(d));
+	d.p.addr = (struct sockaddr *)&sin;
+	d.p.addr_len = sizeof(sin);
+	d.p.host = CERT_NAME;
+	d.p.helo = "client.example.test";
+	d.p.sender = "alice@example.test";
+	d.p.recipients = rcpts;
+	d.p.n_recipients = 1;
+	d.p.rcpt = d.rr;
+	d.p.tls_policy = SMTP_TLS_ENCRYPT;
+	d.p.tls_ctx = make_ctx();
+	d.p.tls.names = names;
+	d.p.tls.n_names = 1;
+	d.p.connect_timeout_ms = 5000;
+	d.p.timeout_ms = 5000;
+	d.p.message = &sp;
+	ck_assert_int_eq(smtp_session_deliver(&d.p, &d.res), SMX_OK);
+	n = peer_reads(&peer, r, sizeof(r) / sizeof(r[0]));
+	ck_assert_uint_ge(n, 6);
+	for (i = 0; i < n; i++) {
+		if (strcmp(r[i].verb, "EHLO") != 0 &&
+		    strcmp(r[i].verb, "STARTTLS") != 0)
+			continue;
+		/* Its own read: nothing else came with it. */
+		ck_assert(i == 0 || r[i - 1].last < r[i].first);
+		ck_assert(i + 1 == n || r[i + 1].first > r[i].last);
+	}
+	spool_free(&sp);
+	smx_tls_ctx_free(d.p.tls_ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
+/*
+ * More recipients than one write may carry (SMTP_PIPELINE_MAX): the
+ * commands go in groups, each in one write, none split; every reply is
+ * accounted. With every recipient refused and DATA the first command of
+ * a group, DATA never goes out.
+ */
+#define MANY_RCPTS 150
+
+static const bool chunk_all_refused[] = { false, true };
+
+START_TEST(test_smtp_session_piped_chunks)
+{
+	static char addrs[MANY_RCPTS][SMTP_PATH_MAX];
+	const char *rcpts[MANY_RCPTS];
+	struct smtp_rcpt_result rr[MANY_RCPTS];
+	struct peer_read r[MANY_RCPTS + 16];
+	struct smtp_session_params p;
+	struct smtp_session_result res;
+	struct sockaddr_in sin;
+	struct spool sp;
+	char mail[128];
+	bool is_refused = chunk_all_refused[_i];
+	size_t len;
+	size_t n_rcpts = 0;
+	size_t n;
+	size_t i;
+	unsigned long n_groups = 0;
+	unsigned long last_group = 0;
+
+	ck_assert(
+	    peer_start_with(&peer, "normal", CERT_NAME, NULL, pipelining));
+	peer_addr(&peer, &sin);
+	load_message(&sp);
+	/* MAIL and the RCPTs fill exactly SMTP_PIPELINE_MAX bytes. */
+	len = (size_t)snprintf(mail, sizeof(mail),
+	    "MAIL FROM:<alice@example.test> SIZE=%llu\r\n", spool_size(&sp));
+	while (len < SMTP_PIPELINE_MAX) {
+		size_t left = SMTP_PIPELINE_MAX - len;
+		size_t addr_len = left >= 2 * 60 ? 48 : left - 12;
+		char tail[32];
+		size_t tail_len;
+
+		ck_assert_uint_lt(n_rcpts, MANY_RCPTS);
+		tail_len =
+		    (size_t)snprintf(tail, sizeof(tail), "%s%04zu@example.test",
+		        is_refused ? "bad" : "user", n_rcpts);
+		ck_assert_uint_lt(tail_len, addr_len);
+		memset(addrs[n_rcpts], 'x', addr_len - tail_len);
+		memcpy(addrs[n_rcpts] + addr_len - tail_len, tail,
+		    tail_len + 1);
+		rcpts[n_rcpts] = addrs[n_rcpts];
+		len += strlen("RCPT TO:<>\r\n") + addr_len;
+		n_rcpts++;
+	}
+	ck_assert_uint_eq(len, SMTP_PIPELINE_MAX);
+	memset(&p, 0, sizeof(p));
+	p.addr = (struct sockaddr *)&sin;
+	p.addr_len = sizeof(sin);
+	p.helo = "client.example.test";
+	p.sender = "alice@example.test";
+	p.recipients = rcpts;
+	p.n_recipients = n_rcpts;
+	p.rcpt = rr;
+	p.tls_policy = SMTP_TLS_NONE;
+	p.connect_timeout_ms = 5000;
+	p.timeout_ms = 5000;
+	p.message = &sp;
+	(void)smtp_session_deliver(&p, &res);
+	if (is_refused) {
+		ck_assert_int_eq(res.status, SMX_PERMFAIL);
+		ck_assert_int_eq(res.stage, SMTP_STAGE_RCPT);
+		ck_assert_uint_eq(res.n_accepted, 0);
+		ck_assert_uint_eq(transcript_count(S("DATA")), 0);
+		ck_assert_uint_eq(transcript_count(S("RSET\r\n")), 1);
+	} else {
+		ck_assert_int_eq(res.status, SMX_OK);
+		ck_assert_uint_eq(res.n_accepted, n_rcpts);
+		ck_assert_uint_eq(transcript_count(S(wire)), 1);
+	}
+	for (i = 0; i < n_rcpts; i++)
+		ck_assert_uint_eq(rr[i].reply_code, is_refused ? 550 : 250);
+	/* Each command within one read; the envelope in two groups. */
+	n = peer_reads(&peer, r, sizeof(r) / sizeof(r[0]));
+	for (i = 0; i < n; i++) {
+		ck_assert_uint_eq(r[i].first, r[i].last);
+		if (strcmp(r[i].verb, "MAIL") != 0 &&
+		    strcmp(r[i].verb, "RCPT") != 0 &&
+		    strcmp(r[i].verb, "DATA") != 0)
+			continue;
+		if (r[i].first != last_group)
+			n_groups++;
+		last_group = r[i].first;
+	}
+	ck_assert_uint_eq(n_groups, is_refused ? 1 : 2);
+	spool_free(&sp);
+	peer_stop(&peer);
+}
+END_TEST
+
 START_TEST(test_smtp_session_connect_refused)
 {
 	struct smtp_session_params p;
@@ -708,19 +1081,6 @@ make_conn_cache(void)
 	return cache;
 }
 
-static size_t
-transcript_count(const char *needle, size_t len)
-{
-	size_t ts_len = 0;
-	char *ts = peer_transcript(&peer, &ts_len);
-	size_t n;
-
-	ck_assert_ptr_nonnull(ts);
-	n = count(ts, ts_len, needle, len);
-	free(ts);
-	return n;
-}
-
 static const enum smtp_tls_policy reuse_policies[] = { SMTP_TLS_NONE,
 	SMTP_TLS_MAY, SMTP_TLS_ENCRYPT };
 
@@ -886,6 +1246,167 @@ START_TEST(test_smtp_session_reuse_kept)
 END_TEST
 
 /*
+ * Pipelined transactions on kept connections: the RSET probe alone, then
+ * MAIL..DATA in one write; after which refusals the connection is kept.
+ */
+static const struct {
+	const char *scenario;
+	const char *rcpt;
+	enum smx_status st;
+	bool is_kept;
+} piped_keep_cases[] = {
+	{ "normal", "bob@example.test", SMX_OK, true },
+	{ "mail5", "bob@example.test", SMX_PERMFAIL, true },
+	{ "normal", "baduser@example.test", SMX_PERMFAIL, true },
+	{ "data354", "baduser@example.test", SMX_PERMFAIL, true },
+	{ "data4", "bob@example.test", SMX_TEMPFAIL, true },
+	{ "rcpt_close", "bob@example.test", SMX_TEMPFAIL, false },
+};
+
+START_TEST(test_smtp_session_piped_reuse)
+{
+	struct smtp_cache *cache = make_conn_cache();
+	struct smx_tls_ctx *ctx;
+	struct peer_read r[32];
+	struct delivery d;
+	size_t n_piped;
+	size_t n_serial;
+	size_t n;
+	size_t j;
+	int i;
+
+	ck_assert(peer_start_with(&peer, piped_keep_cases[_i].scenario,
+	    CERT_NAME, NULL, pipelining));
+	ctx = make_ctx();
+	for (i = 0; i < 2; i++) {
+		delivery_init(&d, piped_keep_cases[_i].rcpt, SMTP_TLS_ENCRYPT,
+		    ctx, cache);
+		ck_assert_int_eq(deliver_once(&d), piped_keep_cases[_i].st);
+		ck_assert(
+		    d.res.is_reused == (i > 0 && piped_keep_cases[_i].is_kept));
+		ck_assert_uint_eq(smtp_cache_count(cache),
+		    piped_keep_cases[_i].is_kept);
+	}
+	ck_assert_uint_eq(peer_connections(&peer),
+	    piped_keep_cases[_i].is_kept ? 1 : 2);
+	peer_pipelining(&peer, &n_piped, &n_serial);
+	ck_assert_uint_eq(n_piped, 2);
+	ck_assert_uint_eq(n_serial, 0);
+	if (piped_keep_cases[_i].is_kept) {
+		/* The RSET probe before the second one, on its own. */
+		n = peer_reads(&peer, r, sizeof(r) / sizeof(r[0]));
+		for (j = 0; j + 1 < n; j++) {
+			if (strcmp(r[j].verb, "RSET") == 0)
+				ck_assert_uint_lt(r[j].last, r[j + 1].first);
+		}
+		ck_assert_uint_eq(transcript_count(S("RSET\r\nMAIL FROM:")), 1);
+		ck_assert_uint_eq(transcript_count(S("QUIT\r\n")), 0);
+	}
+	smtp_cache_free(cache);
+	smx_tls_ctx_free(ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
+static void
+make_dest(struct smtp_dest *d, const char *name, bool is_sos)
+{
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "%s", name);
+	d->is_sos = is_sos;
+	d->config_serial = 1;
+}
+
+/* A delivery that takes a connection by destination only. */
+static void
+dest_delivery_init(struct delivery *d, const struct smtp_dest *dest,
+    struct smtp_cache *cache)
+{
+	memset(d, 0, sizeof(*d));
+	load_message(&d->sp);
+	d->rcpts[0] = "bob@example.test";
+	d->p.helo = "client.example.test";
+	d->p.sender = "alice@example.test";
+	d->p.recipients = d->rcpts;
+	d->p.n_recipients = 1;
+	d->p.rcpt = d->rr;
+	d->p.connect_timeout_ms = 5000;
+	d->p.timeout_ms = 5000;
+	d->p.message = &d->sp;
+	d->p.conn_cache = cache;
+	d->p.dest = dest;
+	d->p.is_dest_reuse = true;
+}
+
+/*
+ * Reuse by destination: the connection an earlier delivery to the same
+ * destination under the same role (and configuration) was kept after,
+ * with what its route lookup found; none for another destination or
+ * role (nothing sent, no connection made); none that fails RSET.
+ */
+static const char *const dest_scenarios[] = { "normal", "rset5" };
+
+START_TEST(test_smtp_session_dest_reuse)
+{
+	bool is_probe_ok = strcmp(dest_scenarios[_i], "normal") == 0;
+	struct smtp_cache *cache = make_conn_cache();
+	struct smx_tls_ctx *ctx;
+	struct smtp_dest kept;
+	struct smtp_dest q;
+	struct delivery d;
+	int i;
+
+	ck_assert(peer_start_with(&peer, dest_scenarios[_i], CERT_NAME, NULL,
+	    pipelining));
+	ctx = make_ctx();
+	make_dest(&kept, "example.test", false);
+	kept.route = SMTP_DEST_SRV;
+	kept.is_secure = true;
+	delivery_init(&d, "bob@example.test", SMTP_TLS_ENCRYPT, ctx, cache);
+	d.p.dest = &kept;
+	ck_assert_int_eq(deliver_once(&d), SMX_OK);
+	ck_assert_uint_eq(smtp_cache_count(cache), 1);
+	/* Another destination, another role: nothing, nothing sent. */
+	make_dest(&q, "example.net", false);
+	dest_delivery_init(&d, &q, cache);
+	ck_assert_int_eq(deliver_once(&d), SMX_NOTFOUND);
+	ck_assert(!d.res.is_reused);
+	make_dest(&q, "example.test", true);
+	dest_delivery_init(&d, &q, cache);
+	ck_assert_int_eq(deliver_once(&d), SMX_NOTFOUND);
+	ck_assert_uint_eq(smtp_cache_count(cache), 1);
+	ck_assert_uint_eq(transcript_count(S("MAIL FROM:")), 1);
+	/* The same destination and role: twice over the kept one. */
+	make_dest(&q, "example.test", false);
+	for (i = 0; i < 2; i++) {
+		dest_delivery_init(&d, &q, cache);
+		if (!is_probe_ok) {
+			ck_assert_int_eq(deliver_once(&d), SMX_NOTFOUND);
+			ck_assert_uint_eq(smtp_cache_count(cache), 0);
+			break;
+		}
+		ck_assert_int_eq(deliver_once(&d), SMX_OK);
+		ck_assert(d.res.is_delivered);
+		ck_assert(d.res.is_reused);
+		ck_assert(d.res.has_tls);
+		ck_assert_int_eq(d.res.tls.verified, SMX_TLS_VERIFIED_CA);
+		ck_assert_int_eq(d.res.dest.route, SMTP_DEST_SRV);
+		ck_assert(d.res.dest.is_secure);
+		ck_assert_str_eq(d.res.dest.name, "example.test");
+		ck_assert_ptr_eq(strstr(d.res.peer,
+		                     "mx1.example.test[127.0.0.1]:"),
+		    d.res.peer);
+		ck_assert_uint_eq(smtp_cache_count(cache), 1);
+	}
+	ck_assert_uint_eq(peer_connections(&peer), 1);
+	ck_assert_uint_eq(transcript_count(S(wire)), is_probe_ok ? 3 : 1);
+	smtp_cache_free(cache);
+	smx_tls_ctx_free(ctx);
+	peer_stop(&peer);
+}
+END_TEST
+
+/*
  * A delivery that requires TLS never takes a plaintext connection: the
  * key keeps them apart, and should a plaintext one ever be kept under a
  * TLS key, the session refuses it before MAIL FROM.
@@ -989,6 +1510,16 @@ session_suite(void)
 	tcase_set_timeout(tc, 30);
 	suite_add_tcase(s, tc);
 
+	tc = tcase_create("pipelining");
+	tcase_add_unchecked_fixture(tc, certs_make, certs_remove);
+	tcase_add_loop_test(tc, test_smtp_session_piped, 0,
+	    sizeof(piped_cases) / sizeof(piped_cases[0]));
+	tcase_add_test(tc, test_smtp_session_piped_starttls_alone);
+	tcase_add_loop_test(tc, test_smtp_session_piped_chunks, 0,
+	    sizeof(chunk_all_refused) / sizeof(chunk_all_refused[0]));
+	tcase_set_timeout(tc, 30);
+	suite_add_tcase(s, tc);
+
 	tc = tcase_create("reuse");
 	tcase_add_unchecked_fixture(tc, certs_make, certs_remove);
 	tcase_add_loop_test(tc, test_smtp_session_reuse, 0,
@@ -997,6 +1528,10 @@ session_suite(void)
 	    sizeof(dead_scenarios) / sizeof(dead_scenarios[0]));
 	tcase_add_loop_test(tc, test_smtp_session_reuse_kept, 0,
 	    sizeof(keep_cases) / sizeof(keep_cases[0]));
+	tcase_add_loop_test(tc, test_smtp_session_piped_reuse, 0,
+	    sizeof(piped_keep_cases) / sizeof(piped_keep_cases[0]));
+	tcase_add_loop_test(tc, test_smtp_session_dest_reuse, 0,
+	    sizeof(dest_scenarios) / sizeof(dest_scenarios[0]));
 	tcase_add_test(tc, test_smtp_session_reuse_tls_required);
 	tcase_add_test(tc, test_smtp_session_tls_resume);
 	tcase_set_timeout(tc, 30);

@@ -200,6 +200,23 @@ static const struct {
 };
 
 /*
+ * Every configuration made gets a serial of its own, even from the same
+ * text: what was kept under one (connections) is not used under another.
+ */
+START_TEST(test_smx_config_serial)
+{
+	struct smx_config *a = parse_ok("tls_verify = ca\n");
+	struct smx_config *b = parse_ok("tls_verify = ca\n");
+
+	ck_assert_uint_ne(a->serial, 0);
+	ck_assert_uint_ne(b->serial, 0);
+	ck_assert_uint_ne(a->serial, b->serial);
+	smx_config_free(a);
+	smx_config_free(b);
+}
+END_TEST
+
+/*
  * The receiver's defaults for recipients without a DNS domain: address
  * literals are SOR (fail closed), and unqualified recipients belong to
  * this host's name in lower case, as Postfix's default $myorigin.
@@ -1024,6 +1041,7 @@ config_suite(void)
 	tcase_set_timeout(tc, 10);
 	tcase_add_test(tc, test_smx_config_defaults);
 	tcase_add_test(tc, test_smx_config_receiver_defaults);
+	tcase_add_test(tc, test_smx_config_serial);
 	tcase_add_loop_test(tc, test_smx_config_values, 0,
 	    sizeof(good_cases) / sizeof(good_cases[0]));
 	tcase_add_test(tc, test_smx_config_names);

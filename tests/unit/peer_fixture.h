@@ -11,7 +11,10 @@
  *	pipe, and peer_stop() ends it by its pid with SIGTERM and waitpid.
  *	The peer serves every connection in a child of its own (-F), so
  *	that a client may keep a connection idle and open another one, and
- *	counts the connections it accepts (-C, peer_connections()).
+ *	counts the connections it accepts (-C, peer_connections()) and
+ *	records which read brought each command (-R, peer_reads(),
+ *	peer_pipelining()). peer_start_with() passes more options (-L:
+ *	offer PIPELINING).
  *	The peer also gets SIGTERM from the kernel when the test process
  *	dies (PR_SET_PDEATHSIG), so a failed assertion leaks nothing.
  * LIMITS
@@ -43,6 +46,7 @@ struct peer {
 	char transcript[128];
 	char pidfile[128];
 	char countfile[128];
+	char readsfile[128];
 };
 
 static char certs_dir[64];
@@ -82,11 +86,12 @@ certs_remove(void)
 
 /*
  * Start the peer with scenario and certificate base name (file names
- * base.pem and base.key in certs_dir, or NULL), max_proto or NULL.
+ * base.pem and base.key in certs_dir, or NULL), max_proto or NULL, and
+ * the options in extra (NULL-terminated, or NULL).
  */
 static inline bool
-peer_start(struct peer *p, const char *scenario, const char *cert,
-    const char *max_proto)
+peer_start_with(struct peer *p, const char *scenario, const char *cert,
+    const char *max_proto, const char *const *extra)
 {
 	char certf[128];
 	char keyf[128];
@@ -108,6 +113,7 @@ peer_start(struct peer *p, const char *scenario, const char *cert,
 	snprintf(p->transcript, sizeof(p->transcript), "%s/transcript", p->dir);
 	snprintf(p->pidfile, sizeof(p->pidfile), "%s/pid", p->dir);
 	snprintf(p->countfile, sizeof(p->countfile), "%s/connections", p->dir);
+	snprintf(p->readsfile, sizeof(p->readsfile), "%s/reads", p->dir);
 	args[ac++] = SMX_SMTP_PEER;
 	args[ac++] = "-s";
 	args[ac++] = scenario;
@@ -118,6 +124,8 @@ peer_start(struct peer *p, const char *scenario, const char *cert,
 	args[ac++] = "-F";
 	args[ac++] = "-C";
 	args[ac++] = p->countfile;
+	args[ac++] = "-R";
+	args[ac++] = p->readsfile;
 	if (cert != NULL) {
 		snprintf(certf, sizeof(certf), "%s/%s.pem", certs_dir, cert);
 		snprintf(keyf, sizeof(keyf), "%s/%s.key", certs_dir, cert);
@@ -130,6 +138,8 @@ peer_start(struct peer *p, const char *scenario, const char *cert,
 		args[ac++] = "-m";
 		args[ac++] = max_proto;
 	}
+	for (i = 0; extra != NULL && extra[i] != NULL && ac < 22; i++)
+		args[ac++] = extra[i];
 	/* execv wants modifiable strings. */
 	for (i = 0; i < ac; i++) {
 		snprintf(store[i], sizeof(store[i]), "%s", args[i]);
@@ -162,6 +172,13 @@ peer_start(struct peer *p, const char *scenario, const char *cert,
 	line[len] = '\0';
 	p->port = (unsigned)strtoul(line, NULL, 10);
 	return p->port > 0 && p->port < 65536;
+}
+
+static inline bool
+peer_start(struct peer *p, const char *scenario, const char *cert,
+    const char *max_proto)
+{
+	return peer_start_with(p, scenario, cert, max_proto, NULL);
 }
 
 static inline void
@@ -220,6 +237,75 @@ peer_connections(const struct peer *p)
 		n += ch == '\n';
 	fclose(fp);
 	return n;
+}
+
+/* The -R file so far: "CONN FIRST LAST VERB" per command line. */
+struct peer_read {
+	unsigned long conn;  /* the connection, from 1 */
+	unsigned long first; /* the read on it that brought its first byte */
+	unsigned long last;  /* and its last */
+	char verb[16];
+};
+
+/* Up to max lines of the -R file into r, in order; how many. */
+static inline size_t
+peer_reads(const struct peer *p, struct peer_read *r, size_t max)
+{
+	FILE *fp = fopen(p->readsfile, "r");
+	size_t n = 0;
+
+	if (fp == NULL)
+		return 0;
+	while (n < max &&
+	    fscanf(fp, "%lu %lu %lu %15s", &r[n].conn, &r[n].first, &r[n].last,
+	        r[n].verb) == 4)
+		n++;
+	fclose(fp);
+	return n;
+}
+
+static inline bool
+peer_is_verb(const struct peer_read *r, const char *verb)
+{
+	return strcmp(r->verb, verb) == 0;
+}
+
+/*
+ * How the transactions arrived: *n_piped counts MAIL commands that came
+ * in one read together with at least one RCPT and everything up to
+ * DATA (or the last RCPT) after them on their connection: one write of
+ * the client; *n_serial counts the others.
+ */
+static inline void
+peer_pipelining(const struct peer *p, size_t *n_piped, size_t *n_serial)
+{
+	static struct peer_read r[4096];
+	size_t n = peer_reads(p, r, sizeof(r) / sizeof(r[0]));
+	size_t i;
+	size_t j;
+
+	*n_piped = *n_serial = 0;
+	for (i = 0; i < n; i++) {
+		bool is_one = r[i].first == r[i].last;
+		size_t n_after = 0;
+
+		if (!peer_is_verb(&r[i], "MAIL"))
+			continue;
+		/* What followed on the same connection. */
+		for (j = i + 1; j < n; j++) {
+			if (r[j].conn != r[i].conn)
+				continue;
+			if (!peer_is_verb(&r[j], "RCPT") &&
+			    !peer_is_verb(&r[j], "DATA"))
+				break;
+			is_one = is_one && r[j].first == r[i].first &&
+			    r[j].last == r[i].first;
+			n_after++;
+			if (peer_is_verb(&r[j], "DATA"))
+				break;
+		}
+		*(is_one && n_after > 0 ? n_piped : n_serial) += 1;
+	}
 }
 
 static inline void

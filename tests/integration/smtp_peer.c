@@ -5,7 +5,7 @@
  * SYNOPSIS
  *	smx-smtp-peer -s scenario -t transcript -p pidfile
  *	    [-c cert.pem -k key.pem] [-m TLSv1.2|TLSv1.3] [-n name] [-f n]
- *	    [-a address] [-P port] [-M] [-F] [-C countfile]
+ *	    [-a address] [-P port] [-M] [-F] [-C countfile] [-A ackfile]
  * DESCRIPTION
  *	Listens on 127.0.0.1 (or the loopback -a address) on a port chosen
  *	by the kernel (or -P port: an MX test peer must be at port 25 of
@@ -20,7 +20,13 @@
  *	accepted and "=== tls" when a TLS handshake completed, so that a
  *	test can tell what a client sent in plaintext from what it sent
  *	over TLS. With -C it appends one line per accepted connection to
- *	countfile.
+ *	countfile. With -A it appends to ackfile, for every message it
+ *	accepts (a 2xx reply to the end of data), one line per recipient
+ *	it accepted in that transaction, the address between the angle
+ *	brackets of RCPT TO; the lines of one message go out in one
+ *	write(2) in append mode, before the reply, so that the children of
+ *	-F never mix them and a client that saw the reply finds them: a
+ *	test counts there what the receiver took responsibility for.
  *
  *	Scenarios:
  *	normal     STARTTLS offered (needs -c/-k), everything accepted
@@ -97,6 +103,8 @@
 #include <openssl/ssl.h>
 
 #define LINE_MAX_PEER 4096
+#define ACK_RCPTS_MAX 64 /* recipients remembered per transaction */
+#define ACK_ADDR_MAX 256 /* bytes of one remembered address */
 
 struct client {
 	int fd;
@@ -105,6 +113,9 @@ struct client {
 	char buf[LINE_MAX_PEER];
 	size_t len;
 	size_t pos;
+	/* -A: the recipients accepted in the current transaction. */
+	char rcpts[ACK_RCPTS_MAX][ACK_ADDR_MAX];
+	size_t n_rcpts;
 };
 
 static const char *scenario = "normal";
@@ -112,6 +123,7 @@ static const char *configured_scenario = "normal";
 static const char *greeting_name = "peer.test";
 static long faulty_connections = -1; /* -f: how many get the scenario */
 static bool is_marking;              /* -M: connection and TLS marks */
+static int ack_fd = -1;              /* -A: accepted recipients */
 static SSL_CTX *server_ctx;
 
 static bool
@@ -242,6 +254,45 @@ read_body(struct client *c)
 	return false;
 }
 
+/* -A: note the address of an accepted "RCPT TO:<address> ..." line. */
+static void
+remember_rcpt(struct client *c, const char *line)
+{
+	const char *open = strchr(line, '<');
+	const char *close = open != NULL ? strchr(open, '>') : NULL;
+	size_t len;
+
+	if (open == NULL || close == NULL || c->n_rcpts == ACK_RCPTS_MAX)
+		return;
+	len = (size_t)(close - open - 1);
+	if (len >= ACK_ADDR_MAX)
+		len = ACK_ADDR_MAX - 1;
+	memcpy(c->rcpts[c->n_rcpts], open + 1, len);
+	c->rcpts[c->n_rcpts][len] = '\0';
+	c->n_rcpts++;
+}
+
+/* -A: one line per accepted recipient of the message, in one write. */
+static void
+ack_message(struct client *c)
+{
+	static char buf[ACK_RCPTS_MAX * (ACK_ADDR_MAX + 1)];
+	size_t len = 0;
+	size_t i;
+
+	if (ack_fd < 0)
+		return;
+	for (i = 0; i < c->n_rcpts; i++) {
+		size_t n = strlen(c->rcpts[i]);
+
+		memcpy(buf + len, c->rcpts[i], n);
+		buf[len + n] = '\n';
+		len += n + 1;
+	}
+	if (len > 0 && write(ack_fd, buf, len) != (ssize_t)len)
+		perror("smx-smtp-peer: ack");
+}
+
 static void
 reply_rcpt(struct client *c, const char *line)
 {
@@ -250,8 +301,10 @@ reply_rcpt(struct client *c, const char *line)
 	else if (strstr(line, "bad") != NULL)
 		send_text(c,
 		    "550 5.1.1 Recipient address rejected: unknown\r\n");
-	else
+	else {
+		remember_rcpt(c, line);
 		send_text(c, "250 2.1.5 Ok\r\n");
+	}
 }
 
 /* Close with a TCP reset instead of a FIN. */
@@ -363,6 +416,7 @@ dialogue(struct client *c)
 					return;
 			}
 		} else if (strncmp(line, "MAIL FROM:", 10) == 0) {
+			c->n_rcpts = 0;
 			send_text(c,
 			    is("mail4")       ? "451 4.3.0 Try again later\r\n"
 			        : is("mail5") ? "550 5.7.1 Sender rejected\r\n"
@@ -384,6 +438,9 @@ dialogue(struct client *c)
 					;
 				return;
 			}
+			if (eod_reply()[0] == '2')
+				ack_message(c);
+			c->n_rcpts = 0;
 			send_text(c, eod_reply());
 			if (is("eod_close")) {
 				/* After the client has taken the reply. */
@@ -393,6 +450,7 @@ dialogue(struct client *c)
 				return;
 			}
 		} else if (strcmp(line, "RSET") == 0) {
+			c->n_rcpts = 0;
 			send_text(c,
 			    is("rset5") ? "554 5.5.1 No reset here\r\n"
 			                : "250 2.0.0 Ok\r\n");
@@ -530,8 +588,16 @@ main(int argc, char **argv)
 	FILE *fp;
 
 	(void)signal(SIGPIPE, SIG_IGN);
-	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:MFC:")) != -1) {
+	while ((opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:MFC:A:")) != -1) {
 		switch (opt) {
+		case 'A':
+			ack_fd =
+			    open(optarg, O_WRONLY | O_CREAT | O_APPEND, 0600);
+			if (ack_fd < 0) {
+				perror("smx-smtp-peer: ackfile");
+				return 1;
+			}
+			break;
 		case 'F':
 			is_forking = true;
 			break;
@@ -573,7 +639,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port] [-M] [-F] [-C countfile]\n");
+			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port] [-M] [-F] [-C countfile] [-A ackfile]\n");
 			return 1;
 		}
 	}

@@ -4,8 +4,9 @@
  *	smx_daemon - detach, pid file and privilege drop for secmx daemons
  * DESCRIPTION
  *	The steps between binding listening sockets as root and serving
- *	requests, shared by secmx-policyd and secmx-lookup so that both
- *	drop privileges the same verified way.
+ *	requests, shared by secmx-policyd, secmx-lmtpd and secmx-lookup so
+ *	that they drop privileges the same verified way; and SIGHUP held
+ *	from the start until the event loop takes it.
  * LIMITS
  *	None beyond the system's.
  * DIAGNOSTICS
@@ -26,6 +27,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -34,6 +36,16 @@
 
 #include "smx_log.h"
 #include "smx_util.h"
+
+bool
+smx_daemon_hold_reload(void)
+{
+	sigset_t hup;
+
+	if (sigemptyset(&hup) != 0 || sigaddset(&hup, SIGHUP) != 0)
+		return false;
+	return sigprocmask(SIG_BLOCK, &hup, NULL) == 0;
+}
 
 enum smx_status
 smx_daemon_parse_group(const char *s, gid_t *gid)

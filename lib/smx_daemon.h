@@ -78,6 +78,17 @@ enum smx_status smx_daemon_start(struct smx_daemon *, const char *ident,
 void smx_daemon_stop(struct smx_daemon *);
 
 /*
+ * smx_daemon_hold_reload - block SIGHUP, first thing in a daemon, until
+ * its event loop takes the signal (a signalfd, or the mask of ppoll):
+ * a reload asked for during start-up (systemctl reload, logrotate)
+ * then waits for the loop, instead of ending the daemon, which is
+ * SIGHUP's default action. The mask survives fork and exec; SIGTERM
+ * is not held, so that a daemon that hangs in start-up still stops.
+ * Returns false (errno set) when sigprocmask fails; never exits.
+ */
+bool smx_daemon_hold_reload(void);
+
+/*
  * smx_daemon_parse_group - a group name or a numeric gid (for -g). Returns
  * SMX_OK with *gid, or SMX_INVALID for an unknown name or a bad number.
  */

@@ -465,6 +465,11 @@ serve(struct options *o)
 	bool is_daemon = o->d.n_endpoints > 0;
 	enum smx_status st;
 
+	/* A reload asked for during start-up waits for the event loop. */
+	if (is_daemon && !smx_daemon_hold_reload()) {
+		smx_log_error_errno("sigprocmask");
+		return EXIT_TROUBLE;
+	}
 	/* Under spawn(8): start-up failures on stderr too, which Postfix logs.
 	 */
 	smx_log_set_stderr_copy(!is_daemon);

@@ -285,16 +285,23 @@ reload(struct daemon *d)
 
 	size_t i;
 
-	if (smx_config_load(d->opts->config_path, &cfg, err, sizeof(err)) !=
+	if (smx_config_load(d->opts->config_path, &cfg, err, sizeof(err)) ==
 	    SMX_OK) {
+		smx_config_free(d->cfg);
+		d->cfg = cfg;
+	}
+	/*
+	 * SIGHUP also asks for a new log file (logrotate): reopen it even
+	 * for a refused configuration, so that nothing, the refusal first,
+	 * goes on into the rotated file.
+	 */
+	(void)smx_config_log_open(d->cfg,
+	    d->opts->log_ident != NULL ? d->opts->log_ident : "secmx/lookup",
+	    d->opts->allow_stderr);
+	if (cfg == NULL) {
 		smx_log_error("%s (keeping the running configuration)", err);
 		return;
 	}
-	smx_config_free(d->cfg);
-	d->cfg = cfg;
-	(void)smx_config_log_open(cfg,
-	    d->opts->log_ident != NULL ? d->opts->log_ident : "secmx/lookup",
-	    d->opts->allow_stderr);
 	smx_log_info("configuration reloaded");
 	/* Open connections answer their next request from it too. */
 	for (i = 0; i < d->n_children; i++)

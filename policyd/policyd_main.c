@@ -46,8 +46,9 @@
  *		still possible.
  * SIGNALS
  *	SIGHUP reloads the configuration and tables; an invalid new
- *	configuration is logged and the running one kept. SIGTERM and SIGINT
- *	end the program with status 0.
+ *	configuration is logged and the running one kept. A log file is
+ *	reopened either way. A SIGHUP during start-up waits until the daemon
+ *	serves. SIGTERM and SIGINT end the program with status 0.
  * EXIT STATUS
  *	0	clean exit (signal, or end of the spawn(8) connection), or -t
  *		found the configuration good.
@@ -186,6 +187,11 @@ main(int argc, char **argv)
 		return 0;
 	}
 	is_spawn = o.d.n_endpoints == 0 && !o.is_check;
+	/* A reload asked for during start-up waits for the event loop. */
+	if (!is_spawn && !o.is_check && !smx_daemon_hold_reload()) {
+		perror("secmx-policyd: sigprocmask");
+		return 1;
+	}
 	/* Someone typed the command: spawn(8) never gives it a terminal. */
 	if (is_spawn && isatty(STDIN_FILENO)) {
 		fprintf(stderr,

@@ -21,8 +21,9 @@
  *	per expired connection and never scans all connections.
  *
  *	Signals arrive through a signalfd: SIGHUP reloads the configuration
- *	(a new one replaces the old only when it loaded completely), SIGTERM
- *	and SIGINT end the loop.
+ *	(a new one replaces the old only when it loaded completely) and
+ *	reopens a log file in any case (log rotation); SIGTERM and SIGINT
+ *	end the loop.
  * LIMITS
  *	Requests as in policy_proto. READ_MAX bytes per read; input held per
  *	connection is at most POLICY_REQUEST_MAX + READ_MAX bytes.
@@ -581,6 +582,12 @@ reload(struct server *sv)
 	const char *path = sv->opts->config_path;
 
 	if (smx_config_load(path, &cfg, err, sizeof(err)) != SMX_OK) {
+		/*
+		 * SIGHUP also asks for a new log file (logrotate): reopen
+		 * it all the same, so that nothing, this line first, goes
+		 * on into the rotated one.
+		 */
+		set_log_destination(sv);
 		smx_log_error(
 		    "reload failed, keeping the previous configuration: %s",
 		    err);

@@ -49,11 +49,11 @@
  * SIGNALS
  *	SIGHUP reloads the configuration and tables for the messages that
  *	follow; an invalid new configuration is logged and the running one
- *	kept. SIGTERM and SIGINT stop accepting connections; idle ones are
- *	closed with 421, messages being delivered finish (no new attempt
- *	starts; what is left is deferred) and get their replies; then the
- *	program exits with status 0.
- * EXIT STATUS
+ *	kept. A log file is reopened either way. A SIGHUP during start-up
+ *	waits until the daemon serves. SIGTERM and SIGINT stop accepting
+ *connections; idle ones are closed with 421, messages being delivered finish
+ *(no new attempt starts; what is left is deferred) and get their replies; then
+ *the program exits with status 0. EXIT STATUS
  *	0	clean stop, or -t found the configuration good.
  *	1	usage, configuration or start-up error.
  * CONFIGURATION
@@ -182,6 +182,11 @@ main(int argc, char **argv)
 	if (o.is_help) {
 		usage(stdout);
 		return 0;
+	}
+	/* A reload asked for during start-up waits for the event loop. */
+	if (!o.is_check && !smx_daemon_hold_reload()) {
+		perror("secmx-lmtpd: sigprocmask");
+		return 1;
 	}
 	smx_log_open(IDENT, SMX_LOG_STDERR, NULL);
 	smx_log_set_verbose(o.is_verbose);

@@ -232,14 +232,22 @@ reload(struct server *sv)
 	struct smx_config *cfg = NULL;
 	struct gen_slot *g;
 
+	/*
+	 * SIGHUP also asks for a new log file (logrotate): a refused
+	 * configuration reopens the running one's, so that nothing, the
+	 * refusal first, goes on into the rotated file. Only this thread
+	 * replaces sv->current.
+	 */
 	if (smx_config_load(sv->opts->config_path, &cfg, err, sizeof(err)) !=
 	    SMX_OK) {
+		set_log_destination(sv, sv->current->gen.cfg);
 		smx_log_error(
 		    "reload failed, keeping the previous configuration: %s",
 		    err);
 		return;
 	}
 	if ((g = gen_new(cfg)) == NULL) {
+		set_log_destination(sv, sv->current->gen.cfg);
 		smx_log_error(
 		    "reload failed, keeping the previous configuration");
 		return;

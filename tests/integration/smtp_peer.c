@@ -6,7 +6,7 @@
  *	smx-smtp-peer -s scenario -t transcript -p pidfile
  *	    [-c cert.pem -k key.pem] [-m TLSv1.2|TLSv1.3] [-n name] [-f n]
  *	    [-a address] [-P port] [-M] [-F] [-C countfile] [-L]
- *	    [-R readsfile]
+ *	    [-R readsfile] [-A ackfile]
  * DESCRIPTION
  *	Listens on 127.0.0.1 (or the loopback -a address) on a port chosen
  *	by the kernel (or -P port: an MX test peer must be at port 25 of
@@ -27,7 +27,13 @@
  *	numbers of the reads on it (from 1) that brought the line's first
  *	and last byte, and its first word, so that a test can tell that a
  *	client sent MAIL, RCPT and DATA in one write (pipelined) or one at
- *	a time.
+ *	a time. With -A it appends to ackfile, for every message it
+ *	accepts (a 2xx reply to the end of data), one line per recipient
+ *	it accepted in that transaction, the address between the angle
+ *	brackets of RCPT TO; the lines of one message go out in one
+ *	write(2) in append mode, before the reply, so that the children of
+ *	-F never mix them and a client that saw the reply finds them: a
+ *	test counts there what the receiver took responsibility for.
  *
  *	Scenarios:
  *	normal     STARTTLS offered (needs -c/-k), everything accepted
@@ -117,6 +123,8 @@
 
 #define LINE_MAX_PEER 4096
 #define SLOW_SECONDS 3
+#define ACK_RCPTS_MAX 64 /* recipients remembered per transaction */
+#define ACK_ADDR_MAX 256 /* bytes of one remembered address */
 
 struct client {
 	int fd;
@@ -129,6 +137,9 @@ struct client {
 	unsigned long n_reads; /* reads from the client so far */
 	bool has_mail;         /* MAIL accepted, transaction open */
 	size_t n_accepted;     /* RCPTs accepted in it */
+	/* -A: the recipients accepted in the current transaction. */
+	char rcpts[ACK_RCPTS_MAX][ACK_ADDR_MAX];
+	size_t n_rcpts;
 };
 
 static const char *scenario = "normal";
@@ -138,6 +149,7 @@ static long faulty_connections = -1; /* -f: how many get the scenario */
 static bool is_marking;              /* -M: connection and TLS marks */
 static bool is_pipelining;           /* -L: PIPELINING offered */
 static int reads_fd = -1;            /* -R: where commands were read */
+static int ack_fd = -1;              /* -A: accepted recipients */
 static SSL_CTX *server_ctx;
 
 static bool
@@ -289,6 +301,45 @@ read_body(struct client *c)
 	return false;
 }
 
+/* -A: note the address of an accepted "RCPT TO:<address> ..." line. */
+static void
+remember_rcpt(struct client *c, const char *line)
+{
+	const char *open = strchr(line, '<');
+	const char *close = open != NULL ? strchr(open, '>') : NULL;
+	size_t len;
+
+	if (open == NULL || close == NULL || c->n_rcpts == ACK_RCPTS_MAX)
+		return;
+	len = (size_t)(close - open - 1);
+	if (len >= ACK_ADDR_MAX)
+		len = ACK_ADDR_MAX - 1;
+	memcpy(c->rcpts[c->n_rcpts], open + 1, len);
+	c->rcpts[c->n_rcpts][len] = '\0';
+	c->n_rcpts++;
+}
+
+/* -A: one line per accepted recipient of the message, in one write. */
+static void
+ack_message(struct client *c)
+{
+	static char buf[ACK_RCPTS_MAX * (ACK_ADDR_MAX + 1)];
+	size_t len = 0;
+	size_t i;
+
+	if (ack_fd < 0)
+		return;
+	for (i = 0; i < c->n_rcpts; i++) {
+		size_t n = strlen(c->rcpts[i]);
+
+		memcpy(buf + len, c->rcpts[i], n);
+		buf[len + n] = '\n';
+		len += n + 1;
+	}
+	if (len > 0 && write(ack_fd, buf, len) != (ssize_t)len)
+		perror("smx-smtp-peer: ack");
+}
+
 static void
 reply_rcpt(struct client *c, const char *line)
 {
@@ -301,6 +352,7 @@ reply_rcpt(struct client *c, const char *line)
 		    "550 5.1.1 Recipient address rejected: unknown\r\n");
 	} else {
 		c->n_accepted++;
+		remember_rcpt(c, line);
 		send_text(c, "250 2.1.5 Ok\r\n");
 	}
 }
@@ -457,6 +509,7 @@ dialogue(struct client *c)
 			                     : "250 2.1.0 Ok\r\n");
 			c->has_mail = !is_refused;
 			c->n_accepted = 0;
+			c->n_rcpts = 0;
 		} else if (strncmp(line, "RCPT TO:", 8) == 0) {
 			pause_if_slow();
 			reply_rcpt(c, line);
@@ -480,6 +533,9 @@ dialogue(struct client *c)
 				return;
 			}
 			pause_if_slow();
+			if (eod_reply()[0] == '2')
+				ack_message(c);
+			c->n_rcpts = 0;
 			send_text(c, eod_reply());
 			if (is("eod_close")) {
 				/* After the client has taken the reply. */
@@ -490,6 +546,7 @@ dialogue(struct client *c)
 			}
 		} else if (strcmp(line, "RSET") == 0) {
 			c->has_mail = false;
+			c->n_rcpts = 0;
 			send_text(c,
 			    is("rset5") ? "554 5.5.1 No reset here\r\n"
 			                : "250 2.0.0 Ok\r\n");
@@ -632,7 +689,7 @@ main(int argc, char **argv)
 
 	(void)signal(SIGPIPE, SIG_IGN);
 	while (
-	    (opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:MFC:LR:")) != -1) {
+	    (opt = getopt(argc, argv, "s:c:k:m:t:p:n:f:a:P:MFC:LR:A:")) != -1) {
 		switch (opt) {
 		case 'L':
 			is_pipelining = true;
@@ -642,6 +699,14 @@ main(int argc, char **argv)
 			    open(optarg, O_WRONLY | O_CREAT | O_APPEND, 0600);
 			if (reads_fd < 0) {
 				perror("smx-smtp-peer: reads");
+				return 1;
+			}
+			break;
+		case 'A':
+			ack_fd =
+			    open(optarg, O_WRONLY | O_CREAT | O_APPEND, 0600);
+			if (ack_fd < 0) {
+				perror("smx-smtp-peer: ackfile");
 				return 1;
 			}
 			break;
@@ -686,7 +751,7 @@ main(int argc, char **argv)
 			break;
 		default:
 			fprintf(stderr,
-			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port] [-M] [-F] [-C countfile] [-L] [-R readsfile]\n");
+			    "usage: smx-smtp-peer -s scenario -t transcript -p pidfile [-c cert -k key] [-m maxproto] [-n name] [-f n] [-a addr] [-P port] [-M] [-F] [-C countfile] [-L] [-R readsfile] [-A ackfile]\n");
 			return 1;
 		}
 	}

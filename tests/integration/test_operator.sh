@@ -10,7 +10,8 @@
 # - one daemon per socket and per pid file; at exit a daemon removes only
 #   its own socket;
 # - log_destination = /path: lines in the maillog_file format, the file
-#   reopened on SIGHUP (log rotation);
+#   reopened on SIGHUP (log rotation), also when the reload is refused;
+#   a SIGHUP during start-up waits for the event loop;
 # - SIGHUP reaches open secmx-lookup connections: the next request on an
 #   existing connection is answered from the new configuration.
 #
@@ -229,6 +230,48 @@ fi
 smx_stop_pid "$d6"
 wait "$d6" 2>/dev/null || true
 smx_untrack "$d6"
+
+# A refused reload reopens the log file too: logrotate's SIGHUP does not
+# know whether the configuration is good (policyd: check_policyd_server).
+# The SIGHUP comes right after "starting", while secmx-lmtpd still sets
+# up its TLS contexts: it waits for the event loop instead of ending the
+# daemon (SIGHUP's default action).
+llog=$t/log/lmtpd.log
+printf 'log_destination = %s\nhelo_name = tx.example\n' "$llog" \
+    >"$t/lmtpd.conf"
+chmod 0644 "$t/lmtpd.conf"
+"$t/secmx-lmtpd" -f -c "$t/lmtpd.conf" -l "unix:$t/lmtpd.sock" -u secmx \
+    2>"$t/m.err" &
+m1=$!
+smx_track "$m1"
+# As soon as "starting" is there (at most 10 s).
+n=0
+while ! grep -q starting "$llog" 2>/dev/null && [ "$n" -lt 5000 ]; do
+	n=$((n + 1))
+done
+kill -HUP "$m1"
+if smx_wait_socket "$t/lmtpd.sock" &&
+    smx_retry 50 0.1 grep -q 'configuration reloaded' "$llog" &&
+    smx_pid_alive "$m1"; then
+	smx_pass "secmx-lmtpd: a SIGHUP during start-up waits for the event loop"
+else
+	smx_fail "secmx-lmtpd: a SIGHUP during start-up ended the daemon"
+	smx_show "$llog"
+fi
+mv "$llog" "$llog.1"
+printf 'log_destination = %s\nhelo_name = tx.example\nno equals\n' \
+    "$llog" >"$t/lmtpd.conf"
+kill -HUP "$m1"
+if smx_retry 50 0.1 grep -q 'reload failed' "$llog" &&
+    ! grep -q 'reload failed' "$llog.1"; then
+	smx_pass "secmx-lmtpd: a refused reload reopens the log file"
+else
+	smx_fail "secmx-lmtpd: a refused reload did not reopen the log file"
+	smx_show "$llog.1"
+fi
+smx_stop_pid "$m1"
+wait "$m1" 2>/dev/null || true
+smx_untrack "$m1"
 
 # ---- SIGHUP reaches an open secmx-lookup connection
 lsock=$t/lookup.sock

@@ -222,6 +222,10 @@ teardown(void)
 	(void)unlink(fx.log);
 	snprintf(path, sizeof(path), "%s/stderr", fx.dir);
 	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/file.log", fx.dir);
+	(void)unlink(path);
+	snprintf(path, sizeof(path), "%s/file.log.1", fx.dir);
+	(void)unlink(path);
 	(void)rmdir(fx.dir);
 }
 
@@ -612,6 +616,70 @@ START_TEST(test_policyd_server_reload_broken)
 }
 END_TEST
 
+/* The whole of a (small) file, or "" when it cannot be read. */
+static void
+read_text(const char *path, char *buf, size_t size)
+{
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	buf[0] = '\0';
+	if (fd < 0)
+		return;
+	n = read(fd, buf, size - 1);
+	(void)close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+/*
+ * SIGHUP is also how logrotate asks for a new log file: the daemon
+ * reopens log_destination even when the new configuration is refused,
+ * so that its lines, the refusal first, do not go on into the rotated
+ * file. (Found by the soak run, scripts/soak.)
+ */
+START_TEST(test_policyd_server_reload_broken_log)
+{
+	char file[160];
+	char rotated[170];
+	char conf[512];
+	char text[4096];
+	int i;
+
+	snprintf(file, sizeof(file), "%s/file.log", fx.dir);
+	snprintf(rotated, sizeof(rotated), "%s.1", file);
+	snprintf(conf, sizeof(conf),
+	    "receiver_roles = %s\nlog_destination = %s\n", fx.roles, file);
+	write_file(fx.conf, conf);
+	start_server();
+	/* A good reload: from now on the lines go to the file. */
+	ck_assert_int_eq(kill(fx.pid, SIGHUP), 0);
+	wait_log("configuration reloaded");
+	for (i = 0; i < WAIT_MS / 10; i++) {
+		read_text(file, text, sizeof(text));
+		if (strstr(text, "configuration reloaded") != NULL)
+			break;
+		sleep_ms(10);
+	}
+	ck_assert_msg(strstr(text, "configuration reloaded") != NULL,
+	    "no reload line in %s", file);
+	/* Rotated, then a refused configuration. */
+	ck_assert_int_eq(rename(file, rotated), 0);
+	snprintf(conf, sizeof(conf),
+	    "receiver_roles = %s\nlog_destination = %s\nno equals\n", fx.roles,
+	    file);
+	write_file(fx.conf, conf);
+	ck_assert_int_eq(kill(fx.pid, SIGHUP), 0);
+	wait_log("reload failed");
+	read_text(file, text, sizeof(text));
+	ck_assert_msg(strstr(text, "reload failed") != NULL,
+	    "the refusal is not in the new %s: \"%s\"", file, text);
+	read_text(rotated, text, sizeof(text));
+	ck_assert_msg(strstr(text, "reload failed") == NULL,
+	    "the refusal went to the rotated file");
+	stop_server();
+}
+END_TEST
+
 START_TEST(test_policyd_server_spawn)
 {
 	static const char reqs[] = REQ_OTHER_PLAIN REQ_SOR_TLS;
@@ -709,6 +777,7 @@ server_suite(void)
 	tcase_set_timeout(tc, 30);
 	tcase_add_test(tc, test_policyd_server_reload);
 	tcase_add_test(tc, test_policyd_server_reload_broken);
+	tcase_add_test(tc, test_policyd_server_reload_broken_log);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("spawn");

@@ -1,11 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Unit tests for lib/smx_daemon.c: group parsing and the pid file. The
+ * Unit tests for lib/smx_daemon.c: group parsing, the pid file and
+ * SIGHUP held until the event loop takes it. The
  * privilege drop and detaching are exercised by the daemon integration
  * tests (test_policyd_daemon.sh, test_socketmap.sh), which check the
  * running user of the daemon.
  */
 #include <check.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,6 +143,25 @@ START_TEST(test_smx_daemon_options)
 }
 END_TEST
 
+/* A SIGHUP before the event loop is held, not fatal, and still there. */
+START_TEST(test_smx_daemon_hold_reload)
+{
+	sigset_t pending;
+	sigset_t hup;
+	int sig = 0;
+
+	ck_assert(smx_daemon_hold_reload());
+	ck_assert_int_eq(raise(SIGHUP), 0);
+	ck_assert_int_eq(sigpending(&pending), 0);
+	ck_assert_int_eq(sigismember(&pending, SIGHUP), 1);
+	/* The loop takes it later (policyd: signalfd). */
+	sigemptyset(&hup);
+	sigaddset(&hup, SIGHUP);
+	ck_assert_int_eq(sigwait(&hup, &sig), 0);
+	ck_assert_int_eq(sig, SIGHUP);
+}
+END_TEST
+
 static Suite *
 daemon_suite(void)
 {
@@ -151,6 +172,7 @@ daemon_suite(void)
 	tcase_add_test(tc, test_smx_daemon_parse_group);
 	tcase_add_test(tc, test_smx_daemon_pidfile);
 	tcase_add_test(tc, test_smx_daemon_options);
+	tcase_add_test(tc, test_smx_daemon_hold_reload);
 	suite_add_tcase(s, tc);
 	return s;
 }

@@ -530,12 +530,14 @@ lmtpd_server_run(const struct lmtpd_server_opts *opts)
 	while (!is_done) {
 		int n = epoll_wait(sv->epfd, events, EVENTS_MAX,
 		    EXPIRE_INTERVAL_MS);
+		int wait_errno = errno; /* before expire_idle changes it */
 		int i;
 
 		expire_idle(sv);
 		if (n < 0) {
-			if (errno == EINTR)
+			if (wait_errno == EINTR)
 				continue;
+			errno = wait_errno;
 			smx_log_error_errno("epoll_wait");
 			status = SMX_TEMPFAIL;
 			break;

@@ -868,10 +868,13 @@ format_valid(struct soak *s, struct conn *c)
 	return true;
 }
 
-static const char *const malformed_names[] = { "line without '='", "NUL byte",
-	"other request type", "no request attribute", "bad encryption_keysize",
-	"line too long", "too many attributes", "request too long" };
-#define N_MALFORMED (sizeof(malformed_names) / sizeof(malformed_names[0]))
+/*
+ * The kinds of malformed request, in the order of format_malformed's
+ * cases: a line without '=', a NUL byte, another request type, no
+ * request attribute, a bad encryption_keysize, a line too long, too
+ * many attributes, a request too long.
+ */
+#define N_MALFORMED 8
 
 #define MALFORMED_MAX (80 * 1024)
 

@@ -153,8 +153,8 @@ section=$out/soak-section.md
 	echo "| Postfix | $(info postfix) |"
 	echo "| OpenSSL | $(info openssl) |"
 	echo
-	echo "The machine is shared: other work ran on it at the same time, which is"
-	echo "part of the test (nothing may depend on timing)."
+	echo "The machine may be shared with other work (the load averages say how"
+	echo "busy it was); no check depends on timing."
 	echo
 	echo "### Commands"
 	echo

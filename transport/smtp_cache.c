@@ -225,31 +225,52 @@ smtp_cache_now(const struct smtp_cache *cache)
 	return cache->now_ms();
 }
 
-bool
-smtp_cache_take(struct smtp_cache *cache, const struct smtp_cache_key *key,
-    struct smtp_cached *out)
+/* Does slot s serve what arg asks for? */
+typedef bool slot_match_fn(const struct slot *s, const void *arg);
+
+/*
+ * Take the most recently used live connection that match accepts, after
+ * closing the expired ones: out (with key, when not NULL) and the slot
+ * freed; false when there is none.
+ */
+static bool
+take_best(struct smtp_cache *cache, slot_match_fn *match, const void *arg,
+    struct smtp_cache_key *key, struct smtp_cached *out)
 {
 	struct slot *best = NULL;
-	long long now;
 	size_t i;
 
 	lock(cache);
-	now = cache->now_ms();
-	(void)purge(cache, now);
+	(void)purge(cache, cache->now_ms());
 	for (i = 0; i < cache->max_conns; i++) {
 		struct slot *s = &cache->slot[i];
 
-		if (s->is_used && key_equal(&s->key, key) &&
+		if (s->is_used && match(s, arg) &&
 		    (best == NULL || s->c.last_used_ms > best->c.last_used_ms))
 			best = s;
 	}
 	if (best != NULL) {
+		if (key != NULL)
+			*key = best->key;
 		*out = best->c;
 		out->n_uses++;
 		memset(best, 0, sizeof(*best));
 	}
 	unlock(cache);
 	return best != NULL;
+}
+
+static bool
+match_key(const struct slot *s, const void *arg)
+{
+	return key_equal(&s->key, arg);
+}
+
+bool
+smtp_cache_take(struct smtp_cache *cache, const struct smtp_cache_key *key,
+    struct smtp_cached *out)
+{
+	return take_best(cache, match_key, key, NULL, out);
 }
 
 bool
@@ -259,35 +280,29 @@ smtp_cache_dest_equal(const struct smtp_dest *a, const struct smtp_dest *b)
 	    a->config_serial == b->config_serial;
 }
 
+/* What smtp_cache_take_dest asks for. */
+struct dest_want {
+	const struct smtp_dest *dest;
+	const char *helo;
+};
+
+static bool
+match_dest(const struct slot *s, const void *arg)
+{
+	const struct dest_want *w = arg;
+
+	return s->c.has_dest && smtp_cache_dest_equal(&s->c.dest, w->dest) &&
+	    s->key.is_sos == w->dest->is_sos &&
+	    strcmp(s->key.helo, w->helo) == 0;
+}
+
 bool
 smtp_cache_take_dest(struct smtp_cache *cache, const struct smtp_dest *dest,
     const char *helo, struct smtp_cache_key *key, struct smtp_cached *out)
 {
-	struct slot *best = NULL;
-	long long now;
-	size_t i;
+	struct dest_want w = { dest, helo };
 
-	lock(cache);
-	now = cache->now_ms();
-	(void)purge(cache, now);
-	for (i = 0; i < cache->max_conns; i++) {
-		struct slot *s = &cache->slot[i];
-
-		if (s->is_used && s->c.has_dest &&
-		    smtp_cache_dest_equal(&s->c.dest, dest) &&
-		    s->key.is_sos == dest->is_sos &&
-		    strcmp(s->key.helo, helo) == 0 &&
-		    (best == NULL || s->c.last_used_ms > best->c.last_used_ms))
-			best = s;
-	}
-	if (best != NULL) {
-		*key = best->key;
-		*out = best->c;
-		out->n_uses++;
-		memset(best, 0, sizeof(*best));
-	}
-	unlock(cache);
-	return best != NULL;
+	return take_best(cache, match_dest, &w, key, out);
 }
 
 void

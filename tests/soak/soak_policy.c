@@ -120,6 +120,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "smx_io.h"
 #include "smx_listen.h"
 #include "smx_util.h"
 
@@ -326,13 +327,11 @@ on_signal(int sig)
 	got_signal = 1;
 }
 
+/* The project's one monotonic clock (lib/smx_io.h). */
 static uint64_t
 now_ms(void)
 {
-	struct timespec ts;
-
-	(void)clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+	return (uint64_t)smx_io_now_ms();
 }
 
 /* xorshift64*: a reproducible mix, not a secret. */

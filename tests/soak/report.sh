@@ -85,24 +85,34 @@ END {
 	print "</svg>"
 }' "$out/samples.tsv" >"$img/soak-rss.svg"
 
-# ---- the text chart: one column per sample, 16 rows.
+# ---- the text chart: 16 rows, at most CHART_COLUMNS columns; a column
+# stands for one sample, or for several in a row in a long run (their
+# largest value).
+CHART_COLUMNS=72
+samples=$(($(wc -l <"$out/samples.tsv") - 1))
+per_column=$(((samples + CHART_COLUMNS - 1) / CHART_COLUMNS))
+[ "$per_column" -ge 1 ] || per_column=1
 chart() {
-	awk -F '\t' '
+	awk -F '\t' -v k="$per_column" '
 	BEGIN { n = 0 }
 	NR == 1 { for (i = 1; i <= NF; i++) col[$i] = i; next }
 	{
-		p[n] = $(col["policyd_rss_kib"]) / 1024; l[n] = $(col["lmtpd_rss_kib"]) / 1024
-		if (p[n] > ymax) ymax = p[n]
-		if (l[n] > ymax) ymax = l[n]
-		t[n++] = $1
+		j = int(n / k); n++
+		pv = $(col["policyd_rss_kib"]) / 1024; lv = $(col["lmtpd_rss_kib"]) / 1024
+		if (pv > p[j]) p[j] = pv
+		if (lv > l[j]) l[j] = lv
+		if (pv > ymax) ymax = pv
+		if (lv > ymax) ymax = lv
+		tend = $1
 	}
 	END {
+		m = int((n + k - 1) / k)
 		rows = 16
 		ymax = int(ymax) + 1
 		for (r = rows; r >= 1; r--) {
 			lo = ymax * (r - 1) / rows; hi = ymax * r / rows
 			s = ""
-			for (i = 0; i < n; i++) {
+			for (i = 0; i < m; i++) {
 				c = " "
 				if (l[i] > lo && l[i] <= hi) c = "l"
 				if (p[i] > lo && p[i] <= hi) c = (c == "l") ? "*" : "p"
@@ -110,10 +120,10 @@ chart() {
 			}
 			printf "%5.1f |%s\n", hi, s
 		}
-		s = ""; for (i = 0; i < n; i++) s = s "-"
+		s = ""; for (i = 0; i < m; i++) s = s "-"
 		printf "  MiB +%s\n", s
-		s = sprintf("%d s", t[n - 1])
-		pad = ""; for (i = 0; i < n - 2 - length(s); i++) pad = pad " "
+		s = sprintf("%d s", tend)
+		pad = ""; for (i = 0; i < m - 2 - length(s); i++) pad = pad " "
 		printf "       0%s%s\n", pad, s
 	}' "$out/samples.tsv"
 }
@@ -286,8 +296,13 @@ section=$out/soak-section.md
 	echo
 	echo "![RSS of secmx-policyd and secmx-lmtpd over time](reliability/soak-rss.svg)"
 	echo
-	echo "The same as text (p: secmx-policyd, l: secmx-lmtpd, *: both; one column"
-	echo "per sample):"
+	if [ "$per_column" = 1 ]; then
+		echo "The same as text (p: secmx-policyd, l: secmx-lmtpd, *: both; one column"
+		echo "per sample):"
+	else
+		echo "The same as text (p: secmx-policyd, l: secmx-lmtpd, *: both; one column"
+		echo "per $per_column samples in a row, at the largest of them):"
+	fi
 	echo
 	echo '```'
 	chart

@@ -71,22 +71,28 @@
 # _secmx._tcp SRV and an A lookup at nsd for every delivery, and that
 # cost is counted (nsd's cgroup).
 #
-# A timed run: MSGS messages (2 KiB body, RCPTS recipients each, all at
-# bench.test) are injected into the sender with smtp-source and held
-# (header_checks HOLD), then released at once (postsuper -H ALL;
-# postqueue -f). The clock runs from the release until the sender's
-# queue is empty and the receiver logged MSGS x RCPTS more deliveries:
-# msgs_per_s = MSGS / that time. cpu_s_per_msg: the CPU time (user +
-# system) of the sender, the receiver and nsd during that time, divided
-# by MSGS. It is read from a cgroup per instance (cgroup v2 cpu.stat or
-# v1 cpuacct.usage), which counts processes that exited during the run
-# too (smtpd, cleanup, pipe(8), secmx-transport, smtp(8), tlsproxy, ...);
-# where no cgroup can be made, the busy time of the whole machine from
-# /proc/stat is used instead (then no split). The split per message:
-# tx_cpu (the sending instance, secmx-lmtpd included), daemon_cpu
-# (secmx-lmtpd alone, from /proc/PID/stat), rx_cpu, dns_cpu. Logging
-# (postlogd of each instance, secmx-lmtpd's log file) is counted; the
-# test syslog sink, where secmx-transport's audit lines go, is not.
+# A timed run: MSGS messages (--msgs, default 2000; 2 KiB body, RCPTS
+# recipients each, all at bench.test) are injected into the sender with
+# smtp-source and held (header_checks HOLD), then released at once
+# (postsuper -H ALL; postqueue -f). The clock runs from the release
+# until the sender's queue is empty and the receiver logged MSGS x RCPTS
+# more deliveries: msgs_per_s = MSGS / that time. cpu_s_per_msg: the CPU
+# time (user + system) of the sender, the receiver and nsd during that
+# time, divided by MSGS. It is read from a cgroup per instance (cgroup
+# v2 cpu.stat or v1 cpuacct.usage), which counts processes that exited
+# during the run too (smtpd, cleanup, pipe(8), secmx-transport, smtp(8),
+# tlsproxy, ...); where no cgroup can be made, the busy time of the
+# whole machine from /proc/stat is used instead (then no split). The
+# split per message: tx_cpu (the sending instance, secmx-lmtpd
+# included), daemon_cpu (secmx-lmtpd alone, from /proc/PID/stat),
+# rx_cpu, dns_cpu. Logging (postlogd of each instance, secmx-lmtpd's log
+# file) is counted; the test syslog sink, where secmx-transport's audit
+# lines go, is not.
+# With 2000 messages a run lasts several seconds. A run of 400 took one
+# or two and measured how fast the queue manager hands out the first
+# deliveries, and the state of the receiver's file system (its cleanup
+# processes create and remove a queue file per message), more than the
+# deliveries themselves.
 # rx_conns_per_msg: SMTP connections the receiver accepted per message;
 # reused_pct: deliveries over a kept connection (smtp(8): status lines
 # with conn_use=; secmx-lmtpd: audit lines with conn=reused);
@@ -144,7 +150,7 @@ smx_namespace "$@"
 
 build=
 runs=5
-msgs=400
+msgs=2000
 size_mib=100
 rcpts_list="1 10"
 transports="secmx-transport smtp-nocache smtp-cache secmx-lmtpd-nocache secmx-lmtpd-cache"

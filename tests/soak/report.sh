@@ -296,11 +296,10 @@ section=$out/soak-section.md
 	echo
 	echo "![RSS of secmx-policyd and secmx-lmtpd over time](reliability/soak-rss.svg)"
 	echo
+	echo "The same as text (p: secmx-policyd, l: secmx-lmtpd, *: both; one column"
 	if [ "$per_column" = 1 ]; then
-		echo "The same as text (p: secmx-policyd, l: secmx-lmtpd, *: both; one column"
 		echo "per sample):"
 	else
-		echo "The same as text (p: secmx-policyd, l: secmx-lmtpd, *: both; one column"
 		echo "per $per_column samples in a row, at the largest of them):"
 	fi
 	echo

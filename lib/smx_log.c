@@ -25,18 +25,20 @@
  *	them itself.
  *
  *	In batch mode (smx_log_set_batch) info and debug lines are queued and
- *	sent together with sendmmsg(2) by smx_log_flush, which an event loop
- *	calls once per round: the audit lines of all requests answered in
- *	one round cost one system call and one wake-up of the log daemon.
- *	A warning or worse first flushes the queue and is then sent at
- *	once, so lines keep their order and problems are never delayed.
+ *	sent together by smx_log_flush, which an event loop calls once per
+ *	round and a delivery thread once per delivery: the lines of one round
+ *	cost one system call (sendmmsg(2) to syslog, writev(2) to the file)
+ *	and one wake-up of the log daemon. A warning or worse first flushes
+ *	the queue and is then sent at once, so lines keep their order and
+ *	problems are never delayed. Each line keeps the time it was logged.
  *
- *	Every function may be called from several threads: one lock
- *	serialises the lines and the queue.
+ *	Every function may be called from several threads. Batch mode and
+ *	its queue belong to the thread that turned it on, so queueing takes
+ *	no lock; one lock serialises what is sent, so that lines never mix.
  * LIMITS
  *	SMX_LOG_LINE_MAX bytes per line; longer lines are cut (logging must
- *	never fail because of input). LOG_BATCH_MAX lines are queued at
- *	most; a full queue is flushed.
+ *	never fail because of input). A queue holds LOG_BATCH_MAX lines and
+ *	LOG_QUEUE_BYTES bytes of text at most; a full queue is flushed.
  * DIAGNOSTICS
  *	None; logging failures are ignored, as syslog(3) does: a failed send
  *	reconnects to /dev/log once and retries, then drops the line(s).
@@ -53,10 +55,12 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 #include <syslog.h>
 #include <time.h>
@@ -70,7 +74,23 @@
 /* "<PRI>Mmm dd hh:mm:ss ident[pid]: " before the line. */
 #define LOG_HEADER_MAX (5 + 16 + LOG_IDENT_MAX + 24)
 #define LOG_DGRAM_MAX (LOG_HEADER_MAX + SMX_LOG_LINE_MAX + 1)
+/* A file line has the host name besides, and a newline. */
+#define LOG_FILE_LINE_MAX (LOG_DGRAM_MAX + 64)
 #define LOG_BATCH_MAX 32
+#define LOG_QUEUE_BYTES (8 * SMX_LOG_LINE_MAX)
+
+/* One thread's lines in batch mode, not yet sent. */
+struct log_queue {
+	size_t n;
+	size_t used; /* bytes of text */
+	struct {
+		int prio;
+		time_t when;
+		size_t off;
+		size_t len;
+	} line[LOG_BATCH_MAX];
+	char text[LOG_QUEUE_BYTES];
+};
 
 static const char *log_ident = "secmx";
 static char log_path[sizeof(((struct sockaddr_un *)0)->sun_path)] = LOG_PATH;
@@ -78,21 +98,23 @@ static enum smx_log_dest log_dest = SMX_LOG_SYSLOG;
 static bool log_verbose;
 static smx_log_sink_fn *log_sink;
 static void *log_sink_ctx;
+static atomic_bool log_has_sink; /* log_sink != NULL, read without the lock */
 static int log_fd = -1;
 static int log_file_fd = -1;
 static char log_host[64] = "localhost"; /* for file lines */
 static bool log_stderr_stamp;           /* not under systemd's journal */
 static bool log_stderr_copy;            /* errors to stderr as well */
 static pid_t log_pid;                   /* 0: not known in this process yet */
-static bool log_is_batched;
 static bool log_has_atfork;
 static time_t log_stamp_time = (time_t)-1;
 static char log_stamp[32]; /* "Mmm dd hh:mm:ss" of log_stamp_time */
-static char batch[LOG_BATCH_MAX][LOG_DGRAM_MAX];
+/* Lines formatted for sending, under the lock. */
+static char batch[LOG_BATCH_MAX][LOG_FILE_LINE_MAX];
 static size_t batch_len[LOG_BATCH_MAX];
-static size_t n_batch;
-/* Every entry point takes it: secmx-lmtpd logs from several threads. */
+/* Whatever sends or changes the destination takes it. */
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* Batch mode of this thread: its queue, NULL when off. */
+static _Thread_local struct log_queue *log_queue;
 
 static void log_flush(void);
 
@@ -117,7 +139,8 @@ static void
 log_atfork_child(void)
 {
 	log_pid = 0;
-	n_batch = 0;
+	if (log_queue != NULL)
+		log_queue->n = log_queue->used = 0;
 	(void)pthread_mutex_unlock(&log_lock);
 }
 
@@ -232,16 +255,77 @@ smx_log_set_socket(const char *path)
 void
 smx_log_set_batch(bool on)
 {
-	(void)pthread_mutex_lock(&log_lock);
-	if (!on)
-		log_flush();
-	log_is_batched = on;
-	(void)pthread_mutex_unlock(&log_lock);
+	if (on && log_queue == NULL) {
+		/* Without the memory this thread logs line by line. */
+		log_queue = calloc(1, sizeof(*log_queue));
+	} else if (!on && log_queue != NULL) {
+		smx_log_flush();
+		free(log_queue);
+		log_queue = NULL;
+	}
 }
 
-/* Send datagrams[0..n) with sendmmsg; reconnect once on failure. */
+/* log_stamp: "Mmm dd hh:mm:ss" of when, formatted once per second. */
 static void
-log_send(size_t first, size_t n)
+log_stamp_at(time_t when)
+{
+	if (when != log_stamp_time) {
+		struct tm tm;
+
+		if (localtime_r(&when, &tm) == NULL ||
+		    strftime(log_stamp, sizeof(log_stamp), "%h %e %T", &tm) ==
+		        0)
+			memcpy(log_stamp, "Jan  1 00:00:00",
+			    sizeof("Jan  1 00:00:00"));
+		log_stamp_time = when;
+	}
+	if (log_pid == 0)
+		log_pid = getpid();
+}
+
+/* One line to be sent: sanitised text, its priority and time. */
+struct log_line {
+	int prio;
+	time_t when;
+	const char *text;
+	size_t len;
+};
+
+/*
+ * batch[k]: line l as the destination takes it, a syslog datagram
+ * ("<PRI>Mmm dd hh:mm:ss ident[pid]: text", as syslog(3) formats) or a
+ * file line ("Mmm dd hh:mm:ss host ident[pid]: text\n"). False when it
+ * does not fit (never: the text is at most SMX_LOG_LINE_MAX).
+ */
+static bool
+log_format(size_t k, const struct log_line *l)
+{
+	char *d = batch[k];
+	size_t room;
+	int n;
+
+	log_stamp_at(l->when);
+	if (log_dest == SMX_LOG_FILE)
+		n = snprintf(d, LOG_FILE_LINE_MAX,
+		    "%s %s %.*s[%ld]: ", log_stamp, log_host, LOG_IDENT_MAX,
+		    log_ident, (long)log_pid);
+	else
+		n = snprintf(d, LOG_FILE_LINE_MAX,
+		    "<%d>%s %.*s[%ld]: ", LOG_MAIL | l->prio, log_stamp,
+		    LOG_IDENT_MAX, log_ident, (long)log_pid);
+	room = log_dest == SMX_LOG_FILE ? LOG_FILE_LINE_MAX - 1 : LOG_DGRAM_MAX;
+	if (n < 0 || (size_t)n > room || l->len > room - (size_t)n)
+		return false;
+	memcpy(d + n, l->text, l->len);
+	batch_len[k] = (size_t)n + l->len;
+	if (log_dest == SMX_LOG_FILE)
+		d[batch_len[k]++] = '\n';
+	return true;
+}
+
+/* Send batch[0..n) with sendmmsg; reconnect once on failure. */
+static void
+log_send(size_t n)
 {
 	struct mmsghdr msgs[LOG_BATCH_MAX];
 	struct iovec iov[LOG_BATCH_MAX];
@@ -251,8 +335,8 @@ log_send(size_t first, size_t n)
 
 	memset(msgs, 0, sizeof(msgs));
 	for (i = 0; i < n; i++) {
-		iov[i].iov_base = batch[first + i];
-		iov[i].iov_len = batch_len[first + i];
+		iov[i].iov_base = batch[i];
+		iov[i].iov_len = batch_len[i];
 		msgs[i].msg_hdr.msg_iov = &iov[i];
 		msgs[i].msg_hdr.msg_iovlen = 1;
 	}
@@ -276,85 +360,88 @@ log_send(size_t first, size_t n)
 	}
 }
 
-/* smx_log_flush with the lock held. */
+/*
+ * Append batch[0..n) to the file in one writev(2): in append mode the
+ * lines go in whole and together, whoever else writes the file.
+ */
+static void
+log_file_write(size_t n)
+{
+	struct iovec iov[LOG_BATCH_MAX];
+	ssize_t w;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		iov[i].iov_base = batch[i];
+		iov[i].iov_len = batch_len[i];
+	}
+	do {
+		w = writev(log_file_fd, iov, (int)n);
+	} while (w < 0 && errno == EINTR);
+}
+
+/* Lines l[0..n) (n at most LOG_BATCH_MAX) out, with the lock held. */
+static void
+log_write(const struct log_line *l, size_t n)
+{
+	size_t k = 0;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (log_dest != SMX_LOG_STDERR) {
+			if (log_format(k, &l[i]))
+				k++;
+		} else if (log_stderr_stamp) {
+			log_stamp_at(l[i].when);
+			fprintf(stderr, "%s %s[%ld]: %.*s\n", log_stamp,
+			    log_ident, (long)getpid(), (int)l[i].len,
+			    l[i].text);
+		} else {
+			fprintf(stderr, "%s[%ld]: %.*s\n", log_ident,
+			    (long)getpid(), (int)l[i].len, l[i].text);
+		}
+		if (log_stderr_copy && log_dest != SMX_LOG_STDERR &&
+		    l[i].prio <= LOG_WARNING)
+			fprintf(stderr, "%s: %.*s\n", log_ident, (int)l[i].len,
+			    l[i].text);
+	}
+	if (k > 0 && log_dest == SMX_LOG_FILE)
+		log_file_write(k);
+	else if (k > 0)
+		log_send(k);
+}
+
+/* Send this thread's queue, with the lock held. */
 static void
 log_flush(void)
 {
+	struct log_line l[LOG_BATCH_MAX];
+	struct log_queue *q = log_queue;
 	int saved_errno = errno;
+	size_t i;
 
-	if (n_batch > 0 && log_dest == SMX_LOG_SYSLOG)
-		log_send(0, n_batch);
-	n_batch = 0;
+	if (q == NULL || q->n == 0)
+		return;
+	for (i = 0; i < q->n; i++) {
+		l[i].prio = q->line[i].prio;
+		l[i].when = q->line[i].when;
+		l[i].text = q->text + q->line[i].off;
+		l[i].len = q->line[i].len;
+	}
+	log_write(l, q->n);
+	q->n = q->used = 0;
 	errno = saved_errno;
 }
 
 void
 smx_log_flush(void)
 {
+	/* Nothing queued, nothing to wait for. */
+	if (log_queue == NULL || log_queue->n == 0)
+		return;
 	(void)pthread_mutex_lock(&log_lock);
 	log_flush();
 	(void)pthread_mutex_unlock(&log_lock);
-}
-
-/* log_stamp: "Mmm dd hh:mm:ss" of now, formatted once per second. */
-static void
-log_stamp_now(void)
-{
-	time_t now = time(NULL);
-
-	if (now != log_stamp_time) {
-		struct tm tm;
-
-		if (localtime_r(&now, &tm) == NULL ||
-		    strftime(log_stamp, sizeof(log_stamp), "%h %e %T", &tm) ==
-		        0)
-			memcpy(log_stamp, "Jan  1 00:00:00",
-			    sizeof("Jan  1 00:00:00"));
-		log_stamp_time = now;
-	}
-	if (log_pid == 0)
-		log_pid = getpid();
-}
-
-/* One line to the log file, in one write(2). */
-static void
-log_file_line(const char *line, size_t len)
-{
-	char d[LOG_DGRAM_MAX + 64];
-	ssize_t w;
-	int n;
-
-	log_stamp_now();
-	n = snprintf(d, sizeof(d), "%s %s %.*s[%ld]: ", log_stamp, log_host,
-	    LOG_IDENT_MAX, log_ident, (long)log_pid);
-	if (n < 0 || (size_t)n + len + 1 > sizeof(d))
-		return;
-	memcpy(d + n, line, len);
-	d[(size_t)n + len] = '\n';
-	do {
-		w = write(log_file_fd, d, (size_t)n + len + 1);
-	} while (w < 0 && errno == EINTR);
-}
-
-/* Queue (or send) one line as a syslog datagram, as syslog(3) formats. */
-static void
-log_syslog(int prio, const char *line, size_t len)
-{
-	char *d;
-	int n;
-
-	log_stamp_now();
-	if (n_batch == LOG_BATCH_MAX)
-		log_flush();
-	d = batch[n_batch];
-	n = snprintf(d, LOG_HEADER_MAX, "<%d>%s %.*s[%ld]: ", LOG_MAIL | prio,
-	    log_stamp, LOG_IDENT_MAX, log_ident, (long)log_pid);
-	if (n < 0 || (size_t)n >= LOG_HEADER_MAX)
-		return;
-	memcpy(d + n, line, len);
-	batch_len[n_batch++] = (size_t)n + len;
-	if (!log_is_batched || (prio != LOG_INFO && prio != LOG_DEBUG))
-		log_flush();
 }
 
 void
@@ -374,8 +461,28 @@ smx_log_set_verbose(bool on)
 void
 smx_log_set_sink(smx_log_sink_fn *fn, void *ctx)
 {
+	(void)pthread_mutex_lock(&log_lock);
 	log_sink = fn;
 	log_sink_ctx = ctx;
+	atomic_store(&log_has_sink, fn != NULL);
+	(void)pthread_mutex_unlock(&log_lock);
+}
+
+/* Queue a line of this thread's batch, sending the queue when full. */
+static void
+log_queue_add(const struct log_line *l)
+{
+	struct log_queue *q = log_queue;
+
+	if (q->n == LOG_BATCH_MAX || l->len > sizeof(q->text) - q->used)
+		smx_log_flush();
+	q->line[q->n].prio = l->prio;
+	q->line[q->n].when = l->when;
+	q->line[q->n].off = q->used;
+	q->line[q->n].len = l->len;
+	memcpy(q->text + q->used, l->text, l->len);
+	q->used += l->len;
+	q->n++;
 }
 
 static void emit(int, const char *, bool, const char *, va_list)
@@ -386,6 +493,8 @@ emit(int prio, const char *prefix, bool with_errno, const char *fmt, va_list ap)
 {
 	char line[SMX_LOG_LINE_MAX + 1];
 	int saved_errno = errno;
+	struct log_line l;
+	bool is_queued;
 	size_t len;
 	size_t i;
 	int n;
@@ -410,27 +519,29 @@ emit(int prio, const char *prefix, bool with_errno, const char *fmt, va_list ap)
 		if (c < 0x20 || c > 0x7e)
 			line[i] = '?';
 	}
+	l.prio = prio;
+	l.when = time(NULL);
+	l.text = line;
+	l.len = len;
+	is_queued =
+	    log_queue != NULL && (prio == LOG_INFO || prio == LOG_DEBUG);
+	if (is_queued && !atomic_load(&log_has_sink)) {
+		log_queue_add(&l);
+		errno = saved_errno;
+		return;
+	}
 	(void)pthread_mutex_lock(&log_lock);
 	if (log_sink != NULL)
 		log_sink(prio, line, log_sink_ctx);
-	if (log_dest == SMX_LOG_STDERR) {
-		if (log_stderr_stamp) {
-			log_stamp_now();
-			fprintf(stderr, "%s %s[%ld]: %s\n", log_stamp,
-			    log_ident, (long)getpid(), line);
-		} else {
-			fprintf(stderr, "%s[%ld]: %s\n", log_ident,
-			    (long)getpid(), line);
-		}
-	} else if (log_dest == SMX_LOG_FILE) {
-		log_file_line(line, len);
+	if (is_queued) {
+		(void)pthread_mutex_unlock(&log_lock);
+		log_queue_add(&l);
 	} else {
-		log_syslog(prio, line, len);
+		/* What is queued goes first: lines keep their order. */
+		log_flush();
+		log_write(&l, 1);
+		(void)pthread_mutex_unlock(&log_lock);
 	}
-	if (log_stderr_copy && log_dest != SMX_LOG_STDERR &&
-	    prio <= LOG_WARNING)
-		fprintf(stderr, "%s: %s\n", log_ident, line);
-	(void)pthread_mutex_unlock(&log_lock);
 	errno = saved_errno;
 }
 

@@ -37,18 +37,21 @@ bool smx_log_open(const char *ident, enum smx_log_dest, const char *path);
 bool smx_log_set_socket(const char *path);
 
 /*
- * smx_log_set_batch - in batch mode, info and debug lines for syslog are
- * queued until smx_log_flush (or until the queue is full); warnings and
- * worse flush the queue and go out at once. An event loop turns it on
- * and calls smx_log_flush once per round. Turning it off flushes. Never
- * exits.
+ * smx_log_set_batch - batch mode of the calling thread: its info and
+ * debug lines are queued until it calls smx_log_flush (or until the queue
+ * is full), then sent with one system call; warnings and worse flush the
+ * queue and go out at once. An event loop turns it on and flushes once
+ * per round; a thread that serves deliveries, once per delivery and
+ * before it waits for its client. Turning it off flushes; a thread that
+ * turned it on turns it off before it ends. Other threads are not
+ * affected. Never exits.
  */
 void smx_log_set_batch(bool);
 
 /*
- * smx_log_flush - send the queued lines, in order, with as few system
- * calls as possible. Blocks while the log daemon's queue is full, as
- * syslog(3) does. Preserves errno; never exits.
+ * smx_log_flush - send the calling thread's queued lines, in order, with
+ * as few system calls as possible. Blocks while the log daemon's queue is
+ * full, as syslog(3) does. Preserves errno; never exits.
  */
 void smx_log_flush(void);
 

@@ -36,7 +36,10 @@
  *	the message in memory up to LMTPD_SPOOL_MEM_MAX, then in a file.
  * DIAGNOSTICS
  *	syslog: the audit lines of deliver_run, one line per transaction
- *	refused or cut short, a warning for each client error.
+ *	refused or cut short, a warning for each client error. The thread
+ *	logs in batch mode (smx_log_set_batch): the lines of a delivery go
+ *	out together when it ends, and whatever is queued before the thread
+ *	waits for its client.
  * SECURITY
  *	Everything the client sends is untrusted (the queue holds what
  *	remote senders sent): bounded reads, lmtp_proto's strict parser,
@@ -513,6 +516,7 @@ deliver_message(struct session *s, struct spool *sp)
 			rq.message = sp;
 			rq.deadline_ms = deadline;
 			deliver_run(&rq, gout);
+			smx_log_flush();
 		}
 		for (j = 0; j < n; j++) {
 			out[idx[j]] = gout[j];
@@ -678,6 +682,7 @@ wait_command(struct session *s)
 
 	s->env->gen_put(s->env->ctx, gen);
 	flush(s);
+	smx_log_flush();
 	if (s->is_done)
 		return false;
 	switch (read_more(s, smx_io_deadline((long long)secs * 1000),
@@ -769,7 +774,9 @@ lmtpd_session_run(const struct lmtpd_session_env *env, int fd, const char *peer)
 	flags = fcntl(fd, F_GETFL);
 	if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) != 0)
 		smx_log_warning_errno("lmtp client %s: O_NONBLOCK", peer);
+	smx_log_set_batch(true);
 	serve(s);
+	smx_log_set_batch(false);
 	reset_transaction(s);
 	free(s->rcpt);
 	(void)close(fd);

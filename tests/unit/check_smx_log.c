@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Unit tests for lib/smx_log.c: the syslog datagrams it sends (format,
- * facility, sanitising, truncation), batching and its order, the sink
- * observer, and errno. The log socket is a datagram socket in a temporary
- * directory, not /dev/log.
+ * facility, sanitising, truncation), batching and its order (per thread,
+ * to syslog and to a file), the sink observer, and errno. The log socket is a
+ * datagram socket in a temporary directory, not /dev/log.
  */
 #include <check.h>
 #include <errno.h>
@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -176,17 +177,6 @@ START_TEST(test_smx_log_batch_order)
 }
 END_TEST
 
-static char seen[SMX_LOG_LINE_MAX + 1];
-static int seen_prio;
-
-static void
-observe(int prio, const char *line, void *ctx)
-{
-	(void)ctx;
-	seen_prio = prio;
-	snprintf(seen, sizeof(seen), "%s", line);
-}
-
 /* Read a whole small file into buf (size bytes, NUL-terminated). */
 static void
 slurp(const char *file, char *buf, size_t size)
@@ -198,6 +188,155 @@ slurp(const char *file, char *buf, size_t size)
 	n = fread(buf, 1, size - 1, fp);
 	buf[n] = '\0';
 	ck_assert_int_eq(fclose(fp), 0);
+}
+
+/* A thread that logs "other" without batch mode of its own. */
+static void *
+other_thread(void *arg)
+{
+	(void)arg;
+	smx_log_info("other");
+	return NULL;
+}
+
+static pthread_barrier_t barrier;
+
+/*
+ * A thread in batch mode queues "q1" and "q2", waits while the main
+ * thread looks, and ends batch mode.
+ */
+static void *
+batch_thread(void *arg)
+{
+	(void)arg;
+	smx_log_set_batch(true);
+	smx_log_info("q1");
+	smx_log_info("q2");
+	(void)pthread_barrier_wait(&barrier);
+	(void)pthread_barrier_wait(&barrier);
+	smx_log_set_batch(false);
+	return NULL;
+}
+
+/*
+ * Batch mode belongs to the thread that turned it on: another thread's
+ * lines go out at once, and the batching thread's lines wait for its own
+ * flush (or its end of batch mode), whatever other threads do.
+ */
+START_TEST(test_smx_log_batch_per_thread)
+{
+	pthread_t t;
+	int prio;
+
+	smx_log_set_batch(true);
+	smx_log_info("queued");
+	ck_assert_int_eq(pthread_create(&t, NULL, other_thread, NULL), 0);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_str_eq(next_line(&prio), "other");
+	ck_assert_ptr_null(next_line(&prio));
+	smx_log_flush();
+	ck_assert_str_eq(next_line(&prio), "queued");
+	smx_log_set_batch(false);
+	/* This thread is not batched: a line goes out at once. */
+	smx_log_info("direct");
+	ck_assert_str_eq(next_line(&prio), "direct");
+
+	/*
+	 * Another thread's queue is not flushed by this one; it is sent
+	 * when that thread ends batch mode.
+	 */
+	ck_assert_int_eq(pthread_barrier_init(&barrier, NULL, 2), 0);
+	ck_assert_int_eq(pthread_create(&t, NULL, batch_thread, NULL), 0);
+	(void)pthread_barrier_wait(&barrier);
+	smx_log_flush();
+	ck_assert_ptr_null(next_line(&prio));
+	smx_log_info("between");
+	ck_assert_str_eq(next_line(&prio), "between");
+	(void)pthread_barrier_wait(&barrier);
+	ck_assert_int_eq(pthread_join(t, NULL), 0);
+	ck_assert_int_eq(pthread_barrier_destroy(&barrier), 0);
+	ck_assert_str_eq(next_line(&prio), "q1");
+	ck_assert_str_eq(next_line(&prio), "q2");
+	ck_assert_ptr_null(next_line(&prio));
+}
+END_TEST
+
+/* Count the lines of a file. */
+static int
+count_lines(const char *file)
+{
+	FILE *fp = fopen(file, "r");
+	int n = 0;
+	int c;
+
+	ck_assert_ptr_nonnull(fp);
+	while ((c = getc(fp)) != EOF)
+		n += c == '\n';
+	ck_assert_int_eq(fclose(fp), 0);
+	return n;
+}
+
+/*
+ * Batch mode with log_destination = /path: lines wait for the flush and
+ * then go in whole, in order; a warning sends the queue before itself;
+ * long lines fill the queue by their bytes and it is sent without a
+ * flush.
+ */
+START_TEST(test_smx_log_batch_file)
+{
+	char big[SMX_LOG_LINE_MAX + 1];
+	char file[160];
+	char text[8192];
+	const char *a;
+	const char *b;
+	const char *c;
+	int i;
+
+	snprintf(file, sizeof(file), "%s/batch.log", dir);
+	ck_assert(smx_log_open("test/log", SMX_LOG_FILE, file));
+	smx_log_set_batch(true);
+	smx_log_info("alpha");
+	smx_log_info("beta");
+	ck_assert_int_eq(count_lines(file), 0);
+	smx_log_flush();
+	slurp(file, text, sizeof(text));
+	a = strstr(text, "]: alpha\n");
+	b = strstr(text, "]: beta\n");
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert(a < b);
+	ck_assert_int_eq(count_lines(file), 2);
+	smx_log_info("gamma");
+	smx_log_warning("delta");
+	slurp(file, text, sizeof(text));
+	b = strstr(text, "]: gamma\n");
+	c = strstr(text, "]: warning: delta\n");
+	ck_assert_ptr_nonnull(b);
+	ck_assert_ptr_nonnull(c);
+	ck_assert(b < c);
+	/* Lines of the longest length: the queue is sent when full. */
+	memset(big, 'x', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	for (i = 0; i < 20; i++)
+		smx_log_info("%s", big);
+	ck_assert_int_gt(count_lines(file), 4);
+	ck_assert_int_lt(count_lines(file), 4 + 20);
+	smx_log_set_batch(false);
+	ck_assert_int_eq(count_lines(file), 4 + 20);
+	smx_log_open("test/log", SMX_LOG_SYSLOG, NULL);
+	(void)unlink(file);
+}
+END_TEST
+
+static char seen[SMX_LOG_LINE_MAX + 1];
+static int seen_prio;
+
+static void
+observe(int prio, const char *line, void *ctx)
+{
+	(void)ctx;
+	seen_prio = prio;
+	snprintf(seen, sizeof(seen), "%s", line);
 }
 
 /*
@@ -292,6 +431,8 @@ log_suite(void)
 	tcase_add_test(tc, test_smx_log_format);
 	tcase_add_test(tc, test_smx_log_sanitise);
 	tcase_add_test(tc, test_smx_log_batch_order);
+	tcase_add_test(tc, test_smx_log_batch_per_thread);
+	tcase_add_test(tc, test_smx_log_batch_file);
 	tcase_add_test(tc, test_smx_log_sink_and_missing_socket);
 	tcase_add_test(tc, test_smx_log_file);
 	suite_add_tcase(s, tc);

@@ -18,16 +18,20 @@
  *	accounted as in the one-command dialogue. The message follows
  *	only when a recipient was accepted; a 354 to a DATA that went out
  *	before every recipient was refused gets a lone "." (as Postfix
- *	smtp(8)). EHLO, STARTTLS, RSET and QUIT are never pipelined.
+ *	smtp(8)). EHLO, STARTTLS and QUIT are never pipelined; RSET only
+ *	where it leads the group on a kept connection.
  *
  *	An attempt has three parts: opening (connect, banner, EHLO,
  *	STARTTLS, EHLO again), the transaction of this message (what the
  *	server must offer for it, MAIL, RCPT, DATA, the end of data) and
  *	ending (QUIT and close). With a connection cache (secmx-lmtpd)
  *	opening may instead take a kept connection, which must answer RSET
- *	with 250, and ending hands a clean connection back instead of QUIT
- *	(smtp_cache). Each call is independent: any number may run at once
- *	in different threads, sharing only the caches and the TLS context.
+ *	with 250 (with PIPELINING the RSET leads the transaction's first
+ *	group, one round trip less; if its reply is anything else, nothing
+ *	after it counts and the message goes over a new connection), and
+ *	ending hands a clean connection back instead of QUIT (smtp_cache).
+ *	Each call is independent: any number may run at once in different
+ *	threads, sharing only the caches and the TLS context.
  * LIMITS
  *	Commands up to SMTP_COMMAND_MAX bytes, at most SMTP_PIPELINE_MAX
  *	bytes of them unanswered, paths up to SMTP_PATH_MAX,
@@ -97,6 +101,8 @@ struct session {
 	long long created_ms; /* when this connection was opened */
 	unsigned n_uses;      /* deliveries it carried, this one too */
 	unsigned rset_code;   /* the reply to the last RSET, 0: none */
+	bool is_rset_due;     /* kept, PIPELINING: RSET leads the group */
+	bool is_stale;        /* kept, and it failed that RSET: open anew */
 	bool has_dest;        /* dest goes back with the connection */
 	struct smtp_dest dest;
 	char where[SMTP_SESSION_PEER_MAX]; /* "[addr]:port" */
@@ -702,8 +708,10 @@ envelope_serial(struct session *s)
 	return all_refused(s, worst);
 }
 
-_Static_assert(SMTP_PIPELINE_MAX >= SMTP_COMMAND_MAX,
-    "a pipelined group holds at least one command");
+#define RSET_COMMAND "RSET\r\n"
+
+_Static_assert(SMTP_PIPELINE_MAX >= sizeof(RSET_COMMAND) - 1 + SMTP_COMMAND_MAX,
+    "a pipelined group holds at least one command after RSET");
 
 /*
  * A pipelined group (RFC 2920): MAIL FROM, RCPT TO for every recipient
@@ -746,7 +754,9 @@ group_command(struct session *s, size_t k, char *buf)
  * bytes, in one write. DATA goes out only behind RCPT commands whose
  * replies are still to come, or when a recipient was accepted: when
  * every reply is in and none accepted it, the group ends without it
- * (as Postfix smtp(8)).
+ * (as Postfix smtp(8)). On a kept connection RSET leads the first write
+ * (RFC 2920 section 3.1 allows it anywhere in a group); when that write
+ * fails the connection is stale (SMX_NOTFOUND).
  */
 static enum smx_status
 group_send(struct session *s, struct group *g)
@@ -758,6 +768,10 @@ group_send(struct session *s, struct group *g)
 	size_t len = 0;
 	size_t n;
 
+	if (s->is_rset_due && g->n_sent == 0) {
+		memcpy(buf, RSET_COMMAND, sizeof(RSET_COMMAND) - 1);
+		len = sizeof(RSET_COMMAND) - 1;
+	}
 	while (g->n_sent < g->n_cmds) {
 		if (group_stage(s, g->n_sent) == SMTP_STAGE_DATA &&
 		    g->n_read == g->n_sent && s->res->n_accepted == 0) {
@@ -775,10 +789,41 @@ group_send(struct session *s, struct group *g)
 	if (len == 0)
 		return SMX_OK;
 	(void)snprintf(what, sizeof(what), "sending %s", stage_command(first));
-	if (smtp_conn_write(&s->conn, buf, len, s->reason, sizeof(s->reason)) !=
+	if (smtp_conn_write(&s->conn, buf, len, s->reason, sizeof(s->reason)) ==
 	    SMX_OK)
-		return io_result(s, SMX_TEMPFAIL, first, what);
-	return SMX_OK;
+		return SMX_OK;
+	if (s->is_rset_due) {
+		s->is_rset_due = false;
+		s->is_stale = s->is_broken = true;
+		return SMX_NOTFOUND;
+	}
+	return io_result(s, SMX_TEMPFAIL, first, what);
+}
+
+/*
+ * The reply to the RSET that led the group on a kept connection, within
+ * SMTP_RSET_TIME_MAX: true when it is 250. Otherwise the connection is
+ * stale: no reply to the rest of the group was read, no message data
+ * was sent, so nothing was accepted, and the message goes over a new
+ * connection (attempt, dest_reuse).
+ */
+static bool
+rset_reply_ok(struct session *s)
+{
+	int timeout_ms = s->conn.timeout_ms;
+	int rset_ms = SMTP_RSET_TIME_MAX * 1000;
+	enum smx_status st;
+
+	s->is_rset_due = false;
+	if (rset_ms < timeout_ms)
+		s->conn.timeout_ms = rset_ms;
+	st = smtp_conn_read_reply(&s->conn, &s->reply, s->reason,
+	    sizeof(s->reason));
+	s->conn.timeout_ms = timeout_ms;
+	if (st == SMX_OK && s->reply.code == 250)
+		return true;
+	s->is_stale = s->is_broken = true;
+	return false;
 }
 
 /*
@@ -874,8 +919,12 @@ envelope_piped(struct session *s, bool with_data, bool *has_data_reply)
 	memset(&g, 0, sizeof(g));
 	g.n_cmds = 1 + s->p->n_recipients + (with_data ? 1 : 0);
 	while (g.n_read < g.n_cmds && !g.is_mail_refused) {
+		bool has_rset = s->is_rset_due;
+
 		if ((st = group_send(s, &g)) != SMX_OK)
 			return st;
+		if (has_rset && !rset_reply_ok(s))
+			return SMX_NOTFOUND;
 		while (g.n_read < g.n_sent) {
 			if ((st = group_receive(s, &g)) != SMX_OK)
 				return st;
@@ -1129,7 +1178,9 @@ rset_ok(struct session *s)
  * must fit the key's policy, it must have said nothing unasked meanwhile
  * and answer RSET with 250 (within SMTP_RSET_TIME_MAX); then the session
  * goes on with what its server said in EHLO. Anything else closes it
- * and returns false.
+ * and returns false. With PIPELINING the RSET goes out with the
+ * transaction's first group instead, saving a round trip
+ * (s->is_rset_due; a failure there makes the session stale).
  */
 static bool
 use_cached(struct session *s, const struct smtp_cache_key *key,
@@ -1144,7 +1195,8 @@ use_cached(struct session *s, const struct smtp_cache_key *key,
 	}
 	s->conn = c->conn;
 	s->conn.timeout_ms = p->timeout_ms < rset_ms ? p->timeout_ms : rset_ms;
-	if (smtp_conn_has_input(&s->conn, true) || !rset_ok(s)) {
+	if (smtp_conn_has_input(&s->conn, true) ||
+	    (!c->has_pipelining && !rset_ok(s))) {
 		smtp_conn_close(&s->conn);
 		s->is_broken = false;
 		s->rset_code = 0;
@@ -1152,6 +1204,7 @@ use_cached(struct session *s, const struct smtp_cache_key *key,
 	}
 	s->conn.timeout_ms = p->timeout_ms;
 	s->rset_code = 0;
+	s->is_rset_due = c->has_pipelining;
 	s->has_starttls = c->has_starttls;
 	s->has_size = c->has_size;
 	s->has_smtputf8 = c->has_smtputf8;
@@ -1255,23 +1308,67 @@ end_conn(struct session *s)
 	smtp_conn_close(&s->conn);
 }
 
+/* "host[addr]:port", or "[addr]:port" without a host name. */
+static void
+format_peer(const struct smtp_session_params *p, const char *host, char *out,
+    size_t size)
+{
+	char addr[64];
+	char port[16];
+
+	if (getnameinfo(p->addr, p->addr_len, addr, sizeof(addr), port,
+	        sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
+		smx_strlcpy(addr, "unknown", sizeof(addr));
+		smx_strlcpy(port, "0", sizeof(port));
+	}
+	(void)snprintf(out, size, "%s[%s]:%s", host != NULL ? host : "", addr,
+	    port);
+}
+
+/* A fresh result for a new connection; the recipients are unasked. */
+static void
+result_reset(struct session *s)
+{
+	size_t i;
+
+	memset(s->res, 0, sizeof(*s->res));
+	s->res->is_dane = s->p->tls.n_tlsa > 0;
+	format_peer(s->p, s->p->host, s->res->peer, sizeof(s->res->peer));
+	for (i = 0; i < s->p->n_recipients; i++)
+		memset(&s->p->rcpt[i], 0, sizeof(s->p->rcpt[i]));
+	s->is_broken = false;
+	s->is_eod_strict = false;
+	s->rset_code = 0;
+	s->is_rset_due = false;
+	s->is_stale = false;
+}
+
 /*
- * One connection: opening (or a kept connection from the cache), the
+ * One connection: opening (or a kept connection from the cache, and a
+ * new one when that fails the RSET leading its transaction), the
  * transaction, ending.
  */
 static enum attempt
 attempt(struct session *s, bool may_use_tls)
 {
-	enum smx_status st = SMX_OK;
+	enum smx_status st;
 
-	if (!may_use_tls || !take_cached(s)) {
-		st = open_conn(s, may_use_tls);
-		if (st == SMX_NOTFOUND)
-			return ATTEMPT_RETRY_PLAIN;
-		if (s->has_key && s->conn.fd >= 0) {
-			s->created_ms = smtp_cache_now(s->p->conn_cache);
-			s->n_uses = 1;
+	if (may_use_tls && take_cached(s)) {
+		transaction(s);
+		if (!s->is_stale) {
+			end_conn(s);
+			return ATTEMPT_DONE;
 		}
+		/* It failed RSET: a new one, as if none had been kept. */
+		smtp_conn_close(&s->conn);
+		result_reset(s);
+	}
+	st = open_conn(s, may_use_tls);
+	if (st == SMX_NOTFOUND)
+		return ATTEMPT_RETRY_PLAIN;
+	if (s->has_key && s->conn.fd >= 0) {
+		s->created_ms = smtp_cache_now(s->p->conn_cache);
+		s->n_uses = 1;
 	}
 	if (s->conn.fd < 0) /* connecting failed */
 		return ATTEMPT_DONE;
@@ -1337,39 +1434,6 @@ params_ok(const struct smtp_session_params *p)
 	return true;
 }
 
-/* "host[addr]:port", or "[addr]:port" without a host name. */
-static void
-format_peer(const struct smtp_session_params *p, const char *host, char *out,
-    size_t size)
-{
-	char addr[64];
-	char port[16];
-
-	if (getnameinfo(p->addr, p->addr_len, addr, sizeof(addr), port,
-	        sizeof(port), NI_NUMERICHOST | NI_NUMERICSERV) != 0) {
-		smx_strlcpy(addr, "unknown", sizeof(addr));
-		smx_strlcpy(port, "0", sizeof(port));
-	}
-	(void)snprintf(out, size, "%s[%s]:%s", host != NULL ? host : "", addr,
-	    port);
-}
-
-/* A fresh result for a new connection; the recipients are unasked. */
-static void
-result_reset(struct session *s)
-{
-	size_t i;
-
-	memset(s->res, 0, sizeof(*s->res));
-	s->res->is_dane = s->p->tls.n_tlsa > 0;
-	format_peer(s->p, s->p->host, s->res->peer, sizeof(s->res->peer));
-	for (i = 0; i < s->p->n_recipients; i++)
-		memset(&s->p->rcpt[i], 0, sizeof(s->p->rcpt[i]));
-	s->is_broken = false;
-	s->is_eod_strict = false;
-	s->rset_code = 0;
-}
-
 /*
  * The key of the connections this delivery may use (SMTP_MODE_DELIVER
  * with a cache); without one (no memory) the cache is not used.
@@ -1391,7 +1455,8 @@ make_key(struct session *s)
 /*
  * is_dest_reuse: a kept connection whose last delivery went to this
  * destination, and the transaction on it; SMX_NOTFOUND when there is
- * none that passes use_cached.
+ * none that passes use_cached, or when it fails the RSET leading the
+ * transaction (nothing was accepted on it).
  */
 static enum smx_status
 dest_reuse(struct session *s)
@@ -1410,6 +1475,10 @@ dest_reuse(struct session *s)
 	s->dest = c.dest;
 	s->has_dest = true;
 	transaction(s);
+	if (s->is_stale) {
+		smtp_conn_close(&s->conn);
+		return SMX_NOTFOUND;
+	}
 	end_conn(s);
 	return s->res->status;
 }

@@ -241,13 +241,15 @@ struct smtp_session_result {
  * 250 and its TLS state fits the policy (never plaintext when TLS is
  * required); a dead one, or one whose RSET fails in any way, is closed
  * and a new connection opened, as if there had been none (is_reused
- * false). After the transaction the connection goes back to the cache,
- * without QUIT, only when its state is known and clean: delivered with a
- * strictly valid 2xx end-of-data reply and nothing after it, or refused
- * at MAIL, RCPT or DATA with RSET answered 250; never after a timeout, a
- * lost connection, an odd end-of-data reply, unexpected bytes or a
- * plaintext fallback. The outcome of the delivery is the same as without
- * a cache.
+ * false). When it offered PIPELINING the RSET goes in one write with
+ * MAIL, RCPT and DATA; then a failed RSET leaves the replies to those
+ * unread and no message data sent. After the transaction the connection
+ * goes back to the cache, without QUIT, only when its state is known and
+ * clean: delivered with a strictly valid 2xx end-of-data reply and
+ * nothing after it, or refused at MAIL, RCPT or DATA with RSET answered
+ * 250; never after a timeout, a lost connection, an odd end-of-data
+ * reply, unexpected bytes or a plaintext fallback. The outcome of the
+ * delivery is the same as without a cache.
  *
  * With is_dest_reuse (conn_cache and dest required, SMTP_MODE_DELIVER):
  * the attempt takes the most recently used kept connection whose
@@ -257,8 +259,8 @@ struct smtp_session_result {
  * under and probes it with RSET as above, then goes on as with any kept
  * connection; res->dest is what was kept with it and res->peer names
  * its server. SMX_NOTFOUND when there is none or it fails the probe
- * (closed): nothing was sent for this message, and the caller looks up
- * the route as usual.
+ * (closed): nothing of this message was accepted or sent past DATA, and
+ * the caller looks up the route as usual.
  */
 enum smx_status smtp_session_deliver(const struct smtp_session_params *p,
     struct smtp_session_result *res);

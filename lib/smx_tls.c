@@ -508,6 +508,12 @@ smx_tls_ctx_new(const struct smx_tls_options *opts, struct smx_tls_ctx **out,
 	    SSL_OP_NO_COMPRESSION | SSL_OP_NO_RENEGOTIATION |
 	        SSL_OP_IGNORE_UNEXPECTED_EOF);
 	/*
+	 * A record in one read(2), not its header and body in two. What is
+	 * read ahead shows in SSL_has_pending (smx_tls_pending), which the
+	 * check for unasked input on a kept connection asks besides poll.
+	 */
+	SSL_CTX_set_read_ahead(c->ssl_ctx, 1);
+	/*
 	 * New sessions go to new_session_cb, which keeps them only for a
 	 * connection with a session cache; OpenSSL's own store stays off.
 	 * Without a cache this changes nothing on the wire.

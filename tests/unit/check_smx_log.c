@@ -276,6 +276,22 @@ count_lines(const char *file)
 	return n;
 }
 
+/* The file has the line with first, and after it the one with second. */
+static void
+assert_in_order(const char *file, const char *first, const char *second)
+{
+	char text[8192];
+	const char *a;
+	const char *b;
+
+	slurp(file, text, sizeof(text));
+	a = strstr(text, first);
+	b = strstr(text, second);
+	ck_assert_ptr_nonnull(a);
+	ck_assert_ptr_nonnull(b);
+	ck_assert(a < b);
+}
+
 /*
  * Batch mode with log_destination = /path: lines wait for the flush and
  * then go in whole, in order; a warning sends the queue before itself;
@@ -286,10 +302,6 @@ START_TEST(test_smx_log_batch_file)
 {
 	char big[SMX_LOG_LINE_MAX + 1];
 	char file[160];
-	char text[8192];
-	const char *a;
-	const char *b;
-	const char *c;
 	int i;
 
 	snprintf(file, sizeof(file), "%s/batch.log", dir);
@@ -299,21 +311,11 @@ START_TEST(test_smx_log_batch_file)
 	smx_log_info("beta");
 	ck_assert_int_eq(count_lines(file), 0);
 	smx_log_flush();
-	slurp(file, text, sizeof(text));
-	a = strstr(text, "]: alpha\n");
-	b = strstr(text, "]: beta\n");
-	ck_assert_ptr_nonnull(a);
-	ck_assert_ptr_nonnull(b);
-	ck_assert(a < b);
+	assert_in_order(file, "]: alpha\n", "]: beta\n");
 	ck_assert_int_eq(count_lines(file), 2);
 	smx_log_info("gamma");
 	smx_log_warning("delta");
-	slurp(file, text, sizeof(text));
-	b = strstr(text, "]: gamma\n");
-	c = strstr(text, "]: warning: delta\n");
-	ck_assert_ptr_nonnull(b);
-	ck_assert_ptr_nonnull(c);
-	ck_assert(b < c);
+	assert_in_order(file, "]: gamma\n", "]: warning: delta\n");
 	/* Lines of the longest length: the queue is sent when full. */
 	memset(big, 'x', sizeof(big) - 1);
 	big[sizeof(big) - 1] = '\0';

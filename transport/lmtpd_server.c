@@ -25,7 +25,8 @@
  *	command (Postfix defers it); a message being delivered finishes its
  *	running attempt, starts no other (deliver_request.stop: what is left
  *	is deferred) and gets its replies. The main thread waits for the
- *	last connection, then returns.
+ *	last connection and joins its thread, then returns. Threads are
+ *	joined as their connections end, at least once a second.
  * LIMITS
  *	LMTPD_CONNECTIONS_MAX connections at once; beyond that a new one is
  *	answered "421 4.3.2" and closed (Postfix tries again).
@@ -84,6 +85,7 @@ struct server {
 	pthread_cond_t drained; /* n_conns fell to 0 */
 	struct gen_slot *current;
 	size_t n_conns;
+	struct conn_arg *ended; /* threads to join */
 	atomic_bool is_stopping;
 	int stop_fd; /* eventfd, readable once stopping */
 	int epfd;
@@ -91,9 +93,12 @@ struct server {
 	struct lmtpd_session_env env;
 };
 
+/* A connection's thread; on sv->ended once its work is done. */
 struct conn_arg {
 	struct server *sv;
 	int fd;
+	pthread_t tid;
+	struct conn_arg *next;
 	char peer[PEER_MAX];
 };
 
@@ -292,12 +297,37 @@ conn_thread(void *arg)
 	struct server *sv = a->sv;
 
 	lmtpd_session_run(&sv->env, a->fd, a->peer);
-	free(a);
+	a->tid = pthread_self();
 	(void)pthread_mutex_lock(&sv->lock);
+	a->next = sv->ended;
+	sv->ended = a;
 	if (--sv->n_conns == 0)
 		(void)pthread_cond_broadcast(&sv->drained);
 	(void)pthread_mutex_unlock(&sv->lock);
 	return NULL;
+}
+
+/*
+ * Join the threads whose connections have ended. A thread is not done
+ * when its session is: the destructors of its thread-local data
+ * (OpenSSL's among them) run after it returns, and an exit(3) that
+ * overlaps them frees what they still use.
+ */
+static void
+join_ended(struct server *sv)
+{
+	struct conn_arg *a;
+	struct conn_arg *next;
+
+	(void)pthread_mutex_lock(&sv->lock);
+	a = sv->ended;
+	sv->ended = NULL;
+	(void)pthread_mutex_unlock(&sv->lock);
+	for (; a != NULL; a = next) {
+		next = a->next;
+		(void)pthread_join(a->tid, NULL);
+		free(a);
+	}
 }
 
 /* Answer a connection that cannot be served, and close it. */
@@ -314,7 +344,6 @@ on_listener(struct server *sv, int lfd)
 	for (;;) {
 		struct sockaddr_storage ss;
 		socklen_t len = sizeof(ss);
-		pthread_attr_t attr;
 		struct conn_arg *a;
 		pthread_t tid;
 		bool is_full;
@@ -347,11 +376,7 @@ on_listener(struct server *sv, int lfd)
 			a->sv = sv;
 			a->fd = fd;
 			format_peer(&ss, len, a->peer, sizeof(a->peer));
-			(void)pthread_attr_init(&attr);
-			(void)pthread_attr_setdetachstate(&attr,
-			    PTHREAD_CREATE_DETACHED);
-			rc = pthread_create(&tid, &attr, conn_thread, a);
-			(void)pthread_attr_destroy(&attr);
+			rc = pthread_create(&tid, NULL, conn_thread, a);
 		}
 		if (rc != 0) {
 			errno = rc;
@@ -472,6 +497,7 @@ stop(struct server *sv)
 	while (sv->n_conns > 0)
 		(void)pthread_cond_wait(&sv->drained, &sv->lock);
 	(void)pthread_mutex_unlock(&sv->lock);
+	join_ended(sv);
 }
 
 /* Close the idle SMTP connections whose time is up. */
@@ -534,6 +560,7 @@ lmtpd_server_run(const struct lmtpd_server_opts *opts)
 		int i;
 
 		expire_idle(sv);
+		join_ended(sv);
 		if (n < 0) {
 			if (wait_errno == EINTR)
 				continue;

@@ -39,9 +39,9 @@ struct lmtpd_server_opts {
  * running one kept. SIGTERM stops accepting, makes idle connections
  * answer 421 and close, lets messages being delivered finish (no new
  * attempt starts: what is left is deferred) and waits for every
- * connection to end. At most LMTPD_CONNECTIONS_MAX connections; more
- * are answered 421 and closed. Returns SMX_OK after a clean stop, or
- * SMX_TEMPFAIL when it cannot start (logged). Frees opts->config in
+ * connection, and its thread, to end. At most LMTPD_CONNECTIONS_MAX
+ * connections; more are answered 421 and closed. Returns SMX_OK after a clean
+ * stop, or SMX_TEMPFAIL when it cannot start (logged). Frees opts->config in
  * every case; never exits.
  */
 enum smx_status lmtpd_server_run(const struct lmtpd_server_opts *opts);

@@ -674,7 +674,8 @@ if smx_pid_gone "$pid"; then
 	if [ "$rc" = 0 ]; then
 		smx_pass "$w: exited 0 after ${took}s"
 	else
-		smx_fail "$w: exited $rc"
+		smx_fail "$w: exited $rc; its output:"
+		smx_show "$SMX_TMP/tx/lmtpd.out"
 	fi
 else
 	smx_fail "$w: still running after ${took}s"

@@ -25,8 +25,9 @@
  *	command (Postfix defers it); a message being delivered finishes its
  *	running attempt, starts no other (deliver_request.stop: what is left
  *	is deferred) and gets its replies. The main thread waits for the
- *	last connection and joins its thread, then returns. Threads are
- *	joined as their connections end, at least once a second.
+ *	last connection and joins every connection's thread, then returns;
+ *	while it runs, it joins the threads of ended connections at least
+ *	once a second.
  * LIMITS
  *	LMTPD_CONNECTIONS_MAX connections at once; beyond that a new one is
  *	answered "421 4.3.2" and closed (Postfix tries again).
